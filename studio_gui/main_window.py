@@ -1,0 +1,127 @@
+"""The main window: services on the left, Generate and Saved tabs, status bar."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QStatusBar,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+
+from studio_core.app_core import StudioCore
+from studio_gui import ui_state
+from studio_gui.errors import present_error
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, core: StudioCore, *, ui: dict | None = None):
+        super().__init__()
+        self.core = core
+        self.tasks = TaskOwner(on_error=lambda exc: present_error(self, exc))
+        self.ui_state_path = core.paths.config / "ui_state.json"
+        self.ui = ui if ui is not None else {}
+        self.setWindowTitle("Cloud AI Art Studio")
+        self.setObjectName("MainWindow")
+        self.resize(1280, 800)
+        self._build()
+
+    # -- layout ---------------------------------------------------------------------
+    def _build(self) -> None:
+        from studio_gui.gallery.saved_tab import SavedTab
+        from studio_gui.generate.tab import GenerateTab
+        from studio_gui.services.selector import ServiceSelector
+
+        self.services = ServiceSelector(self.core, tasks=self.tasks, parent=self)
+        self.generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self)
+        self.saved_tab = SavedTab(self.core, tasks=self.tasks, parent=self)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.generate_tab, "&Generate")
+        self.tabs.addTab(self.saved_tab, "&Saved")
+        self.settings_button = QToolButton()
+        self.settings_button.setText("⚙ Settings")
+        self.settings_button.setToolTip("Service keys, ComfyUI server and storage settings")
+        self.settings_button.setAccessibleName("Settings")
+        self.settings_button.clicked.connect(self.open_settings)
+        self.tabs.setCornerWidget(self.settings_button, Qt.Corner.TopRightCorner)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.services)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([230, 1050])
+        self.setCentralWidget(self.splitter)
+
+        self.status = QStatusBar()
+        self.status_label = QLabel("Ready")
+        self.status.addWidget(self.status_label, 1)
+        self.setStatusBar(self.status)
+
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+        self._restore_ui()
+
+    def open_settings(self) -> None:
+        from studio_gui.settings_dialog import SettingsDialog
+
+        dlg = SettingsDialog(self.core, tasks=self.tasks, parent=self)
+        dlg.open()
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def started(self) -> None:
+        """Called once the window is shown: start background checks (never blocks)."""
+        for part in (self.services, self.generate_tab, self.saved_tab):
+            hook = getattr(part, "started", None)
+            if hook is not None:
+                await hook()
+
+    async def smoke_check(self) -> None:
+        """Headless check for packaged builds: the window is up and the core answers."""
+        await asyncio.sleep(0)
+        log.info("smoke: main window shown (%dx%d)", self.width(), self.height())
+
+    def _restore_ui(self) -> None:
+        geo = self.ui.get("geometry")
+        if isinstance(geo, str):
+            try:
+                self.restoreGeometry(QByteArray(base64.b64decode(geo)))
+            except ValueError:
+                pass
+        sizes = self.ui.get("splitter")
+        if isinstance(sizes, list) and all(isinstance(s, int) for s in sizes):
+            self.splitter.setSizes(sizes)
+        tab = self.ui.get("tab")
+        if isinstance(tab, int) and 0 <= tab < self.tabs.count():
+            self.tabs.setCurrentIndex(tab)
+
+    def collect_ui_state(self) -> dict:
+        return {
+            "geometry": base64.b64encode(bytes(self.saveGeometry())).decode(),
+            "splitter": self.splitter.sizes(),
+            "tab": self.tabs.currentIndex(),
+        }
+
+    def closeEvent(self, event) -> None:
+        self.ui = self.collect_ui_state()
+        for part in (self.services, self.generate_tab, self.saved_tab):
+            hook = getattr(part, "closing", None)
+            if hook is not None:
+                hook()
+        super().closeEvent(event)

@@ -1,0 +1,44 @@
+"""Settings: one page per area. Each area adds its page class to ``PAGES``.
+
+A page is a QWidget taking ``(core, *, tasks, parent)``; it saves its own values
+through ``core.settings`` / ``core.secrets`` when the user applies them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from studio_core.app_core import StudioCore
+from studio_gui.tasks import TaskOwner
+
+
+def _storage_page(core: StudioCore, *, tasks: TaskOwner, parent=None) -> QWidget:
+    w = QWidget(parent)
+    lay = QVBoxLayout(w)
+    lay.addWidget(QLabel(f"Images are saved in:\n{core.paths.images}"))
+    lay.addWidget(QLabel(f"Logs: {core.paths.log_file}"))
+    lay.addStretch(1)
+    return w
+
+
+# (title, factory) in display order; later issues append their pages here.
+PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", _storage_page)]
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None, page: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(720, 520)
+        lay = QVBoxLayout(self)
+        self.tabs = QTabWidget()
+        for title, factory in PAGES:
+            self.tabs.addTab(factory(core, tasks=tasks, parent=self), title)
+            if page == title:
+                self.tabs.setCurrentIndex(self.tabs.count() - 1)
+        lay.addWidget(self.tabs)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)

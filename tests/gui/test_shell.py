@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pyside_emit_canary():
+    """PySide6 6.12 on Python 3.11 aborts after ~1000 emits (stack.md §8); we must survive 5000."""
+    code = (
+        "from PySide6.QtCore import QObject, Signal\n"
+        "class O(QObject):\n    ping = Signal(int)\n"
+        "o = O(); n = []\no.ping.connect(n.append)\n"
+        "for i in range(5000): o.ping.emit(i)\n"
+        "assert len(n) == 5000\nprint('survived', len(n))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "survived 5000" in out.stdout
+
+
+def test_app_starts_and_exits_cleanly(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    home = tmp_path / "portable"
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "--data-dir", str(home), "--quit-after", "0.3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = (home / "logs" / "studio.log").read_text()
+    assert "clean exit" in log
+    assert (home / "config" / "ui_state.json").exists()
+
+
+def test_main_window_builds(qtbot, core):
+    from studio_gui.main_window import MainWindow
+
+    w = MainWindow(core)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.tabs.count() == 2
+    assert w.tabs.tabText(0).replace("&", "") == "Generate"
+
+
+def test_error_presenter_shows_user_message(qtbot):
+    from studio_core.errors import AuthenticationFailed
+    from studio_gui.errors import present_error
+
+    box = present_error(None, AuthenticationFailed("401 from api with key sk-abcdefgh12345678"))
+    assert box is not None
+    qtbot.addWidget(box)
+    assert box.text() == AuthenticationFailed.user_message
+    assert "sk-abcdefgh12345678" not in box.detailedText()
+
+
+def test_error_presenter_ignores_cancel(qtbot):
+    import asyncio
+
+    from studio_gui.errors import present_error
+
+    assert present_error(None, asyncio.CancelledError()) is None
