@@ -16,9 +16,12 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
+from studio_core.models import GenerationRequest, JobImage, SavedImage
 from studio_core.paths import AppPaths
 from studio_core.secrets import SecretStore
+from studio_core.services import ServiceRegistry
 from studio_core.settings import SettingsStore
+from studio_core.storage.images import save_generated_image
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,9 @@ class StudioCore:
         self.paths = paths
         self.settings = SettingsStore(paths.settings_file)
         self.secrets = SecretStore(paths.secrets_file, use_keyring=use_keyring)
+        self.services = ServiceRegistry(self.settings, self.secrets)
+        # Called on the loop after each image is written (the gallery index subscribes).
+        self.image_saved: list[Callable[[SavedImage], Awaitable[None] | None]] = []
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._closed = False
 
@@ -37,6 +43,26 @@ class StudioCore:
         core = cls(paths, use_keyring=use_keyring)
         return core
 
+    async def save_image(self, image: JobImage, request: GenerationRequest) -> SavedImage:
+        """Write a finished image (off the loop's thread) and tell the subscribers.
+
+        Raises StorageError/NotAnImage; the bytes are never half-written.
+        """
+        saved = await asyncio.to_thread(
+            save_generated_image,
+            image.data,
+            request,
+            folder=self.paths.images,
+            seed=image.seed,
+            info=dict(image.info),
+            extra_text=dict(image.extra_text),
+        )
+        for cb in list(self.image_saved):
+            result = cb(saved)
+            if asyncio.iscoroutine(result):
+                await result
+        return saved
+
     def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
         """Register an async cleanup; run in reverse order by :meth:`aclose`."""
         self._closers.append(closer)
@@ -45,6 +71,7 @@ class StudioCore:
         if self._closed:
             return
         self._closed = True
+        self._closers.insert(0, self.services.aclose)
         for closer in reversed(self._closers):
             try:
                 await closer()
