@@ -34,6 +34,9 @@ class StudioCore:
         self.services = ServiceRegistry(self.settings, self.secrets)
         # Called on the loop after each image is written (the gallery index subscribes).
         self.image_saved: list[Callable[[SavedImage], Awaitable[None] | None]] = []
+        # Lines for the user about what happened while opening (an index rebuilt…).
+        self.startup_messages: list[str] = []
+        self.index = None  # studio_core.storage.index.ImageIndex once open(); None if unusable
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._closed = False
 
@@ -41,7 +44,29 @@ class StudioCore:
     async def open(cls, paths: AppPaths, *, use_keyring: bool = True) -> StudioCore:
         await asyncio.to_thread(paths.ensure)
         core = cls(paths, use_keyring=use_keyring)
+        await core._open_index()
+        from studio_core.jobs import JobQueue
+
+        # The lambda looks the registry up on each job, so a provider rebuilt after a
+        # settings change (or a test's stand-in) is the one used.
+        core.jobs = JobQueue(lambda service: core.services.provider(service), core.save_image)
+        core.on_close(core.jobs.aclose)
         return core
+
+    async def _open_index(self) -> None:
+        from studio_core.errors import StudioError
+        from studio_core.storage.index import ImageIndex
+
+        try:
+            self.index = await ImageIndex.open(self.paths)
+        except StudioError as exc:
+            # Images still save without an index; the next start rebuilds it from them.
+            log.warning("gallery index unavailable: %s", exc)
+            self.startup_messages.append(exc.user_message)
+            return
+        self.startup_messages.extend(self.index.messages)
+        self.image_saved.append(self.index.on_image_saved)
+        self.on_close(self.index.aclose)
 
     async def save_image(self, image: JobImage, request: GenerationRequest) -> SavedImage:
         """Write a finished image (off the loop's thread) and tell the subscribers.

@@ -54,15 +54,29 @@ async def run(app, args: argparse.Namespace) -> int:
     from studio_gui import ui_state
 
     ui = await asyncio.to_thread(ui_state.load, paths.config / "ui_state.json")
+    rc = 0
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     window = MainWindow(core, ui=ui)
     errors.install_excepthooks(lambda: window)
     try:
         window.show()
+        if os.environ.get("STUDIO_BENCH_STARTUP"):
+            import time
+
+            from PySide6.QtCore import QTimer
+
+            # A zero timer fires once the loop has handled the show/paint events.
+            t0 = float(os.environ.get("BENCH_T0", "0"))
+            QTimer.singleShot(0, lambda: print("SHOWN", time.time() - t0, flush=True))
         await window.started()
         if args.smoke:
-            await window.smoke_check()
+            try:
+                await window.smoke_check()
+            except BaseException as exc:  # the exit code is the report
+                log.error("smoke: FAILED: %r", exc)
+                rc = 3
+            window.close()
         if args.screenshot:
             await asyncio.sleep(0.5)
             window.grab().save(str(args.screenshot))
@@ -74,8 +88,8 @@ async def run(app, args: argparse.Namespace) -> int:
         await window.tasks.cancel_all()
         await core.aclose()
         await asyncio.to_thread(ui_state.save, window.ui_state_path, window.ui)
-    log.info("clean exit")
-    return 0
+    log.info("clean exit" if rc == 0 else f"exit {rc}")
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,6 +70,10 @@ class MainWindow(QMainWindow):
         self.status = QStatusBar()
         self.status_label = QLabel("Ready")
         self.status.addWidget(self.status_label, 1)
+        from studio_gui.services.spend import SpendLabel
+
+        self.spend = SpendLabel(self.core, tasks=self.tasks)
+        self.status.addPermanentWidget(self.spend)
         self.setStatusBar(self.status)
 
         quit_action = QAction("Quit", self)
@@ -78,24 +82,60 @@ class MainWindow(QMainWindow):
         self.addAction(quit_action)
         self._restore_ui()
 
-    def open_settings(self) -> None:
+    def open_settings(self, page: str | None = None) -> None:
         from studio_gui.settings_dialog import SettingsDialog
 
-        dlg = SettingsDialog(self.core, tasks=self.tasks, parent=self)
+        dlg = SettingsDialog(self.core, tasks=self.tasks, parent=self, page=page or None)
         dlg.open()
+
+    def _show_first_run(self) -> None:
+        from studio_gui.first_run import FirstRunPanel
+
+        self.first_run = FirstRunPanel(self.core, tasks=self.tasks, parent=self)
+        self.first_run.open_settings.connect(self.open_settings)
+        self.first_run.show()
 
     # -- lifecycle ------------------------------------------------------------------
     async def started(self) -> None:
         """Called once the window is shown: start background checks (never blocks)."""
-        for part in (self.services, self.generate_tab, self.saved_tab):
+        if not self.core.settings.current.first_run_done and not self.core.settings.path.exists():
+            self._show_first_run()
+        for part in (self.services, self.generate_tab, self.saved_tab, self.spend):
             hook = getattr(part, "started", None)
             if hook is not None:
                 await hook()
 
-    async def smoke_check(self) -> None:
-        """Headless check for packaged builds: the window is up and the core answers."""
-        await asyncio.sleep(0)
+    async def smoke_check(self, *, timeout: float = 90) -> None:
+        """Headless check for packaged builds: one generation through the selected service, saved.
+
+        Raises whatever stopped it; the caller turns that into the exit code.
+        """
+        from studio_core.jobs import JobSaved
+        from studio_core.models import GenerationRequest, JobCancelled, JobFailed
+
         log.info("smoke: main window shown (%dx%d)", self.width(), self.height())
+        service = self.core.settings.current.selected_service
+        request = GenerationRequest(prompt="smoke test sprite, pixel art potion", service=service,
+                                    width=256, height=256, steps=4, seed=7)
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        def on_event(ev) -> None:
+            if done.done():
+                return
+            if isinstance(ev, JobSaved):
+                done.set_result(ev.saved)
+            elif isinstance(ev, JobFailed):
+                done.set_exception(ev.error)
+            elif isinstance(ev, JobCancelled):
+                done.set_exception(asyncio.CancelledError())
+
+        unsubscribe = self.core.jobs.subscribe(on_event)
+        try:
+            self.core.jobs.submit(request)
+            saved = await asyncio.wait_for(done, timeout)
+        finally:
+            unsubscribe()
+        log.info("smoke: %s saved %s (%d bytes)", service, saved.path, saved.file_size)
 
     def _restore_ui(self) -> None:
         geo = self.ui.get("geometry")
@@ -120,7 +160,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.ui = self.collect_ui_state()
-        for part in (self.services, self.generate_tab, self.saved_tab):
+        for part in (self.services, self.generate_tab, self.saved_tab, self.spend):
             hook = getattr(part, "closing", None)
             if hook is not None:
                 hook()

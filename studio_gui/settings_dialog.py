@@ -11,6 +11,8 @@ from typing import Callable
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
+from studio_gui.services.fallback_page import FallbackPage
+from studio_gui.services.provider_pages import ServicesPage
 from studio_gui.tasks import TaskOwner
 
 
@@ -25,10 +27,12 @@ def _storage_page(core: StudioCore, *, tasks: TaskOwner, parent=None) -> QWidget
 
 # (title, factory) in display order; later issues append their pages here.
 PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", _storage_page)]
+PAGES[:0] = [("Services", ServicesPage), ("Fallback", FallbackPage)]
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None, page: str | None = None):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None, page: str | None = None,
+                 provider: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(720, 520)
@@ -38,6 +42,9 @@ class SettingsDialog(QDialog):
             self.tabs.addTab(factory(core, tasks=tasks, parent=self), title)
             if page == title:
                 self.tabs.setCurrentIndex(self.tabs.count() - 1)
+        show_provider = getattr(self.tabs.currentWidget(), "show_provider", None)
+        if provider and show_provider is not None:
+            show_provider(provider)
         lay.addWidget(self.tabs)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

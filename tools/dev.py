@@ -90,11 +90,11 @@ def cmd_test(extra: list[str]) -> int:
     py = ensure_env(ROOT / ".venv", [], editable_extras="cloud,test")
     ok = True
 
-    say("1/3 import contracts (lint-imports): studio_core never imports Qt or studio_gui")
+    say("1/4 import contracts (lint-imports): studio_core never imports Qt or studio_gui")
     code = subprocess.call([str(vbin(ROOT / ".venv", "lint-imports")), "--no-cache"], cwd=ROOT, env=env)
     ok &= code == 0
 
-    say("2/3 core tests in an environment without PySide6")
+    say("2/4 core tests in an environment without PySide6")
     core_py = ensure_env(ROOT / ".venv-core", core_requirements(), editable_extras=None)
     probe = subprocess.run([str(core_py), "-c", "import importlib.util,sys; sys.exit(importlib.util.find_spec('PySide6') is not None)"])
     if probe.returncode != 0:
@@ -106,9 +106,18 @@ def cmd_test(extra: list[str]) -> int:
     )
     ok &= pytest_ok(code, "core tests without Qt")
 
-    say("3/3 the whole suite (core, GUI offscreen, real ComfyUI server)")
+    say("3/4 the whole suite (core, GUI offscreen, real ComfyUI server)")
     code = subprocess.call([str(py), "-m", "pytest", "-p", "no:cacheprovider", *extra], cwd=ROOT, env=env)
     ok &= pytest_ok(code, "full suite")
+
+    if os.environ.get("STUDIO_SKIP_BUNDLE") == "1":
+        say("4/4 bundle build skipped (STUDIO_SKIP_BUNDLE=1)")
+    else:
+        say("4/4 PyInstaller bundle from a runtime-only environment, then its smoke test")
+        code = subprocess.call([sys.executable, str(ROOT / "packaging" / "build.py"), "--smoke"], cwd=ROOT, env=env)
+        if code != 0:
+            say(f"bundle build or smoke test FAILED (exit {code})")
+        ok &= code == 0
     say("ALL GREEN" if ok else "SOMETHING FAILED (see above)")
     return 0 if ok else 1
 

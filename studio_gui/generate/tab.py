@@ -1,15 +1,404 @@
-"""Generate tab (the seed's SpriteGenerator). Placeholder until the ComfyUI issue lands."""
+"""Generate tab (the seed's SpriteGenerator): prompt, settings, Generate/Cancel, progress,
+queue, and this session's results.
+
+All work goes through ``core.jobs`` (the JobQueue); this widget only turns its events into
+pixels. Decoding (previews, thumbnails) runs in threads; pixmaps are built here, on the
+GUI thread.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+import asyncio
+import dataclasses
+import logging
+from typing import Any, Callable
+
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio_core.app_core import StudioCore
+from studio_core.errors import StudioError
+from studio_core.jobs import JobSaved, JobSaveFailed, JobState
+from studio_core.models import GenerationRequest, JobImage, JobProgress
+from studio_core.services import service_info
+from studio_core.settings import Settings
+from studio_gui.bridge import JobBridge
+from studio_gui.errors import present_error
+from studio_gui.generate.basic_settings import BasicSettings
+from studio_gui.generate.error_area import ErrorArea
+from studio_gui.generate.progress_panel import ProgressPanel
+from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
+from studio_gui.generate.queue_view import QueueView
+from studio_gui.generate.session_results import SessionResultsModel, SessionResultsView, load_thumbnail_into
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+PromptDecorator = Callable[[GenerationRequest], GenerationRequest]
+_REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
 
 class GenerateTab(QWidget):
-    def __init__(self, core, *, tasks, parent=None):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None):
         super().__init__(parent)
         self.core = core
+        self.tasks = tasks
+        self._decorators: list[PromptDecorator] = []
+        self._current_job: str | None = None
+        self._comfy_panel: QWidget | None = None
+        self._comfy_tried = False
+        self._build()
+        self.bridge = JobBridge(core.jobs, self)
+        self._connect_bridge()
+        self._unsubscribe_settings: Callable[[], None] | None = core.settings.subscribe(self._on_settings_changed)
+        self._on_settings_changed(core.settings.current)
+        self._refresh_queue()
+        self._update_buttons()
+
+    # -- layout -----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.prompt_panel = PromptPanel()
+        self.prompt_panel.changed.connect(self._update_buttons)
+        # Extra prompt controls (sprite styles, asset types) are added here by other parts.
+        self.extras_layout = QHBoxLayout()
+        self.extras_layout.setContentsMargins(0, 0, 0, 0)
+
+        self.settings_toggle = QToolButton()
+        self.settings_toggle.setCheckable(True)
+        self.settings_toggle.setChecked(True)
+        self.settings_toggle.setAutoRaise(True)
+        self.settings_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.settings_toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.settings_toggle.toggled.connect(self._on_settings_toggled)
+        s = self.core.settings.current
+        self.basic_settings = BasicSettings(width=s.width, height=s.height, seed=s.seed)
+        self.settings_stack = QStackedWidget()
+        self.settings_stack.addWidget(self.basic_settings)
+
+        self.error_area = ErrorArea()
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setDefault(True)
+        self.generate_button.setMinimumHeight(34)
+        self.generate_button.setAccessibleName("Generate")
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumHeight(34)
+        self.cancel_button.setAccessibleName("Cancel generation")
+        self.cancel_button.clicked.connect(self.cancel_current)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        buttons.addStretch(1)
+
+        self.progress = ProgressPanel()
+        self.queue_view = QueueView()
+        self.queue_view.cancel_requested.connect(self.cancel_job)
+        self.progress.preview_row.addWidget(self.queue_view, 1)
+
+        column = QWidget()
+        col = QVBoxLayout(column)
+        col.addWidget(self.prompt_panel)
+        col.addLayout(self.extras_layout)
+        col.addWidget(self.settings_toggle)
+        col.addWidget(self.settings_stack)
+        col.addWidget(self.error_area)
+        col.addLayout(buttons)
+        col.addWidget(self.progress)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(column)
+
+        self.results_model = SessionResultsModel(self)
+        self.results_view = SessionResultsView()
+        self.results_view.setModel(self.results_model)
+        results = QWidget()
+        rl = QVBoxLayout(results)
+        rl.addWidget(QLabel("<b>THIS SESSION</b>"))
+        rl.addWidget(self.results_view, 1)
+        self.results_hint = QLabel("Finished sprites appear here. Drag one into Godot, Unity, Aseprite or a folder.")
+        self.results_hint.setWordWrap(True)
+        rl.addWidget(self.results_hint)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(results)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([600, 400])
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Prompt"))
-        self.prompt = QPlainTextEdit()
-        lay.addWidget(self.prompt)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.splitter)
+
+        ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate, context=ctx)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current, context=ctx)
+        self.setFocusProxy(self.prompt_panel.prompt)
+
+    def _connect_bridge(self) -> None:
+        b = self.bridge
+        b.queue_changed.connect(self._refresh_queue)
+        b.queued.connect(self._on_job_queued)
+        b.started.connect(self._on_job_started)
+        b.progress.connect(self._on_job_progress)
+        b.notice.connect(self._on_job_notice)
+        b.image.connect(self._on_job_image)
+        b.saved.connect(self._on_job_saved)
+        b.save_failed.connect(self._on_job_save_failed)
+        b.finished.connect(self._on_job_finished)
+        b.failed.connect(self._on_job_failed)
+        b.cancelled.connect(self._on_job_cancelled)
+
+    # -- hooks for other parts ----------------------------------------------------------
+    def add_prompt_decorator(self, fn: PromptDecorator) -> Callable[[], None]:
+        """``fn(request) -> request`` runs on every request before it is queued (sprite
+        styles add their words and settings this way). Returns the remover."""
+        self._decorators.append(fn)
+        return lambda: self._decorators.remove(fn) if fn in self._decorators else None
+
+    def add_prompt_widget(self, widget: QWidget) -> None:
+        self.extras_layout.addWidget(widget)
+
+    def apply_request(self, request: GenerationRequest) -> None:
+        """Fill the fields from a request (the gallery's "Reuse settings")."""
+        if request.service != self.service:
+            try:
+                service_info(request.service)
+                self.core.settings.update(selected_service=request.service)
+            except StudioError:
+                log.info("reuse: unknown service %r, keeping %r", request.service, self.service)
+        self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
+        panel = self.settings_panel
+        apply = getattr(panel, "apply_request", None)
+        if apply is not None:
+            apply(request)
+        self.prompt_panel.prompt.setFocus()
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def service(self) -> str:
+        return self.core.settings.current.selected_service
+
+    @property
+    def settings_panel(self) -> Any:
+        return self.settings_stack.currentWidget()
+
+    def problem(self) -> str:
+        return self.prompt_panel.problem()
+
+    def build_request(self) -> GenerationRequest:
+        fields = {k: v for k, v in self.settings_panel.request_fields().items() if k in _REQUEST_FIELDS}
+        fields.pop("prompt", None)
+        fields.pop("service", None)
+        request = GenerationRequest(prompt=self.prompt_panel.text(), service=self.service,
+                                    negative_prompt=self.prompt_panel.negative_text(), **fields)
+        for deco in list(self._decorators):
+            request = deco(request)
+        return request
+
+    # -- commands -----------------------------------------------------------------------
+    def generate(self) -> str | None:
+        if self.problem():
+            self.prompt_panel.prompt.setFocus()
+            return None
+        try:
+            request = self.build_request()
+        except StudioError as exc:
+            self.error_area.show_error(exc)
+            return None
+        except (ValueError, TypeError) as exc:
+            self.error_area.show_error(StudioError(f"bad settings: {exc}",
+                                                   user_message="Some settings are not valid. Check the values above."))
+            return None
+        self.error_area.clear()
+        try:
+            job_id = self.core.jobs.submit(request)
+        except StudioError as exc:
+            self.error_area.show_error(exc)
+            return None
+        self._update_buttons()
+        return job_id
+
+    def cancel_current(self) -> None:
+        if self._current_job is not None:
+            self.cancel_job(self._current_job)
+
+    def cancel_job(self, job_id: str) -> None:
+        self.core.jobs.cancel(job_id)
+
+    # -- job events -----------------------------------------------------------------------
+    def _on_job_queued(self, job_id: str, position: int) -> None:
+        if self._current_job is None:
+            self.progress.show_waiting(position)
+
+    def _on_job_started(self, job_id: str) -> None:
+        self._current_job = job_id
+        self.progress.start()
+        self._update_buttons()
+
+    def _on_job_progress(self, ev: JobProgress) -> None:
+        if ev.job_id != self._current_job:
+            return
+        self.progress.update_progress(ev.step, ev.total)
+        if ev.preview:
+            self.tasks.spawn(self.progress.show_preview(ev.preview), name="preview")
+
+    def _on_job_notice(self, job_id: str, message: str) -> None:
+        if job_id == self._current_job:
+            self.progress.show_notice(message)
+
+    def _on_job_image(self, ev: JobImage) -> None:
+        if ev.job_id == self._current_job:
+            self.tasks.spawn(self.progress.show_preview(ev.data), name="final preview")
+
+    def _on_job_saved(self, ev: JobSaved) -> None:
+        self.results_model.add(ev.saved)
+        self.results_hint.setText("Drag a sprite into Godot, Unity, Aseprite or a folder. Hover for its prompt.")
+        self.tasks.spawn(load_thumbnail_into(self.results_model, ev.saved), name="thumbnail")
+
+    def _on_job_save_failed(self, ev: JobSaveFailed) -> None:
+        self.error_area.show_error(
+            ev.error, context="A finished image is kept in memory but not saved. ",
+            action=("Retry saving", lambda: self.tasks.spawn(self._retry_save(ev.unsaved_id), name="retry save")))
+
+    async def _retry_save(self, unsaved_id: str) -> None:
+        try:
+            await self.core.jobs.retry_save(unsaved_id)
+        except StudioError as exc:
+            if shiboken6.isValid(self):
+                self.error_area.show_error(
+                    exc, context="Still not saved. ",
+                    action=("Retry saving", lambda: self.tasks.spawn(self._retry_save(unsaved_id))))
+
+    def _job_ended(self, job_id: str, text: str) -> bool:
+        if job_id != self._current_job:
+            return False
+        self._current_job = None
+        self.progress.stop(text)
+        self._update_buttons()
+        return True
+
+    def _on_job_finished(self, job_id: str, images: int) -> None:
+        n = f"{images} image{'s' if images != 1 else ''}"
+        self._job_ended(job_id, f"Done · {n} in {self.progress.elapsed_text()}")
+
+    def _on_job_failed(self, job_id: str, error: object) -> None:
+        self._job_ended(job_id, "Failed.")
+        exc = error if isinstance(error, BaseException) else StudioError(str(error))
+        if isinstance(exc, StudioError):
+            self.error_area.show_error(exc)
+        else:
+            present_error(self, exc)
+
+    def _on_job_cancelled(self, job_id: str) -> None:
+        self._job_ended(job_id, "Cancelled.")
+
+    def _refresh_queue(self) -> None:
+        self.queue_view.set_entries(self.core.jobs.entries())
+        self._update_buttons()
+
+    # -- settings --------------------------------------------------------------------------
+    def _on_settings_changed(self, settings: Settings) -> None:
+        if not shiboken6.isValid(self):
+            return
+        service = settings.selected_service
+        panel: QWidget = self.basic_settings
+        if service == "comfyui":
+            panel = self._comfy() or self.basic_settings
+        self.settings_stack.setCurrentWidget(panel)
+        try:
+            name = service_info(service).name
+        except StudioError:
+            name = service
+        label = "ComfyUI settings" if service == "comfyui" else f"Settings for {name}"
+        self.settings_toggle.setText(label)
+        self._update_buttons()
+
+    def _comfy(self) -> QWidget | None:
+        """The hardware-aware ComfyUI panel, when that part of the app is installed.
+
+        Any failure to build it falls back to the basic fields, logged: a broken optional
+        panel must not take the Generate tab down with it."""
+        if self._comfy_tried:
+            return self._comfy_panel
+        self._comfy_tried = True
+        try:
+            from studio_gui.comfy_settings.panel import ComfySettingsPanel
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("studio_gui.comfy_settings"):
+                log.exception("ComfyUI settings panel could not be imported")
+            return None
+        except Exception:
+            log.exception("ComfyUI settings panel could not be imported")
+            return None
+        try:
+            panel = ComfySettingsPanel(self.core, tasks=self.tasks, parent=self)
+        except Exception:
+            log.exception("ComfyUI settings panel could not be built")
+            return None
+        changed = getattr(panel, "changed", None)
+        if changed is not None:
+            changed.connect(self._update_buttons)
+        self.settings_stack.addWidget(panel)
+        self._comfy_panel = panel
+        return panel
+
+    def _on_settings_toggled(self, on: bool) -> None:
+        self.settings_stack.setVisible(on)
+        self.settings_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def _update_buttons(self) -> None:
+        problem = self.problem()
+        self.generate_button.setEnabled(not problem)
+        busy = self.core.jobs.busy
+        if problem:
+            self.generate_button.setToolTip(problem)
+        elif busy:
+            self.generate_button.setToolTip("Add to the queue (Ctrl+Enter). It starts when the current job ends.")
+        else:
+            self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.setText("Add to queue" if busy and not problem else "Generate")
+        running = self._current_job is not None
+        self.cancel_button.setEnabled(running)
+        self.cancel_button.setToolTip("Stop the running generation (Esc)" if running else "Nothing is running")
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def started(self) -> None:
+        self.prompt_panel.prompt.setFocus()
+        suggestions = await asyncio.to_thread(load_suggestions)
+        if shiboken6.isValid(self):
+            self.prompt_panel.set_suggestions(suggestions)
+        hook = getattr(self._comfy_panel, "started", None)
+        if hook is not None:
+            await hook()
+
+    def closing(self) -> None:
+        if self._unsubscribe_settings is not None:
+            self._unsubscribe_settings()
+            self._unsubscribe_settings = None
+        self.bridge.detach()
+
+    def session_results(self) -> list:
+        return self.results_model.records()
+
+    def running_state(self) -> JobState | None:
+        if self._current_job is None:
+            return None
+        entry = self.core.jobs.entry(self._current_job)
+        return entry.state if entry else None

@@ -150,3 +150,247 @@ async def with_retries(
                 on_wait(msg)
             await sleep(delay)
     raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers the cloud providers share: keys, endpoints, image bytes, sizes, status, retries
+# that report their waits as job events.
+
+MIN_TIMEOUT = 120.0
+MAX_TIMEOUT = 600.0
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # a generated image is a few MB; more is a broken or hostile reply
+
+
+def clamp_timeout(value: Any, default: float) -> float:
+    """A per-provider timeout from settings, kept inside 120–600 s."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float(default)
+    return min(max(v, MIN_TIMEOUT), MAX_TIMEOUT)
+
+
+def clean_key(service: str, raw: str | None) -> str:
+    """The key without surrounding whitespace; MissingCredentials if absent or malformed.
+
+    Checked before any request so a bad paste gets a sentence instead of a 401 (or a
+    header encoding crash). The key itself is never part of the message.
+    """
+    from studio_core.errors import MissingCredentials
+
+    key = (raw or "").strip()
+    if not key:
+        raise MissingCredentials(f"{service}: no key", user_message=f"{service} needs an API key. Add one in Settings.")
+    if any(c.isspace() for c in key) or not key.isascii() or not key.isprintable():
+        raise MissingCredentials(
+            f"{service}: key contains spaces, line breaks or non-ASCII characters",
+            user_message=f"The {service} key looks damaged: it contains spaces, line breaks or unusual characters."
+                         " Copy it again from the provider's website and paste it in Settings.")
+    if len(key) < 8:
+        raise MissingCredentials(f"{service}: key too short ({len(key)} characters)",
+                                 user_message=f"The {service} key is too short to be a real key. Paste the whole key in Settings.")
+    return key
+
+
+def require_url(service: str, url: Any, *, what: str = "endpoint") -> str:
+    """``url`` without a trailing slash, or InvalidRequest when it is not an http(s) URL."""
+    from urllib.parse import urlsplit
+
+    text = str(url or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text):
+        raise InvalidRequest(f"{service}: {what} is not a URL: {redact(text)[:100]!r}",
+                             user_message=f"The {service} {what} must be a web address such as https://example.com"
+                                          f" (got {redact(text)[:60]!r}). Fix it in Settings.")
+    return text.rstrip("/")
+
+
+def scrub(exc: StudioError, secrets: Any) -> StudioError:
+    """Remove ``secrets`` from an error's text (a server may echo the key back)."""
+    keys = {s for s in (secrets or ()) if s}
+    if keys:
+        exc.args = tuple(redact(str(a), keys) for a in exc.args) or exc.args
+        exc.user_message = redact(exc.user_message, keys)
+    return exc
+
+
+def transport_error(service: str, exc: BaseException) -> StudioError:
+    """Map an httpx/httpx2 transport failure (or TimeoutError) to a StudioError, by name so both libraries match."""
+    from studio_core.errors import ProviderUnavailable
+
+    names = {c.__name__ for c in type(exc).__mro__}
+    if isinstance(exc, TimeoutError) or names & {"TimeoutException", "APITimeoutError"}:
+        return RequestTimedOut(f"{service}: {type(exc).__name__}",
+                               user_message=f"{service} took too long to answer.")
+    return ProviderUnavailable(f"{service}: {type(exc).__name__}: {redact(str(exc))[:200]}",
+                               user_message=f"Can't reach {service}. Check the internet connection and the address in Settings.")
+
+
+def sniff_mime(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return "application/octet-stream"
+
+
+def image_from_bytes(service: str, data: bytes) -> tuple[bytes, str]:
+    """Check that ``data`` is a whole, decodable, not-oversized image; return it with its MIME type."""
+    from studio_core.errors import NotAnImage
+    from studio_core.storage.images import check_image_bytes
+
+    if len(data) > MAX_IMAGE_BYTES:
+        raise NotAnImage(f"{service}: {len(data)} bytes", user_message=f"{service} sent an image file that is too large to open safely.")
+    try:
+        check_image_bytes(data)
+    except NotAnImage as exc:
+        raise NotAnImage(f"{service}: {exc}", user_message=f"{service}: {exc.user_message}") from exc
+    return data, sniff_mime(data)
+
+
+def image_from_base64(service: str, text: Any) -> tuple[bytes, str]:
+    """Decode base64 or a ``data:image/...;base64,`` URI into checked image bytes."""
+    import base64
+    import binascii
+
+    from studio_core.errors import InvalidResponse
+
+    if not isinstance(text, str) or not text:
+        raise InvalidResponse(f"{service}: image field is {type(text).__name__}",
+                              user_message=f"{service} answered without an image.")
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    try:
+        data = base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidResponse(f"{service}: bad base64 ({exc})", user_message=f"{service} sent an image that could not be decoded.") from exc
+    return image_from_bytes(service, data)
+
+
+def parse_size(text: Any) -> tuple[int, int] | None:
+    if isinstance(text, (list, tuple)) and len(text) == 2:
+        return int(text[0]), int(text[1])
+    if isinstance(text, str) and "x" in text:
+        a, _, b = text.lower().partition("x")
+        if a.strip().isdigit() and b.strip().isdigit():
+            return int(a), int(b)
+    return None
+
+
+def nearest_size(width: int, height: int, choices: Any) -> tuple[int, int]:
+    """The choice closest in aspect ratio first, then in area; ``choices`` are (w, h) pairs or 'WxH'."""
+    import math
+
+    sizes = [s for s in (parse_size(c) for c in choices) if s]
+    if not sizes:
+        return width, height
+    want_ratio = math.log(max(width, 1) / max(height, 1))
+    want_area = max(width * height, 1)
+    return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - want_ratio), 3),
+                                     abs(math.log(s[0] * s[1] / want_area))))
+
+
+def fit_size(width: int, height: int, *, min_side: int = 64, max_side: int = 4096, multiple: int = 1,
+             max_pixels: int = 0, max_ratio: float = 0.0) -> tuple[int, int]:
+    """Clamp a free-form size to a model's limits, keeping the aspect ratio where it can."""
+    w, h = float(max(width, 1)), float(max(height, 1))
+    if max_ratio:
+        if w / h > max_ratio:
+            w = h * max_ratio
+        elif h / w > max_ratio:
+            h = w * max_ratio
+    if max_pixels and w * h > max_pixels:
+        f = (max_pixels / (w * h)) ** 0.5
+        w, h = w * f, h * f
+    big = max(w, h)
+    if big > max_side:
+        w, h = w * max_side / big, h * max_side / big
+    small = min(w, h)
+    if small < min_side:
+        w, h = w * min_side / small, h * min_side / small
+    m = max(multiple, 1)
+
+    def snap(v: float) -> int:
+        return int(min(max(round(v / m) * m, -(-min_side // m) * m), max_side // m * m))
+
+    rw, rh = snap(w), snap(h)
+    while max_pixels and rw * rh > max_pixels:
+        if rw >= rh:
+            rw -= m
+        else:
+            rh -= m
+    return rw, rh
+
+
+def size_notice(service: str, requested: tuple[int, int], used: tuple[int, int]) -> str:
+    return (f"{service} can't make {requested[0]}×{requested[1]} images with this model; "
+            f"using the nearest supported size, {used[0]}×{used[1]}.")
+
+
+def status_from_error(exc: BaseException) -> Any:
+    """A ProviderStatus sentence for a failed check (``check`` never raises)."""
+    from studio_core.errors import DependencyMissing, MissingCredentials, ProviderUnavailable
+    from studio_core.models import ProviderStatus, ServiceState
+
+    if isinstance(exc, (MissingCredentials, AuthenticationFailed)):
+        return ProviderStatus(ServiceState.needs_key, exc.user_message)
+    if isinstance(exc, (ProviderUnavailable, RequestTimedOut)):
+        return ProviderStatus(ServiceState.unreachable, exc.user_message)
+    if isinstance(exc, (StudioError, DependencyMissing)):
+        return ProviderStatus(ServiceState.error, exc.user_message)
+    return ProviderStatus(ServiceState.error, f"Unexpected problem: {type(exc).__name__}")
+
+
+class Done:
+    """The result that :func:`retry_events` yields last."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+async def retry_events(
+    call: Callable[[], Awaitable[T]],
+    *,
+    job_id: str,
+    attempts: int = DEFAULT_ATTEMPTS,
+    base_delay: float = 1.0,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+):
+    """:func:`with_retries` inside a generator: yields a ``JobNotice`` for each wait as it starts, then ``Done(result)``.
+
+    The notice must reach the user while the wait is running, so the retry loop runs as
+    a child task; cancelling the consumer cancels it.
+    """
+    from studio_core.models import JobNotice
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.ensure_future(with_retries(call, attempts=attempts, base_delay=base_delay,
+                                              on_wait=queue.put_nowait, sleep=sleep))
+    getter: asyncio.Future | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield JobNotice(job_id, getter.result())
+                continue
+            getter.cancel()
+            while not queue.empty():
+                yield JobNotice(job_id, queue.get_nowait())
+            yield Done(task.result())
+            return
+    finally:
+        if getter is not None and not getter.done():
+            getter.cancel()
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - the consumer is leaving; its own exception wins
+                pass

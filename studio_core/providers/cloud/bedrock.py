@@ -1,0 +1,379 @@
+"""AWS Bedrock: Titan Image Generator v2, Stability and Nova Canvas through InvokeModel.
+
+Requests are signed by botocore (SigV4, service ``bedrock``) with the user's normal AWS
+credential chain: environment, profiles, SSO, ``credential_process``. A Bedrock API key
+(stored secret or ``AWS_BEARER_TOKEN_BEDROCK``) is sent as a bearer token instead. httpx
+sends the exact bytes and URL that were signed, so cancelling the job aborts the request.
+botocore's credential lookups block (files, SSO refresh), so they run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ipaddress
+import logging
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import httpx
+
+from studio_core.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    InvalidResponse,
+    MissingCredentials,
+    ProviderUnavailable,
+    RequestTimedOut,
+    StudioError,
+)
+from studio_core.models import (
+    GenerationRequest,
+    JobEvent,
+    JobImage,
+    JobNotice,
+    JobStarted,
+    ModelInfo,
+    ProviderStatus,
+    ServiceState,
+)
+from studio_core.providers.cloud import bedrock_wire as wire
+from studio_core.providers.cloud.model_data import ModelFacts, nearest_ratio, nearest_size, provider_facts
+from studio_core.providers.cloud.retry_events import Outcome, retry_with_notices
+from studio_core.secrets import SecretStore
+from studio_core.settings import Settings
+from studio_core.storage.images import check_image_bytes
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ID = "bedrock"
+FALLBACK_MODEL = "amazon.titan-image-generator-v2:0"
+BACKGROUND_MODEL = "amazon.titan-image-generator-v2:0"
+DEFAULT_REGION = "us-east-1"
+MAX_REPLY_BYTES = 64 * 1024 * 1024  # InvokeModel bodies are capped at 25 MB; more is not Bedrock
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BedrockConfig:
+    region: str = ""  # "" → profile/env region, else us-east-1
+    profile: str = ""
+    model: str = ""
+    endpoint: str = ""  # runtime endpoint override (VPC endpoint, tests)
+    control_endpoint: str = ""  # control-plane override for check(); defaults to endpoint when that is set
+    auth: str = "auto"  # "auto" (API key if one is stored, else AWS chain) | "aws" | "api_key"
+    timeout_s: float = 300.0
+    attempts: int = 3
+    base_delay: float = 2.0
+
+    @classmethod
+    def from_settings(cls, values: dict[str, Any]) -> BedrockConfig:
+        def num(key: str, default: float) -> float:
+            v = values.get(key, default)
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else default
+
+        return cls(
+            region=str(values.get("region", "") or "").strip(),
+            profile=str(values.get("profile", "") or "").strip(),
+            model=str(values.get("model", "") or "").strip(),
+            endpoint=str(values.get("endpoint", "") or "").strip(),
+            control_endpoint=str(values.get("control_endpoint", "") or "").strip(),
+            auth=str(values.get("auth", "auto") or "auto"),
+            timeout_s=num("timeout_s", 300.0),
+            attempts=int(num("attempts", 3)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    region: str
+    runtime: str
+    control: str
+    bearer: str | None
+    credentials: Any  # botocore Credentials (refreshable) when signing
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_endpoint(url: str, what: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"bad {what} {url!r}",
+                             user_message=f"The Bedrock {what} '{url}' is not a web address (it should start with https://).")
+    return url.rstrip("/")
+
+
+def _load_credentials(profile: str) -> tuple[Any, str]:
+    """botocore's credential chain and the profile's region (blocking: run in a thread)."""
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+    except ImportError as exc:  # pragma: no cover - the cloud extra is missing
+        from studio_core.errors import DependencyMissing
+
+        raise DependencyMissing("botocore") from exc
+    try:
+        session = botocore.session.Session(profile=profile or None)
+        region = session.get_config_variable("region") or ""
+        creds = session.get_credentials()
+        if creds is not None:
+            creds.get_frozen_credentials()  # forces SSO/role refresh now, so failures surface here
+    except ProfileNotFound as exc:
+        raise MissingCredentials(str(exc), user_message=f"The AWS profile '{profile}' does not exist in your AWS config "
+                                                        "(~/.aws/config). Check the profile name in Settings.") from exc
+    except (BotoCoreError, ClientError) as exc:
+        name = type(exc).__name__
+        if "SSO" in name or "Token" in name:
+            msg = (f"Your AWS SSO sign-in has expired or is missing. Run: aws sso login"
+                   + (f" --profile {profile}" if profile else "") + ", then try again.")
+        else:
+            msg = f"Your AWS credentials could not be loaded ({name}). Check your AWS profile or add a Bedrock API key."
+        raise MissingCredentials(f"botocore {name}: {exc}", user_message=msg) from exc
+    return creds, region
+
+
+def sign(credentials: Any, *, region: str, method: str, url: str, body: bytes | None) -> tuple[str, dict[str, str]]:
+    """SigV4-sign for service ``bedrock`` with botocore; returns the URL and headers to send unchanged."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    req = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
+    # snapshot: refreshable credentials may rotate between reading the key and the token
+    SigV4Auth(credentials.get_frozen_credentials(), "bedrock", region).add_auth(req)
+    prepared = req.prepare()
+    return prepared.url, dict(prepared.headers.items())
+
+
+class BedrockProvider:
+    """InvokeModel image generation. Use from one asyncio loop; see Provider for the contract."""
+
+    display_name = "AWS Bedrock"
+
+    def __init__(self, config: BedrockConfig, *, api_key: str | None = None, client: httpx.AsyncClient | None = None,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 load_credentials: Callable[[str], tuple[Any, str]] = _load_credentials):
+        self.id = PROVIDER_ID
+        self.config = config
+        self._api_key = (api_key or "").strip() or None
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=config.timeout_s))
+        self._sleep = sleep
+        self._load_credentials = load_credentials
+        self._resolved: _Resolved | None = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self.facts = provider_facts(PROVIDER_ID, fallback_default=FALLBACK_MODEL)
+
+    # -- configuration ---------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return self.config.model or self.facts.default_model
+
+    async def _resolve(self) -> _Resolved:
+        if self._resolved is not None:
+            return self._resolved
+        cfg = self.config
+        if cfg.region and not _REGION_RE.match(cfg.region):
+            raise InvalidRequest(f"bad region {cfg.region!r}", user_message=(
+                f"'{cfg.region}' is not an AWS region name. Region names look like us-east-1, us-west-2 or eu-west-1."))
+        use_key = cfg.auth == "api_key" or (cfg.auth == "auto" and self._api_key)
+        bearer, creds, region = None, None, cfg.region
+        if use_key:
+            if not self._api_key:
+                raise MissingCredentials("no Bedrock API key", user_message="Add a Bedrock API key in Settings, or switch "
+                                                                           "to your AWS credentials.")
+            if any(c.isspace() for c in self._api_key) or len(self._api_key) < 20:
+                raise AuthenticationFailed("malformed Bedrock API key", user_message=(
+                    "The Bedrock API key looks incomplete or has spaces inside. Paste the whole key again."))
+            bearer = self._api_key
+        else:
+            creds, profile_region = await asyncio.to_thread(self._load_credentials, cfg.profile)
+            if creds is None:
+                raise MissingCredentials("no AWS credentials found", user_message=(
+                    "No AWS credentials were found. Add a Bedrock API key in Settings, or set up the AWS CLI "
+                    "(aws configure, or aws sso login) and name the profile here."))
+            region = region or profile_region
+        region = region or DEFAULT_REGION
+        if not _REGION_RE.match(region):
+            raise InvalidRequest(f"bad region {region!r}", user_message=f"'{region}' is not an AWS region name.")
+        runtime = _check_endpoint(cfg.endpoint, "endpoint") if cfg.endpoint else f"https://bedrock-runtime.{region}.amazonaws.com"
+        control = (_check_endpoint(cfg.control_endpoint, "control endpoint") if cfg.control_endpoint
+                   else runtime if cfg.endpoint else f"https://bedrock.{region}.amazonaws.com")
+        if bearer and not (runtime.startswith("https://") or _is_loopback(runtime)):
+            # a bearer key in clear text would be readable by anyone on the path
+            raise InvalidRequest("bearer over http", user_message="A Bedrock API key is only sent over https. "
+                                                                  "Use an https:// endpoint.")
+        self._resolved = _Resolved(region, runtime, control, bearer, creds)
+        return self._resolved
+
+    # -- HTTP ---------------------------------------------------------------------------
+    async def _send(self, method: str, url: str, body: bytes | None, *, model: str) -> bytes:
+        r = await self._resolve()
+        if r.bearer:
+            headers = {"Authorization": f"Bearer {r.bearer}", "Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+        else:
+            url, headers = await asyncio.to_thread(sign, r.credentials, region=r.region, method=method, url=url, body=body)
+        host = urllib.parse.urlsplit(url).hostname
+        try:
+            resp = await self._client.request(method, url, headers=headers, content=body)
+        except httpx.TimeoutException as exc:
+            raise RequestTimedOut(f"{wire.SERVICE}: {type(exc).__name__} to {host}",
+                                  user_message=f"{wire.SERVICE} took too long to answer.") from None
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{wire.SERVICE}: {type(exc).__name__} to {host}", user_message=(
+                f"Can't reach Bedrock at {host} (region {r.region}). Check the region name, that Bedrock is offered "
+                "there, and your internet connection.")) from None
+        if len(resp.content) > MAX_REPLY_BYTES:
+            raise InvalidResponse(f"{wire.SERVICE}: reply of {len(resp.content)} bytes",
+                                  user_message=f"{wire.SERVICE} sent back a reply too large to be an image.")
+        if resp.status_code >= 300:
+            raise wire.error_for_reply(resp.status_code, resp.headers, resp.content, model=model, region=r.region,
+                                       default_model=self.facts.default_model)
+        return resp.content
+
+    def _invoke_url(self, runtime: str, model: str) -> str:
+        return f"{runtime}/model/{urllib.parse.quote(model, safe='')}/invoke"
+
+    async def invoke(self, model: str, payload: dict[str, Any]) -> wire.Decoded:
+        r = await self._resolve()
+        body = json.dumps(payload).encode()
+        content = await self._send("POST", self._invoke_url(r.runtime, model), body, model=model)
+        return wire.parse_images(content)
+
+    # -- Provider -----------------------------------------------------------------------
+    async def check(self) -> ProviderStatus:
+        model = self.model
+        try:
+            r = await self._resolve()
+            content = await self._send("GET", f"{r.control}/foundation-models/{urllib.parse.quote(model, safe='')}", None,
+                                       model=model)
+        except MissingCredentials as exc:
+            return ProviderStatus(ServiceState.needs_key, exc.user_message)
+        except ProviderUnavailable as exc:
+            return ProviderStatus(ServiceState.unreachable, exc.user_message)
+        except StudioError as exc:
+            return ProviderStatus(ServiceState.error, exc.user_message)
+        lifecycle = ""
+        try:
+            details = json.loads(content).get("modelDetails", {})
+            lifecycle = str(details.get("modelLifecycle", {}).get("status", ""))
+        except (ValueError, AttributeError):
+            pass
+        how = "a Bedrock API key" if r.bearer else (f"AWS profile '{self.config.profile}'" if self.config.profile
+                                                     else "your AWS credentials")
+        msg = f"Connected to Bedrock in {r.region} with {how}. Model {model}" + (f" is {lifecycle}." if lifecycle else " found.")
+        if lifecycle.upper() == "LEGACY":
+            msg += f" Legacy models stop working soon; the current default is {self.facts.default_model}."
+        return ProviderStatus(ServiceState.ready, msg, (("region", r.region), ("model", model), ("lifecycle", lifecycle)))
+
+    async def list_models(self) -> tuple[ModelInfo, ...]:
+        return tuple(ModelInfo(m.id, m.label or m.id, wire.family_of(m.id), True, "legacy" if m.legacy else m.notes)
+                     for m in self.facts.models)
+
+    def _shape(self, request: GenerationRequest, facts: ModelFacts, family: str) -> tuple[wire.Shape, str]:
+        w, h = max(1, request.width), max(1, request.height)
+        if family == "stability":
+            if not facts.aspect_ratios:
+                return wire.Shape(aspect_ratio="1:1"), ""
+            ratio = nearest_ratio(w, h, facts.aspect_ratios)
+            return wire.Shape(aspect_ratio=ratio), f"{facts.label or facts.id} makes images in fixed shapes; {w}×{h} became {ratio}."
+        if facts.sizes and (w, h) not in facts.sizes:
+            nw, nh = nearest_size(w, h, facts.sizes)
+            return wire.Shape(nw, nh), f"{facts.label or facts.id} can't make {w}×{h}; using the nearest supported size {nw}×{nh}."
+        return wire.Shape(w, h), ""
+
+    async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[job_id] = task
+        try:
+            async for event in self._generate(request, job_id):
+                yield event
+        finally:
+            self._tasks.pop(job_id, None)
+
+    async def _retrying(self, job_id: str, call: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+        async for item in retry_with_notices(call, job_id=job_id, attempts=self.config.attempts,
+                                             base_delay=self.config.base_delay, sleep=self._sleep):
+            yield item
+
+    async def _generate(self, request: GenerationRequest, job_id: str) -> AsyncIterator[JobEvent]:
+        model = request.model or self.model
+        family = wire.family_of(model)
+        facts = self.facts.model(model)
+        await self._resolve()
+        yield JobStarted(job_id)
+        if facts.legacy:
+            yield JobNotice(job_id, f"{model} is a legacy model on Bedrock and may stop working; "
+                                    f"the current default is {self.facts.default_model}.")
+        shape, clamp_note = self._shape(request, facts, family)
+        if clamp_note:
+            yield JobNotice(job_id, clamp_note)
+        transparent = request.option("background") == "transparent"
+        per_call = 1 if family == "stability" else max(1, min(facts.max_images or 5, 5))
+        price = facts.price_usd
+        bg_price = self.facts.model(BACKGROUND_MODEL).price_usd if transparent else None
+        index = 0
+        while index < max(1, request.batch):
+            count = min(per_call, max(1, request.batch) - index)
+            seed = wire.pick_seed(request, family, index)
+            payload = wire.text_image_body(request, family=family, shape=shape, count=count, seed=seed)
+            decoded: wire.Decoded | None = None
+            async for item in self._retrying(job_id, lambda: self.invoke(model, payload)):
+                if isinstance(item, Outcome):
+                    decoded = item.value
+                else:
+                    yield item
+            assert decoded is not None
+            if decoded.note:
+                yield JobNotice(job_id, decoded.note)
+            for n, data in enumerate(decoded.images):
+                img_seed = decoded.seeds[n] if n < len(decoded.seeds) and decoded.seeds[n] is not None else seed
+                cost = price
+                if transparent:
+                    async for item in self._retrying(job_id, lambda d=data: self.remove_background(d)):
+                        if isinstance(item, Outcome):
+                            data = item.value
+                        else:
+                            yield item
+                    cost = (price or 0.0) + (bg_price or 0.0) if price is not None or bg_price is not None else None
+                img = await asyncio.to_thread(check_image_bytes, data)
+                mime = "image/png" if img.format == "PNG" else f"image/{(img.format or 'png').lower()}"
+                region = self._resolved.region if self._resolved else ""
+                info: list[tuple[str, Any]] = [("provider", PROVIDER_ID), ("model", model), ("region", region)]
+                if cost is not None:
+                    info.append(("cost_usd", round(cost, 4)))
+                if transparent:
+                    info.append(("background", "transparent"))
+                yield JobImage(job_id, data, mime=mime, seed=img_seed, index=index + n, info=tuple(info))
+            index += count
+
+    async def remove_background(self, image: bytes) -> bytes:
+        """Titan v2 BACKGROUND_REMOVAL: the same picture with a transparent background (PNG)."""
+        decoded = await self.invoke(BACKGROUND_MODEL, wire.background_removal_body(image))
+        return decoded.images[0]
+
+    async def cancel(self, job_id: str) -> None:
+        task = self._tasks.get(job_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create(settings: Settings, secrets: SecretStore) -> BedrockProvider:
+    return BedrockProvider(BedrockConfig.from_settings(settings.provider(PROVIDER_ID)), api_key=secrets.get("bedrock"))

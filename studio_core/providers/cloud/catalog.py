@@ -1,0 +1,186 @@
+"""The cloud model catalog: ``resources/cloud_models.json`` read into small typed objects.
+
+Models, sizes, transparency, prices and lifecycle facts change faster than code, so they
+live in that data file. A model id the file does not know is still usable: it borrows
+the size rules of its provider's default model and has no price.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from studio_core.providers.cloud.common import fit_size, nearest_size, parse_size
+
+log = logging.getLogger(__name__)
+
+
+def _resources_dir() -> Path:
+    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller onedir keeps data files beside the code
+    if frozen and (Path(frozen) / "resources").is_dir():
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"
+
+
+CATALOG_PATH = _resources_dir() / "cloud_models.json"
+
+RETIRED_STATES = frozenset({"retired", "shut_down", "shutdown"})
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    provider: str
+    label: str = ""
+    status: str = "unknown"
+    known: bool = True
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    @property
+    def retired(self) -> bool:
+        return self.status in RETIRED_STATES
+
+    @property
+    def replacement(self) -> str:
+        return str(self.raw.get("replacement") or "")
+
+    @property
+    def transparency(self) -> bool:
+        return bool(self.raw.get("transparency"))
+
+    @property
+    def max_batch(self) -> int:
+        v = self.raw.get("max_batch")
+        return v if isinstance(v, int) and v > 0 else 1
+
+    @property
+    def sizes(self) -> tuple[tuple[int, int], ...]:
+        return tuple(s for s in (parse_size(v) for v in self.raw.get("sizes") or ()) if s)
+
+    @property
+    def aspect_sizes(self) -> dict[str, tuple[int, int]]:
+        raw = self.raw.get("aspect_sizes") or {}
+        return {str(k): s for k, v in raw.items() if (s := parse_size(v))}
+
+    @property
+    def price(self) -> Mapping[str, Any]:
+        p = self.raw.get("price")
+        return p if isinstance(p, Mapping) else {}
+
+    def steps(self, requested: int) -> int | None:
+        """``requested`` clamped to the model's step range; None when the model takes no steps input."""
+        rng = self.raw.get("steps")
+        if not isinstance(rng, Mapping):
+            return None
+        lo, hi = int(rng.get("min", 1)), int(rng.get("max", requested))
+        return min(max(requested, lo), hi)
+
+    def fit(self, width: int, height: int) -> tuple[int, int, str]:
+        """The supported size nearest to ``width``×``height`` and its aspect-ratio name ('' if none)."""
+        aspects = self.aspect_sizes
+        if aspects:
+            size = nearest_size(width, height, aspects.values())
+            name = next(k for k, v in aspects.items() if v == size)
+            return size[0], size[1], name
+        if self.sizes:
+            w, h = nearest_size(width, height, self.sizes)
+            return w, h, ""
+        rng = self.raw.get("size_range")
+        if isinstance(rng, Mapping):
+            w, h = fit_size(width, height, min_side=int(rng.get("min", 64)), max_side=int(rng.get("max", 4096)),
+                            multiple=int(rng.get("multiple", 1)), max_pixels=int(rng.get("max_pixels", 0)),
+                            max_ratio=float(rng.get("max_ratio", 0.0)))
+            return w, h, ""
+        return width, height, ""
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    id: str
+    default_model: str = ""
+    models: tuple[ModelSpec, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    def model(self, model_id: str) -> ModelSpec:
+        """The spec for ``model_id`` ('' means the default); unknown ids borrow the default's size rules."""
+        model_id = (model_id or "").strip() or self.default_model
+        for m in self.models:
+            if m.id == model_id or m.id.lower() == model_id.lower():
+                return m
+        base = next((m for m in self.models if m.id == self.default_model), None)
+        rules = {k: v for k, v in (base.raw if base else {}).items()
+                 if k in ("sizes", "aspect_ratios", "aspect_sizes", "size_range", "max_batch", "transparency", "steps", "seed")}
+        return ModelSpec(model_id, self.id, label=model_id, status="unknown", known=False, raw=rules)
+
+    def retired_message(self, model_id: str, service_name: str) -> str:
+        """What to tell the user when the service says a model is gone (404/410/model_not_found)."""
+        m = self.model(model_id)
+        repl = m.replacement or self.default_model
+        if m.retired:
+            when = f" on {m.get('retired_on')}" if m.get("retired_on") else ""
+            return f"{service_name} retired the model '{m.id}'{when}. Choose another model in Settings; the current default is {repl}."
+        return (f"{service_name} says the model '{m.id}' is not available: it may have been retired or renamed."
+                f" Choose another model in Settings; the current default is {repl}.")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    as_of: str = ""
+    providers: Mapping[str, ProviderSpec] = field(default_factory=dict)
+
+    def provider(self, provider_id: str) -> ProviderSpec:
+        return self.providers.get(provider_id) or ProviderSpec(provider_id)
+
+
+def parse(raw: Any) -> Catalog:
+    if not isinstance(raw, Mapping):
+        return Catalog()
+    provs: dict[str, ProviderSpec] = {}
+    for pid, entry in (raw.get("providers") or {}).items():
+        if not isinstance(entry, Mapping):
+            continue
+        models = tuple(
+            ModelSpec(str(m["id"]), str(pid), label=str(m.get("label") or m["id"]),
+                      status=str(m.get("status") or "unknown").lower(), raw=m)
+            for m in entry.get("models") or () if isinstance(m, Mapping) and m.get("id")
+        )
+        provs[str(pid)] = ProviderSpec(str(pid), str(entry.get("default_model") or (models[0].id if models else "")), models, entry)
+    return Catalog(str(raw.get("as_of", "")), provs)
+
+
+def load_raw(path: Path | None = None) -> dict[str, Any]:
+    """The data file as JSON; {} (logged) when it is missing or damaged. Blocking: small file read."""
+    p = Path(path) if path else CATALOG_PATH
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        log.warning("cloud model catalog missing at %s", p)
+    except (OSError, ValueError) as exc:
+        log.warning("cloud model catalog %s unreadable: %s", p, exc)
+    return {}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str) -> Catalog:
+    return parse(load_raw(Path(path)))
+
+
+def load(path: Path | None = None) -> Catalog:
+    """The parsed catalog (cached per path; the file is read once per process)."""
+    return _load_cached(str(path or CATALOG_PATH))
+
+
+def provider(provider_id: str) -> ProviderSpec:
+    return load().provider(provider_id)

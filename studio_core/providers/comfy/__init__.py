@@ -1,0 +1,3 @@
+"""ComfyUI provider: HTTP + websocket client, workflow builder, custom workflows."""
+
+from __future__ import annotations

@@ -1,0 +1,297 @@
+"""ComfyUI transport: one httpx client and one shared websocket per server.
+
+The websocket listener runs as one task for the whole provider and puts each message on
+the queue of the job whose ``prompt_id`` it carries (krita's ``_listen`` → per-job
+queues). When the socket drops it tells every job (``Disconnected``), reconnects with
+backoff under the same ``client_id`` and tells them again (``Reconnected``); jobs then
+catch up through ``/history``. Library exceptions stop here and become StudioErrors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from studio_core.errors import InvalidRequest, NotAComfyServer, ProviderUnavailable, RequestTimedOut, StudioError
+
+log = logging.getLogger(__name__)
+
+WS_MAX_SIZE = 64 * 1024 * 1024  # SaveImageWebsocket sends full-size PNGs in one frame
+START_HINT = "Start ComfyUI (run main.py, or the portable run_nvidia_gpu.bat) or check the address in Settings."
+RECONNECT_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    image: bytes
+    mime: str
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    pass
+
+
+def normalize_url(url: str) -> str:
+    """``http://host:port`` from what a user typed; InvalidRequest when it is no URL."""
+    raw = (url or "").strip()
+    if not raw:
+        raise InvalidRequest("empty ComfyUI address", user_message="Enter the ComfyUI address, e.g. http://127.0.0.1:8188.")
+    if "://" not in raw:
+        raw = "http://" + raw
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidRequest(f"bad ComfyUI address {url!r}: {exc}",
+                             user_message=f"'{url}' is not a valid address. Use the form http://127.0.0.1:8188.") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+        raise InvalidRequest(f"bad ComfyUI address {url!r}",
+                             user_message=f"'{url}' is not a valid address. Use the form http://127.0.0.1:8188.")
+    path = parts.path.rstrip("/")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if port:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def parse_binary(frame: bytes) -> tuple[Preview | None, str | None]:
+    """A preview (and its prompt_id when the frame says) from a binary frame, or (None, None)."""
+    if len(frame) < 8:
+        return None, None
+    event, second = struct.unpack(">II", frame[:8])
+    if event == 1:
+        return Preview(frame[8:], "image/png" if second == 2 else "image/jpeg"), None
+    if event == 4:
+        try:
+            meta = json.loads(frame[8:8 + second].decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None, None
+        mime = str(meta.get("image_type") or "image/jpeg")
+        return Preview(frame[8 + second:], mime, str(meta.get("node_id") or "")), meta.get("prompt_id")
+    return None, None  # type 3 (progress text) carries no prompt id and is broadcast to all clients
+
+
+class ComfyClient:
+    """HTTP calls and the shared websocket for one ComfyUI server. Use from one loop."""
+
+    def __init__(self, base_url: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0):
+        self.base_url = normalize_url(base_url)
+        self.client_id = uuid.uuid4().hex
+        scheme = "wss" if self.base_url.startswith("https") else "ws"
+        self.ws_url = f"{scheme}{self.base_url[self.base_url.index('://'):]}/ws?clientId={self.client_id}"
+        self._http = httpx.AsyncClient(base_url=self.base_url, trust_env=False,
+                                       timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
+        self._connect_timeout = connect_timeout
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._running_prompt: str | None = None
+        self._ws: ClientConnection | None = None
+        self._listener: asyncio.Task | None = None
+        self._connected = asyncio.Event()
+        self._first_error: StudioError | None = None
+        self._closed = False
+        self.reconnects = 0
+
+    # ---- HTTP ---------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> ProviderUnavailable:
+        return ProviderUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}",
+                                   user_message=f"ComfyUI is not answering at {self.base_url}. {START_HINT}")
+
+    async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
+                      timeout: float | None = None) -> httpx.Response:
+        try:
+            kw: dict[str, Any] = {}
+            if timeout is not None:
+                kw["timeout"] = timeout
+            return await self._http.request(method, path, json=json_body, params=params, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
+                httpx.WriteError) as exc:
+            raise self._unreachable(exc) from exc
+        except httpx.TimeoutException as exc:
+            raise RequestTimedOut(f"{method} {path}: {exc.__class__.__name__}",
+                                  user_message="ComfyUI took too long to answer.") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{method} {path}: {exc!r}") from exc
+
+    async def get_json(self, path: str, *, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+        r = await self.request("GET", path, params=params, timeout=timeout)
+        if r.status_code != 200:
+            raise NotAComfyServer(f"GET {path} → HTTP {r.status_code}",
+                                  user_message=f"The server at {self.base_url} answered, but not like ComfyUI "
+                                               f"(GET {path} gave HTTP {r.status_code}). Check the address and port.")
+        try:
+            return r.json()
+        except ValueError as exc:
+            raise NotAComfyServer(f"GET {path}: not JSON ({r.headers.get('content-type', '')})",
+                                  user_message=f"The server at {self.base_url} is not a ComfyUI server "
+                                               "(it sent a web page instead of data). Check the address and port.") from exc
+
+    async def post(self, path: str, body: Any = None) -> httpx.Response:
+        return await self.request("POST", path, json_body=body)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._listener:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._ws is not None:
+            try:
+                await self._ws.close()
+            except Exception:
+                pass
+        await self._http.aclose()
+
+    # ---- websocket ------------------------------------------------------------------
+
+    def subscribe(self, prompt_id: str) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue()
+        self._queues[prompt_id] = q
+        return q
+
+    def unsubscribe(self, prompt_id: str) -> None:
+        self._queues.pop(prompt_id, None)
+        if self._running_prompt == prompt_id:
+            self._running_prompt = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def ensure_listening(self) -> None:
+        """Start the shared listener if needed and wait for the first connection."""
+        if self._closed:
+            raise ProviderUnavailable("client closed")
+        if self._listener is None or self._listener.done():
+            self._first_error = None
+            self._listener = asyncio.create_task(self._listen(), name=f"comfy-ws {self.base_url}")
+        if self._connected.is_set():
+            return
+        waiter = asyncio.ensure_future(self._connected.wait())
+        try:
+            await asyncio.wait({waiter, self._listener}, timeout=self._connect_timeout + 5,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not self._connected.is_set():
+            if self._listener.done() and self._first_error:
+                raise self._first_error
+            raise ProviderUnavailable(f"websocket to {self.base_url} did not open",
+                                      user_message=f"Could not open a live connection to ComfyUI at {self.base_url}. {START_HINT}")
+
+    async def _open(self) -> ClientConnection:
+        ws = await connect(self.ws_url, max_size=WS_MAX_SIZE, compression=None, proxy=None,
+                           open_timeout=self._connect_timeout, ping_interval=20, ping_timeout=20,
+                           close_timeout=2, max_queue=None)
+        # Ask for binary type-4 previews (carry their prompt_id); servers before 2025 ignore it.
+        await ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
+        return ws
+
+    async def _listen(self) -> None:
+        attempt = 0
+        ever_connected = False
+        while not self._closed:
+            try:
+                self._ws = await self._open()
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                if not ever_connected:
+                    self._first_error = self._ws_error(exc)
+                    return
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                attempt += 1
+                log.info("ComfyUI websocket reconnect %d failed (%s); retrying in %.1fs", attempt, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if ever_connected:
+                self.reconnects += 1
+                self._broadcast(Reconnected())
+            ever_connected = True
+            attempt = 0
+            self._connected.set()
+            reason = "closed"
+            try:
+                async for frame in self._ws:
+                    self._dispatch(frame)
+            except websockets.exceptions.ConnectionClosed as exc:
+                reason = f"{exc.__class__.__name__}: {exc}"
+            except OSError as exc:
+                reason = f"{exc.__class__.__name__}: {exc}"
+            finally:
+                self._connected.clear()
+            if self._closed:
+                return
+            log.warning("ComfyUI websocket dropped (%s); reconnecting", reason)
+            self._running_prompt = None
+            self._broadcast(Disconnected(reason))
+            await asyncio.sleep(RECONNECT_DELAYS[0])
+
+    def _ws_error(self, exc: Exception) -> StudioError:
+        if isinstance(exc, websockets.exceptions.InvalidStatus):
+            status = exc.response.status_code
+            return NotAComfyServer(f"websocket upgrade refused: HTTP {status}",
+                                   user_message=f"The server at {self.base_url} does not speak ComfyUI's live protocol "
+                                                f"(HTTP {status} on /ws). Check the address and port.")
+        if isinstance(exc, (websockets.exceptions.InvalidHandshake, websockets.exceptions.InvalidMessage)):
+            return NotAComfyServer(f"websocket handshake failed: {exc}")
+        return self._unreachable(exc)
+
+    def _broadcast(self, item: Any) -> None:
+        for q in self._queues.values():
+            q.put_nowait(item)
+
+    def _dispatch(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            preview, prompt_id = parse_binary(frame)
+            target = prompt_id or self._running_prompt
+            if preview is not None and target in self._queues:
+                self._queues[target].put_nowait(preview)
+            return
+        try:
+            msg = json.loads(frame)
+            mtype = str(msg["type"])
+            data = msg.get("data") or {}
+        except (ValueError, KeyError, TypeError):
+            log.debug("ignoring malformed ComfyUI message %.200s", frame)
+            return
+        if not isinstance(data, Mapping):
+            return
+        prompt_id = data.get("prompt_id")
+        if prompt_id is None:
+            return  # status broadcasts, the reconnect "executing" without prompt_id, feature_flags
+        if mtype in ("execution_start", "executing") and data.get("node") is not None or mtype == "execution_start":
+            self._running_prompt = prompt_id
+        elif mtype == "executing" and data.get("node") is None and self._running_prompt == prompt_id:
+            self._running_prompt = None
+        q = self._queues.get(prompt_id)
+        if q is not None:
+            q.put_nowait(Message(mtype, data))
+
+    async def drop_connection(self) -> None:
+        """Close the current socket as if the network dropped it (used by tests to drill reconnects)."""
+        if self._ws is not None:
+            await self._ws.close()

@@ -1,0 +1,152 @@
+"""Pure text-to-image graph builder: request + the server's object_info → API-format graph.
+
+No I/O: the same inputs always give the same graph, so it is tested offline against a
+recorded object_info. The caller resolves the seed (``request.seed`` must not be None
+for a reproducible graph; None becomes 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from studio_core.errors import ModelNotFound
+from studio_core.models import GenerationRequest
+from studio_core.providers.comfy import object_info as oi
+
+DEFAULT_CHECKPOINT = "sd_xl_base_1.0.safetensors"
+SAVE_PREFIX = "studio"
+MAX_SEED = 2**64 - 1
+
+# Native sizes; the request's size wins, these only fill in when it is 0.
+NATIVE = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024}
+Link = list  # [node_id, output_index]
+
+
+class ComfyWorkflow:
+    """Accumulates nodes with string ids "1", "2", … (krita's ComfyWorkflow idea)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+
+    def add(self, class_type: str, *, title: str = "", **inputs: Any) -> str:
+        node_id = str(len(self.nodes) + 1)
+        node: dict[str, Any] = {"class_type": class_type, "inputs": inputs}
+        if title:
+            node["_meta"] = {"title": title}
+        self.nodes[node_id] = node
+        return node_id
+
+    @staticmethod
+    def out(node_id: str, index: int = 0) -> Link:
+        return [node_id, index]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"]), **({"_meta": v["_meta"]} if "_meta" in v else {})}
+                for k, v in self.nodes.items()}
+
+
+def model_family(request: GenerationRequest, info: oi.ObjectInfo) -> str:
+    forced = request.option("family")
+    if forced in NATIVE:
+        return str(forced)
+    name = request.model or DEFAULT_CHECKPOINT
+    fam = oi.guess_family(name)
+    if fam:
+        return fam
+    if name in oi.diffusion_models(info):
+        return "flux"
+    return "sdxl"
+
+
+def _snap(value: int, *, step: int, lo: int, hi: int) -> int:
+    value = max(lo, min(hi, int(value)))
+    return max(lo, value - value % step)
+
+
+def _pick(options: tuple[str, ...], keywords: tuple[str, ...], default: str) -> str:
+    for kw in keywords:
+        for o in options:
+            if kw in o.lower():
+                return o
+    return default
+
+
+def _range(info: oi.ObjectInfo, cls: str, name: str, default_step: int) -> tuple[int, int, int]:
+    spec = oi.node_inputs(info, cls).get(name)
+    o = spec.options if spec else {}
+    return int(o.get("step", default_step) or default_step), int(o.get("min", 16)), int(o.get("max", 16384))
+
+
+def _choice(value: str, options: tuple[str, ...], fallback: str) -> str:
+    if not options or value in options:
+        return value
+    return fallback if fallback in options else options[0]
+
+
+def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
+    """The API-format graph for ``request``. Raises ModelNotFound when the server lacks
+    the nodes a family needs (e.g. FLUX on a 2024 server)."""
+    family = model_family(request, info)
+    model = request.model or DEFAULT_CHECKPOINT
+    seed = int(request.seed or 0) % (MAX_SEED + 1)
+    steps = max(1, int(request.steps))
+    batch = max(1, int(request.batch))
+    sampler = _choice(request.sampler, oi.samplers(info), "euler")
+    scheduler = _choice(request.scheduler, oi.schedulers(info), "normal")
+    w = ComfyWorkflow()
+
+    # A FLUX file in models/diffusion_models needs separate text encoders and VAE; one in
+    # models/checkpoints (the fp8 all-in-one) loads like any checkpoint.
+    use_unet = family == "flux" and model not in oi.checkpoints(info) and (
+        model in oi.diffusion_models(info) or request.option("loader") == "unet")
+    if use_unet:
+        for cls in ("UNETLoader", "DualCLIPLoader", "VAELoader", "EmptySD3LatentImage", "ConditioningZeroOut"):
+            if not oi.has_node(info, cls):
+                raise ModelNotFound(f"node {cls} missing", user_message=(
+                    "This ComfyUI is too old for FLUX models (it lacks the node "
+                    f"{cls}). Update ComfyUI or pick an SD 1.5 / SDXL checkpoint."))
+        clips = oi.choices(info, "DualCLIPLoader", "clip_name1")
+        loader = w.add("UNETLoader", unet_name=model, weight_dtype="default")
+        clip = w.add("DualCLIPLoader", clip_name1=_pick(clips, ("t5xxl", "t5"), "t5xxl_fp8_e4m3fn.safetensors"),
+                     clip_name2=_pick(clips, ("clip_l",), "clip_l.safetensors"), type="flux")
+        vae = w.add("VAELoader", vae_name=_pick(oi.choices(info, "VAELoader", "vae_name"), ("ae.", "flux"), "ae.safetensors"))
+        model_out, clip_out, vae_out = w.out(loader), w.out(clip), w.out(vae)
+    else:
+        ckpt = w.add("CheckpointLoaderSimple", ckpt_name=model)
+        model_out, clip_out, vae_out = w.out(ckpt, 0), w.out(ckpt, 1), w.out(ckpt, 2)
+
+    positive = w.add("CLIPTextEncode", text=request.prompt, clip=clip_out, title="Prompt")
+    if family == "flux":
+        # FLUX-schnell is guidance-distilled: CFG 1 and a zeroed negative (ComfyUI's own template).
+        negative = w.add("ConditioningZeroOut", conditioning=w.out(positive)) if oi.has_node(info, "ConditioningZeroOut") \
+            else w.add("CLIPTextEncode", text="", clip=clip_out, title="Negative prompt")
+        cfg = 1.0
+        latent_cls = "EmptySD3LatentImage" if oi.has_node(info, "EmptySD3LatentImage") else "EmptyLatentImage"
+        scheduler = "simple" if "simple" in (oi.schedulers(info) or ("simple",)) and request.scheduler == "normal" else scheduler
+    else:
+        negative = w.add("CLIPTextEncode", text=request.negative_prompt, clip=clip_out, title="Negative prompt")
+        cfg = float(request.cfg)
+        latent_cls = "EmptyLatentImage"
+    native = NATIVE.get(family, 1024)
+    step_w, lo_w, hi_w = _range(info, latent_cls, "width", 8)
+    step_h, lo_h, hi_h = _range(info, latent_cls, "height", 8)
+    latent = w.add(latent_cls, width=_snap(request.width or native, step=step_w, lo=lo_w, hi=hi_w),
+                   height=_snap(request.height or native, step=step_h, lo=lo_h, hi=hi_h), batch_size=batch)
+    sample = w.add("KSampler", model=model_out, seed=seed, steps=steps, cfg=cfg, sampler_name=sampler,
+                   scheduler=scheduler, positive=w.out(positive), negative=w.out(negative),
+                   latent_image=w.out(latent), denoise=1.0)
+    decode = w.add("VAEDecode", samples=w.out(sample), vae=vae_out)
+    w.add("SaveImage", images=w.out(decode), filename_prefix=SAVE_PREFIX)
+    return w.to_dict()
+
+
+def progress_total(graph: Mapping[str, Any]) -> int:
+    """Sampler steps in ``graph`` (what the progress bar counts), or 0 if it has no sampler."""
+    total = 0
+    for node in graph.values():
+        if not isinstance(node, Mapping):
+            continue
+        steps = (node.get("inputs") or {}).get("steps")
+        if "sampler" in str(node.get("class_type", "")).lower() and isinstance(steps, int):
+            total += steps
+    return total

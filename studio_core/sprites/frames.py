@@ -1,0 +1,152 @@
+"""Variants and animation frames: the requests that make them, and lining frames up.
+
+Generic image models do not draw sprite sheets. The studio asks for each frame on its
+own with the same seed and settings and a prompt that names the pose, then aligns the
+results on one canvas by their alpha bounding box and a shared pivot point.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from PIL import Image
+
+from studio_core.models import GenerationRequest
+from studio_core.sprites.errors import EmptySheet
+
+Pivot = Literal["bottom-centre", "centre", "top-left"]
+SEED_MAX = 2**32 - 1
+
+# Poses per animation, in playing order. Wording follows common sprite-sheet tutorials.
+ANIMATIONS: dict[str, tuple[str, ...]] = {
+    "idle": ("idle pose, standing relaxed", "idle pose, breathing in, chest slightly raised",
+             "idle pose, standing relaxed", "idle pose, breathing out, shoulders slightly lowered"),
+    "walk": ("walk cycle contact pose, left foot forward", "walk cycle down pose, weight on left foot",
+             "walk cycle passing pose, right leg passing", "walk cycle up pose, rising on left foot",
+             "walk cycle contact pose, right foot forward", "walk cycle down pose, weight on right foot",
+             "walk cycle passing pose, left leg passing", "walk cycle up pose, rising on right foot"),
+    "attack": ("attack anticipation, winding up", "attack strike, weapon swinging forward",
+               "attack impact, arm fully extended", "attack recovery, returning to stance"),
+}
+DIRECTIONS: dict[int, tuple[tuple[str, str], ...]] = {
+    1: (("side", "side view facing right"),),
+    4: (("down", "front view facing the viewer"), ("left", "side view facing left"),
+        ("right", "side view facing right"), ("up", "back view facing away")),
+    8: (("down", "front view facing the viewer"), ("down_left", "three-quarter view facing down-left"),
+        ("left", "side view facing left"), ("up_left", "three-quarter back view facing up-left"),
+        ("up", "back view facing away"), ("up_right", "three-quarter back view facing up-right"),
+        ("right", "side view facing right"), ("down_right", "three-quarter view facing down-right")),
+}
+CONSISTENCY = "same character, same outfit, same colours, full body, centred"
+
+
+def _seed(base: GenerationRequest, rng: random.Random | None) -> int:
+    if base.seed is not None:
+        return base.seed
+    return (rng or random.Random()).randint(0, SEED_MAX)
+
+
+def variant_requests(base: GenerationRequest, count: int, *, max_batch: int = 1,
+                     rng: random.Random | None = None) -> tuple[GenerationRequest, ...]:
+    """``count`` variants with consecutive seeds (seed, seed+1, …).
+
+    With ``max_batch`` > 1 (a service that batches), requests carry ``batch`` > 1 and
+    the seed of their first image; the provider numbers the rest.
+    """
+    if count < 1:
+        return ()
+    seed = _seed(base, rng)
+    out = []
+    i = 0
+    while i < count:
+        n = min(max(1, max_batch), count - i)
+        out.append(base.replace(seed=(seed + i) % (SEED_MAX + 1), batch=n))
+        i += n
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSpec:
+    name: str  # file-name friendly, e.g. "walk_left_03"
+    animation: str
+    direction: str
+    index: int
+    request: GenerationRequest
+
+
+def animation_requests(base: GenerationRequest, animation: str, *, directions: int = 1,
+                       rng: random.Random | None = None) -> tuple[FrameSpec, ...]:
+    """One request per frame and direction: same seed and settings, the pose in the prompt."""
+    try:
+        poses = ANIMATIONS[animation]
+    except KeyError:
+        raise ValueError(f"unknown animation {animation!r}; choose from {sorted(ANIMATIONS)}") from None
+    if directions not in DIRECTIONS:
+        raise ValueError("directions must be 1, 4 or 8")
+    seed = _seed(base, rng)
+    specs = []
+    for dir_key, dir_words in DIRECTIONS[directions]:
+        for i, pose in enumerate(poses):
+            prompt = ", ".join(p for p in (base.prompt.strip(), dir_words, pose, CONSISTENCY) if p)
+            name = f"{animation}_{dir_key}_{i:02d}" if directions > 1 else f"{animation}_{i:02d}"
+            specs.append(FrameSpec(name, animation if directions == 1 else f"{animation}_{dir_key}",
+                                   dir_key, i, base.replace(prompt=prompt, seed=seed, batch=1)))
+    return tuple(specs)
+
+
+# ---------------------------------------------------------------------------------------
+# Alignment
+
+
+def alpha_bbox(img: Image.Image, threshold: int = 16) -> tuple[int, int, int, int] | None:
+    a = np.asarray(img.convert("RGBA"))[..., 3] >= threshold
+    rows, cols = np.flatnonzero(a.any(1)), np.flatnonzero(a.any(0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def pivot_of(box: tuple[int, int, int, int], pivot: Pivot) -> tuple[float, float]:
+    x0, y0, x1, y1 = box
+    if pivot == "bottom-centre":
+        return (x0 + x1) / 2, float(y1)
+    if pivot == "centre":
+        return (x0 + x1) / 2, (y0 + y1) / 2
+    return float(x0), float(y0)
+
+
+@dataclass(frozen=True)
+class AlignedFrames:
+    images: tuple[Image.Image, ...]
+    size: tuple[int, int]
+    pivot: tuple[int, int]  # in canvas pixels, the same for every frame
+
+
+def align_frames(images: Sequence[Image.Image], *, pivot: Pivot = "bottom-centre", margin: int = 0) -> AlignedFrames:
+    """Crop each frame to its alpha bounding box and place all on one canvas with their
+    pivots on the same point; the canvas is just large enough for every frame."""
+    if not images:
+        raise EmptySheet("no frames to align")
+    crops, offsets = [], []
+    for img in images:
+        rgba = img.convert("RGBA")
+        box = alpha_bbox(rgba) or (0, 0, rgba.width, rgba.height)
+        px, py = pivot_of(box, pivot)
+        crops.append(rgba.crop(box))
+        offsets.append((px - box[0], py - box[1]))  # pivot inside the crop
+    left = max(ox for ox, _ in offsets)
+    top = max(oy for _, oy in offsets)
+    right = max(c.width - ox for c, (ox, _) in zip(crops, offsets))
+    bottom = max(c.height - oy for c, (_, oy) in zip(crops, offsets))
+    w = int(np.ceil(left + right)) + 2 * margin
+    h = int(np.ceil(top + bottom)) + 2 * margin
+    pv = (int(round(left)) + margin, int(round(top)) + margin)
+    out = []
+    for crop, (ox, oy) in zip(crops, offsets):
+        canvas = Image.new("RGBA", (w, h))
+        canvas.paste(crop, (int(round(pv[0] - ox)), int(round(pv[1] - oy))))
+        out.append(canvas)
+    return AlignedFrames(tuple(out), (w, h), pv)

@@ -1,0 +1,580 @@
+"""ImageIndex: the gallery's SQLite index (WAL, FTS5 over prompts), rebuildable from files.
+
+One worker thread owns the connection (Anki's collection executor): every public method
+is ``async`` and runs its SQL there, so the GUI thread never waits on the disk and the
+connection is never shared between threads. Listeners (plain callables) are called on
+the event loop after a change commits.
+
+Crash safety comes from the order of operations rather than from a transaction spanning
+file and row: the image file is written (atomically) before its row, and :meth:`open`
+reconciles the folder listing with the rows, so after a kill there is never a row
+without a file nor a file without a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from studio_core.errors import DiskFull, NotAnImage, StorageError
+from studio_core.models import GenerationRequest, SavedImage
+from studio_core.paths import AppPaths
+from studio_core.storage import rescan
+from studio_core.storage.records import (
+    ImageQuery,
+    ImageRecord,
+    IndexStats,
+    ReconcileReport,
+    ServiceStats,
+    SpendSummary,
+)
+from studio_core.storage.search import fts_query
+
+log = logging.getLogger(__name__)
+
+# Each entry upgrades the schema from version i to i+1. Never edit a released step:
+# append a new one, so every older index on a user's disk follows the same path.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 0 -> 1: the images table
+        """CREATE TABLE images(
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            service TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+            prompt TEXT NOT NULL DEFAULT '', negative TEXT NOT NULL DEFAULT '',
+            seed INTEGER, width INTEGER NOT NULL DEFAULT 0, height INTEGER NOT NULL DEFAULT 0,
+            steps INTEGER NOT NULL DEFAULT 0, cfg REAL NOT NULL DEFAULT 0,
+            sampler TEXT NOT NULL DEFAULT '', scheduler TEXT NOT NULL DEFAULT '',
+            quality TEXT NOT NULL DEFAULT '', provider TEXT NOT NULL DEFAULT '', server TEXT NOT NULL DEFAULT '',
+            duration_s REAL, cost_usd REAL,
+            created TEXT NOT NULL DEFAULT '', created_ts REAL NOT NULL DEFAULT 0,
+            file_size INTEGER NOT NULL DEFAULT 0, mtime_ns INTEGER NOT NULL DEFAULT 0,
+            favourite INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '', request_json TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX images_created ON images(created_ts, id)",
+        "CREATE INDEX images_service ON images(service)",
+    ),
+    (  # 1 -> 2: full-text search over prompts and tags (negative prompts would match noise)
+        "CREATE VIRTUAL TABLE images_fts USING fts5(prompt, tags, content='images', content_rowid='id',"
+        " tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER images_fts_ai AFTER INSERT ON images BEGIN"
+        " INSERT INTO images_fts(rowid, prompt, tags) VALUES (new.id, new.prompt, new.tags); END",
+        "CREATE TRIGGER images_fts_ad AFTER DELETE ON images BEGIN"
+        " INSERT INTO images_fts(images_fts, rowid, prompt, tags) VALUES ('delete', old.id, old.prompt, old.tags); END",
+        "CREATE TRIGGER images_fts_au AFTER UPDATE OF prompt, tags ON images BEGIN"
+        " INSERT INTO images_fts(images_fts, rowid, prompt, tags) VALUES ('delete', old.id, old.prompt, old.tags);"
+        " INSERT INTO images_fts(rowid, prompt, tags) VALUES (new.id, new.prompt, new.tags); END",
+        "INSERT INTO images_fts(images_fts) VALUES ('rebuild')",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+ROW_COLUMNS = (
+    "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
+    "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
+    "file_size", "mtime_ns", "source", "request_json",
+)
+# Columns a rescan may overwrite; favourite and tags are the user's and survive it.
+_UPSERT = ", ".join(f"{c}=excluded.{c}" for c in ROW_COLUMNS if c != "path")
+_INSERT_SQL = (f"INSERT INTO images({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+               f" ON CONFLICT(path) DO UPDATE SET {_UPSERT}")
+_RECORD_COLUMNS = (
+    "id", "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
+    "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
+    "file_size", "mtime_ns", "favourite", "tags", "source",
+)
+_SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM images"
+_BATCH = 500
+
+Listener = Callable[..., Any]
+
+
+class IndexDamaged(Exception):
+    """Internal: the file is not a usable index (corrupt, or from a newer app)."""
+
+
+def _to_record(row: Sequence[Any]) -> ImageRecord:
+    (id_, path, service, model, prompt, negative, seed, width, height, steps, cfg, sampler, scheduler, quality,
+     provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source) = row
+    return ImageRecord(
+        id=id_, path=path, service=service, model=model, prompt=prompt, negative=negative, seed=seed,
+        width=width, height=height, steps=steps, cfg=cfg, sampler=sampler, scheduler=scheduler, quality=quality,
+        provider=provider, server=server, duration_s=duration_s, cost_usd=cost_usd, created=created,
+        created_ts=created_ts, file_size=file_size, mtime_ns=mtime_ns, favourite=bool(fav),
+        tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else (), source=source,
+    )
+
+
+def _storage_error(exc: sqlite3.Error, action: str) -> StorageError:
+    text = str(exc).lower()
+    if "full" in text:
+        return DiskFull(f"{action}: {exc}", user_message="The disk is full, so the gallery index could not be updated."
+                        " Free some space; your images are safe.")
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"{action}: {exc}", user_message="The gallery index is on a read-only disk or folder,"
+                            " so changes could not be saved.")
+    if "locked" in text or "busy" in text:
+        return StorageError(f"{action}: {exc}", user_message="The gallery index is busy (is the studio open twice?).",
+                            retryable=True)
+    return StorageError(f"{action}: {exc}", user_message="The gallery index could not be read or updated.")
+
+
+class ImageIndex:
+    """The gallery index. Create with :meth:`open`; close with :meth:`aclose`.
+
+    All methods are coroutines running on one private worker thread; they raise
+    StorageError (DiskFull, read-only folder…) with a user message, never sqlite3 errors.
+    ``messages`` collects what the user should hear about from opening (a rebuild).
+    """
+
+    def __init__(self, images: Path, db_file: Path):
+        self.images = Path(images)
+        self.db_file = Path(db_file)
+        self.messages: list[str] = []
+        self.last_reconcile = ReconcileReport()
+        # Listeners, called on the loop: record_added(rec), records_removed(ids),
+        # records_changed(recs) and reloaded() after a bulk change (rescan, import).
+        self.record_added: list[Listener] = []
+        self.records_removed: list[Listener] = []
+        self.records_changed: list[Listener] = []
+        self.reloaded: list[Listener] = []
+        self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-index")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------
+    @classmethod
+    async def open(cls, paths: AppPaths) -> ImageIndex:
+        """Open (or create, or rebuild) the index and reconcile it with the images folder."""
+        index = cls(paths.images, paths.index_file)
+        try:
+            await index._run(index._open_sync)
+        except BaseException:
+            index._exec.shutdown(wait=False)
+            raise
+        return index
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        def close() -> None:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass
+                self._conn.close()
+                self._conn = None
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._exec, close)
+        finally:
+            self._exec.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._closed:
+            raise StorageError("index closed", user_message="The gallery is closing.")
+        return await asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_file, timeout=5.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL loses no committed transaction when the *process* dies (only on power loss),
+        # and the reconcile on open repairs even that case from the files.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise IndexDamaged(f"index schema {version} is newer than this app's {SCHEMA_VERSION}")
+        for step in range(version, SCHEMA_VERSION):
+            with conn:
+                for sql in MIGRATIONS[step]:
+                    conn.execute(sql)
+                conn.execute(f"PRAGMA user_version={step + 1}")
+            log.info("index schema upgraded to %d", step + 1)
+
+    def _open_sync(self) -> None:
+        self.images.mkdir(parents=True, exist_ok=True)
+        existed = self.db_file.exists() and self.db_file.stat().st_size > 0
+        damaged: str | None = None
+        try:
+            self._conn = self._connect()
+            self._migrate(self._conn)
+            report = self._reconcile_sync()
+        except (sqlite3.DatabaseError, IndexDamaged) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, IndexDamaged) and \
+                    ("readonly" in str(exc).lower() or "unable to open" in str(exc).lower()):
+                raise _storage_error(exc, "open index") from exc
+            log.warning("index unusable (%s); rebuilding from files", exc)
+            damaged = self._move_aside()
+            self._conn = self._connect()
+            self._migrate(self._conn)
+            report = self._reconcile_sync()
+        self.last_reconcile = report
+        n = self._conn.execute("SELECT count(*) FROM images").fetchone()[0]
+        if damaged is not None:
+            self.messages.append(
+                f"The gallery index was damaged, so it was rebuilt from your {n} image files."
+                f" Nothing was lost; the damaged copy was kept as {damaged}.")
+        elif not existed and report.added:
+            self.messages.append(f"The gallery index was missing, so it was rebuilt from your {n} image files.")
+        if report.unreadable:
+            shown = ", ".join(report.unreadable[:3]) + (" …" if len(report.unreadable) > 3 else "")
+            self.messages.append(
+                f"{len(report.unreadable)} file(s) in the images folder are not readable images and are not shown: {shown}")
+
+    def _move_aside(self) -> str:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.db_file.with_name(f"{self.db_file.name}.damaged-{stamp}")
+        try:
+            self.db_file.replace(aside)
+        except OSError:
+            self.db_file.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            Path(str(self.db_file) + suffix).unlink(missing_ok=True)
+        return aside.name
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError("index not open", user_message="The gallery index is not open.")
+        return self._conn
+
+    # -- notifications ----------------------------------------------------------------
+    @staticmethod
+    def _notify(listeners: Iterable[Listener], *args: Any) -> None:
+        for cb in list(listeners):
+            try:
+                cb(*args)
+            except Exception:
+                log.exception("gallery index listener failed")
+
+    # -- writes ----------------------------------------------------------------------
+    def _write_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        conn = self.conn
+        try:
+            with conn:
+                conn.executemany(_INSERT_SQL, [tuple(r.get(c, _default(c)) for c in ROW_COLUMNS) for r in rows])
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "write rows") from exc
+
+    def _by_paths(self, paths: Sequence[str]) -> list[ImageRecord]:
+        out: list[ImageRecord] = []
+        for i in range(0, len(paths), _BATCH):
+            chunk = paths[i:i + _BATCH]
+            out += [_to_record(r) for r in self.conn.execute(
+                f"{_SELECT} WHERE path IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
+
+    def _add_saved_sync(self, saved: SavedImage) -> ImageRecord:
+        row = rescan.row_from_saved(self.images, saved)
+        self._write_rows([row])
+        return self._by_paths([row["path"]])[0]
+
+    async def add_saved(self, saved: SavedImage) -> ImageRecord:
+        rec = await self._run(self._add_saved_sync, saved)
+        self._notify(self.record_added, rec)
+        return rec
+
+    async def on_image_saved(self, saved: SavedImage) -> None:
+        """``core.image_saved`` subscriber. The file is already safe on disk; if its row
+        cannot be written now, the next start's reconcile adds it, so only log."""
+        try:
+            await self.add_saved(saved)
+        except StorageError as exc:
+            log.warning("could not index %s: %s", saved.path, exc)
+
+    async def set_favourite(self, ids: Sequence[int], value: bool) -> list[ImageRecord]:
+        def work() -> list[ImageRecord]:
+            try:
+                with self.conn:
+                    self.conn.executemany("UPDATE images SET favourite=? WHERE id=?", [(int(value), i) for i in ids])
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "favourite") from exc
+            return self._get_many_sync(ids)
+
+        recs = await self._run(work)
+        self._notify(self.records_changed, recs)
+        return recs
+
+    async def set_tags(self, id_: int, tags: Sequence[str]) -> ImageRecord | None:
+        clean = ", ".join(t.strip().replace(",", " ") for t in tags if t.strip())
+
+        def work() -> list[ImageRecord]:
+            try:
+                with self.conn:
+                    self.conn.execute("UPDATE images SET tags=? WHERE id=?", (clean, id_))
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "tags") from exc
+            return self._get_many_sync([id_])
+
+        recs = await self._run(work)
+        self._notify(self.records_changed, recs)
+        return recs[0] if recs else None
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        """Drop rows (the caller has already trashed or lost the files)."""
+        ids = list(ids)
+
+        def work() -> None:
+            try:
+                with self.conn:
+                    self.conn.executemany("DELETE FROM images WHERE id=?", [(i,) for i in ids])
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "remove") from exc
+
+        await self._run(work)
+        self._notify(self.records_removed, tuple(ids))
+
+    # -- rescan / import --------------------------------------------------------------
+    def _reconcile_sync(self) -> ReconcileReport:
+        rescan.remove_stale_temp_files(self.images)
+        files = rescan.list_image_files(self.images)
+        rows = {p: (i, s, m) for i, p, s, m in self.conn.execute("SELECT id, path, file_size, mtime_ns FROM images")}
+        gone = [i for p, (i, _s, _m) in rows.items() if p not in files]
+        todo = [p for p, ident in files.items() if p not in rows or rows[p][1:] != ident]
+        new_rows, unreadable = [], []
+        added = updated = 0
+        for rel in todo:
+            size, mtime = files[rel]
+            try:
+                new_rows.append(rescan.row_from_file(self.images, rel, size, mtime))
+            except NotAnImage:
+                unreadable.append(rel)
+                if rel in rows:
+                    gone.append(rows[rel][0])
+                continue
+            except OSError as exc:  # vanished or unreadable between listing and reading
+                log.warning("skipping %s: %s", rel, exc)
+                continue
+            if rel in rows:
+                updated += 1
+            else:
+                added += 1
+            if len(new_rows) >= _BATCH:
+                self._write_rows(new_rows)
+                new_rows = []
+        self._write_rows(new_rows)
+        if gone:
+            try:
+                with self.conn:
+                    self.conn.executemany("DELETE FROM images WHERE id=?", [(i,) for i in gone])
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "drop missing rows") from exc
+        return ReconcileReport(added=added, updated=updated, removed=len(gone), unreadable=tuple(unreadable))
+
+    async def rescan(self) -> ReconcileReport:
+        """Re-read the images folder: add files dropped in by hand, refresh changed ones, drop
+        rows whose file is gone. Favourites and tags of surviving files are kept."""
+        report = await self._run(self._reconcile_sync)
+        self.last_reconcile = report
+        if report.changed:
+            self._notify(self.reloaded)
+        return report
+
+    async def import_folder(self, src: Path) -> tuple[ReconcileReport, list[str]]:
+        """Copy another tool's output folder into the gallery and index it with its metadata.
+
+        The copy runs on a separate thread so queries stay responsive meanwhile."""
+        copied, problems = await asyncio.to_thread(rescan.import_folder, Path(src), self.images)
+        report = await self.rescan()
+        return report, problems
+
+    # -- reads ------------------------------------------------------------------------
+    def _where(self, q: ImageQuery) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        match = fts_query(q.text)
+        if match:
+            where.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            params.append(match)
+        if q.service:
+            where.append("service = ?")
+            params.append(q.service)
+        if q.model:
+            where.append("model = ?")
+            params.append(q.model)
+        if q.favourites_only:
+            where.append("favourite = 1")
+        if q.since_ts is not None:
+            where.append("created_ts >= ?")
+            params.append(q.since_ts)
+        if q.until_ts is not None:
+            where.append("created_ts < ?")
+            params.append(q.until_ts)
+        return where, params
+
+    def _query_sync(self, q: ImageQuery, after: ImageRecord | None, limit: int) -> list[ImageRecord]:
+        where, params = self._where(q)
+        # Keyset paging: a page starts after the last row shown, so rows inserted at the
+        # top meanwhile neither shift nor duplicate the next page (and deep pages stay O(log n)).
+        if q.sort == "prompt":
+            order = "prompt COLLATE NOCASE ASC, id ASC"
+            if after is not None:
+                where.append("(prompt COLLATE NOCASE > ? OR (prompt COLLATE NOCASE = ? AND id > ?))")
+                params += [after.prompt, after.prompt, after.id]
+        elif q.sort == "oldest":
+            order = "created_ts ASC, id ASC"
+            if after is not None:
+                where.append("(created_ts > ? OR (created_ts = ? AND id > ?))")
+                params += [after.created_ts, after.created_ts, after.id]
+        else:
+            order = "created_ts DESC, id DESC"
+            if after is not None:
+                where.append("(created_ts < ? OR (created_ts = ? AND id < ?))")
+                params += [after.created_ts, after.created_ts, after.id]
+        sql = f"{_SELECT}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?"
+        try:
+            return [_to_record(r) for r in self.conn.execute(sql, (*params, limit))]
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "query") from exc
+
+    async def query(self, q: ImageQuery, *, after: ImageRecord | None = None, limit: int = 500) -> list[ImageRecord]:
+        """One page of records matching ``q`` in its sort order, starting after ``after``."""
+        return await self._run(self._query_sync, q, after, limit)
+
+    def _count_sync(self, q: ImageQuery) -> int:
+        where, params = self._where(q)
+        sql = f"SELECT count(*) FROM images{' WHERE ' + ' AND '.join(where) if where else ''}"
+        try:
+            return self.conn.execute(sql, params).fetchone()[0]
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "count") from exc
+
+    async def count(self, q: ImageQuery = ImageQuery()) -> int:
+        return await self._run(self._count_sync, q)
+
+    async def first_page(self, q: ImageQuery, *, limit: int = 500) -> tuple[list[ImageRecord], int]:
+        """The first page and the total count in one worker round trip."""
+        return await self._run(lambda: (self._query_sync(q, None, limit), self._count_sync(q)))
+
+    def _get_many_sync(self, ids: Sequence[int]) -> list[ImageRecord]:
+        ids = list(ids)
+        out: list[ImageRecord] = []
+        for i in range(0, len(ids), _BATCH):
+            chunk = ids[i:i + _BATCH]
+            out += [_to_record(r) for r in self.conn.execute(f"{_SELECT} WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
+
+    async def get(self, id_: int) -> ImageRecord | None:
+        recs = await self._run(self._get_many_sync, [id_])
+        return recs[0] if recs else None
+
+    async def request_for(self, rec: ImageRecord) -> GenerationRequest:
+        """The full request that made ``rec`` (with per-service options), for "Reuse settings"."""
+        def work() -> str:
+            row = self.conn.execute("SELECT request_json FROM images WHERE id=?", (rec.id,)).fetchone()
+            return row[0] if row else ""
+
+        raw = await self._run(work)
+        if raw:
+            import json
+
+            try:
+                data = json.loads(raw)
+                if isinstance(data, dict):
+                    return GenerationRequest.from_dict(data)
+            except ValueError:
+                pass
+        return rec.fallback_request()
+
+    async def distinct_values(self) -> tuple[list[str], list[str]]:
+        """(services, models) present in the index, for the filter menus."""
+        def work():
+            services = [r[0] for r in self.conn.execute("SELECT DISTINCT service FROM images WHERE service != '' ORDER BY 1")]
+            models = [r[0] for r in self.conn.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY 1")]
+            return services, models
+
+        return await self._run(work)
+
+    async def stats(self) -> IndexStats:
+        def work() -> IndexStats:
+            per = [ServiceStats(s or "unknown", c, b or 0) for s, c, b in self.conn.execute(
+                "SELECT service, count(*), sum(file_size) FROM images GROUP BY service ORDER BY count(*) DESC")]
+            return IndexStats(count=sum(p.count for p in per), total_bytes=sum(p.total_bytes for p in per),
+                              per_service=tuple(per))
+
+        return await self._run(work)
+
+    async def spend_summary(self, *, now: float | None = None) -> SpendSummary:
+        """Estimated spend per provider per day and month, from the images' ``cost_usd``."""
+        now = time.time() if now is None else now
+
+        def work() -> SpendSummary:
+            conn = self.conn
+            prov = "CASE WHEN provider != '' THEN provider ELSE service END"
+            day_rows = conn.execute(
+                f"SELECT {prov}, date(created_ts, 'unixepoch') AS d, sum(cost_usd) FROM images"
+                " WHERE cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY d DESC, 1").fetchall()
+            month_rows = conn.execute(
+                f"SELECT {prov}, strftime('%Y-%m', created_ts, 'unixepoch') AS m, sum(cost_usd) FROM images"
+                " WHERE cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY m DESC, 1").fetchall()
+            today = time.strftime("%Y-%m-%d", time.gmtime(now))
+            month = today[:7]
+            return SpendSummary(
+                today=round(sum(c for _p, d, c in day_rows if d == today), 6),
+                this_month=round(sum(c for _p, m, c in month_rows if m == month), 6),
+                total=round(sum(c for _p, _m, c in month_rows), 6),
+                per_day=tuple((p, d, round(c, 6)) for p, d, c in day_rows),
+                per_month=tuple((p, m, round(c, 6)) for p, m, c in month_rows),
+            )
+
+        return await self._run(work)
+
+    async def cleanup_candidates(self, *, older_than_days: int | None, budget_bytes: int | None,
+                                 now: float | None = None) -> list[ImageRecord]:
+        """Images a clean-up would remove, oldest first: older than ``older_than_days`` and/or
+        the oldest ones beyond ``budget_bytes`` of total size. Favourites never qualify."""
+        now = time.time() if now is None else now
+
+        def work() -> list[ImageRecord]:
+            chosen: dict[int, ImageRecord] = {}
+            if older_than_days is not None and older_than_days > 0:
+                cutoff = now - older_than_days * 86400
+                for r in self.conn.execute(f"{_SELECT} WHERE favourite = 0 AND created_ts < ? ORDER BY created_ts, id",
+                                           (cutoff,)):
+                    rec = _to_record(r)
+                    chosen[rec.id] = rec
+            if budget_bytes is not None and budget_bytes > 0:
+                total = self.conn.execute("SELECT coalesce(sum(file_size), 0) FROM images").fetchone()[0]
+                total -= sum(r.file_size for r in chosen.values())
+                if total > budget_bytes:
+                    for r in self.conn.execute(f"{_SELECT} WHERE favourite = 0 ORDER BY created_ts, id"):
+                        if total <= budget_bytes:
+                            break
+                        rec = _to_record(r)
+                        if rec.id not in chosen:
+                            chosen[rec.id] = rec
+                            total -= rec.file_size
+            return sorted(chosen.values(), key=lambda r: (r.created_ts, r.id))
+
+        return await self._run(work)
+
+    def abs_path(self, rec: ImageRecord) -> Path:
+        return self.images / rec.path
+
+
+def _default(column: str) -> Any:
+    if column in ("seed", "duration_s", "cost_usd"):
+        return None
+    if column in ("width", "height", "steps", "file_size", "mtime_ns"):
+        return 0
+    if column in ("cfg", "created_ts"):
+        return 0.0
+    return ""

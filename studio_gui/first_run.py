@@ -1,0 +1,96 @@
+"""First-run panel: what the studio found, where images go, and the one next step.
+
+Shown once, non-modal, when the app starts with no settings. Everything in it can be
+skipped and changed later in Settings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout
+
+from studio_core.app_core import StudioCore
+from studio_core.models import ServiceState
+from studio_core.secrets import ENV_VARS, SecretStore
+from studio_core.services import SERVICES
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+def env_keys_found() -> list[str]:
+    names = {s.secret_name: s.name for s in SERVICES if s.secret_name}
+    return [f"{names.get(n, n)} ({', '.join(v for v in ENV_VARS[n] if SecretStore.from_env(n))})"
+            for n in ENV_VARS if SecretStore.from_env(n)]
+
+
+class FirstRunPanel(QDialog):
+    open_settings = Signal(str)
+
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None):
+        super().__init__(parent)
+        self.core = core
+        self.setWindowTitle("Welcome to Cloud AI Art Studio")
+        self.setObjectName("FirstRunPanel")
+        self.setModal(False)
+        self.resize(560, 360)
+        lay = QVBoxLayout(self)
+        intro = QLabel("<h3>Let's get you drawing sprites</h3>"
+                       "Pick any service on the left. Everything here can be changed later in Settings.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+
+        self.comfy_label = QLabel("Looking for a ComfyUI server at 127.0.0.1:8188…")
+        self.comfy_label.setWordWrap(True)
+        self.comfy_label.setObjectName("comfyStatus")
+        lay.addWidget(self.comfy_label)
+
+        keys = env_keys_found()
+        self.keys_label = QLabel(
+            "Cloud keys found in your environment: " + ", ".join(keys) if keys
+            else "No cloud API keys were found in your environment. Add one under Settings → Services when you want a cloud service."
+        )
+        self.keys_label.setWordWrap(True)
+        lay.addWidget(self.keys_label)
+
+        where = QLabel(f"Your images will be saved in:<br><code>{core.paths.images}</code>")
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        where.setWordWrap(True)
+        lay.addWidget(where)
+        store = QLabel(core.secrets.info().description)
+        store.setWordWrap(True)
+        lay.addWidget(store)
+        lay.addStretch(1)
+
+        buttons = QDialogButtonBox()
+        self.settings_button = QPushButton("Open Settings…")
+        self.settings_button.clicked.connect(lambda: self.open_settings.emit("Services"))
+        buttons.addButton(self.settings_button, QDialogButtonBox.ButtonRole.ActionRole)
+        start = buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        start.setDefault(True)
+        buttons.accepted.connect(self.accept)
+        lay.addWidget(buttons)
+        self.finished.connect(self._on_finished)
+        tasks.spawn(self._probe_comfy(), name="first-run comfy probe")
+
+    async def _probe_comfy(self) -> None:
+        url = self.core.settings.current.comfy_url
+        try:
+            status = await self.core.services.provider("comfyui").check()
+        except Exception as exc:  # the probe is a courtesy; it must never bother the user
+            log.info("first-run ComfyUI probe failed: %s", exc)
+            self.comfy_label.setText(f"Could not check for ComfyUI at {url}.")
+            return
+        if status.state == ServiceState.ready:
+            version = status.detail("version") or ""
+            self.comfy_label.setText(f"✔ ComfyUI {version} is running at {url}. You can generate right away, for free.")
+        else:
+            self.comfy_label.setText(
+                f"No ComfyUI server answered at {url}. Start ComfyUI (or let the studio start it: Settings → ComfyUI server), "
+                "or pick a cloud service."
+            )
+
+    def _on_finished(self, _result: int) -> None:
+        self.core.settings.update(first_run_done=True)

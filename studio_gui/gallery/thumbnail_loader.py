@@ -1,0 +1,127 @@
+"""ThumbnailLoader: thumbnails made on worker threads, kept as QPixmaps in a bounded LRU.
+
+Workers produce bytes through :mod:`studio_core.thumbs` (disk cache) and decode them to a
+``QImage`` (allowed off the GUI thread); the ``QPixmap`` is built on the GUI thread when
+the queued signal arrives. Each key is requested at most once while pending, and the
+newest requests are served first, so what is on screen after a fast scroll comes first.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from pathlib import Path
+from typing import Hashable
+
+import shiboken6
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage, QPixmap
+
+from studio_core.thumbs import THUMB_SIZE, thumbnail_bytes
+
+log = logging.getLogger(__name__)
+
+# 128 px RGBA is ~64 KiB, so 1,500 pixmaps stay under ~100 MiB whatever the row count.
+DEFAULT_CAPACITY = 1500
+# Requests beyond this are for tiles long scrolled past; they are dropped (and may be
+# requested again when scrolled back to).
+MAX_QUEUED = 400
+
+
+class ThumbnailLoader(QObject):
+    ready = Signal(object)  # key: a thumbnail (or a failure) is now known for it
+    _delivered = Signal(object, object)  # key, QImage | None; crosses from a worker thread
+
+    def __init__(self, cache_dir: Path, *, capacity: int = DEFAULT_CAPACITY, workers: int = 2,
+                 px: int = THUMB_SIZE, parent: QObject | None = None):
+        super().__init__(parent)
+        self.cache_dir = Path(cache_dir)
+        self.capacity = capacity
+        self.px = px
+        self._lru: collections.OrderedDict[Hashable, QPixmap] = collections.OrderedDict()
+        self._failed: set[Hashable] = set()
+        self._pending: set[Hashable] = set()
+        self._queue: collections.deque[tuple[Hashable, Path, int | None, int | None]] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+        self._workers = workers
+        self.requested = 0  # for tests and the benchmark: how many loads were started
+        self._delivered.connect(self._on_delivered)
+
+    # -- GUI thread ------------------------------------------------------------------
+    def get(self, key: Hashable) -> QPixmap | None:
+        pm = self._lru.get(key)
+        if pm is not None:
+            self._lru.move_to_end(key)
+        return pm
+
+    def failed(self, key: Hashable) -> bool:
+        return key in self._failed
+
+    def is_pending(self, key: Hashable) -> bool:
+        return key in self._pending
+
+    def request(self, key: Hashable, path: Path, *, size: int | None = None, mtime_ns: int | None = None) -> None:
+        if key in self._pending or key in self._lru or key in self._failed or self._stop:
+            return
+        self._pending.add(key)
+        self.requested += 1
+        with self._cond:
+            self._queue.append((key, Path(path), size, mtime_ns))
+            while len(self._queue) > MAX_QUEUED:
+                old = self._queue.popleft()
+                self._pending.discard(old[0])
+            self._cond.notify()
+        if len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name=f"thumbs-{len(self._threads)}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def forget(self, key: Hashable) -> None:
+        self._lru.pop(key, None)
+        self._failed.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def _on_delivered(self, key: Hashable, image: QImage | None) -> None:
+        if key not in self._pending:
+            return
+        self._pending.discard(key)
+        if image is None or image.isNull():
+            self._failed.add(key)
+        else:
+            self._lru[key] = QPixmap.fromImage(image)
+            while len(self._lru) > self.capacity:
+                self._lru.popitem(last=False)
+        self.ready.emit(key)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._queue.clear()
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=2)
+        self._threads.clear()
+
+    # -- worker threads ----------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                key, path, size, mtime = self._queue.pop()  # newest first
+            try:
+                data = thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
+                image = QImage.fromData(data) if data else None
+            except Exception:  # a worker must survive any one bad file
+                log.exception("thumbnail for %s failed", path)
+                image = None
+            if self._stop or not shiboken6.isValid(self):
+                return
+            self._delivered.emit(key, image)

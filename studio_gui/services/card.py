@@ -1,0 +1,136 @@
+"""One service in the selector: status dot, name, price, a capability line, the model in use."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPalette
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy
+
+from studio_core.models import ProviderStatus, ServiceState
+from studio_gui.services.checks import NOT_INSTALLED
+
+# GUI-only states beyond the core's ServiceState.
+CHECKING = "checking"
+NOT_INSTALLED_STATE = "not_installed"
+
+# (dot colour, short words) per state; the words are what a screen reader and the tooltip say.
+STATE_LOOK: dict[str, tuple[str, str]] = {
+    ServiceState.ready.value: ("#2e9d4d", "ready"),
+    ServiceState.needs_key.value: ("#d99a00", "needs a key — click to set up"),
+    ServiceState.unreachable.value: ("#c0392b", "unreachable"),
+    ServiceState.error.value: ("#c0392b", "error"),
+    ServiceState.unknown.value: ("#8a8a8a", "not checked yet"),
+    CHECKING: ("#8a8a8a", "checking…"),
+    NOT_INSTALLED_STATE: ("#8a8a8a", "not included in this build"),
+}
+
+
+def gui_state(status: ProviderStatus | None) -> str:
+    if status is None:
+        return CHECKING
+    if status.detail(NOT_INSTALLED):
+        return NOT_INSTALLED_STATE
+    return status.state.value
+
+
+class ServiceCard(QFrame):
+    activated = Signal(str)
+
+    def __init__(self, service_id: str, name: str, parent=None):
+        super().__init__(parent)
+        self.service_id = service_id
+        self.name = name
+        self.state = ServiceState.unknown.value
+        self.status: ProviderStatus | None = None
+        self.setObjectName("ServiceCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setProperty("selected", False)
+
+        self.dot = QLabel("●")
+        self.dot.setAccessibleName("status")
+        self.title = QLabel(name)
+        f = self.title.font()
+        f.setBold(True)
+        self.title.setFont(f)
+        self.price = QLabel("")
+        self.price.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.caps = QLabel("")
+        self.caps.setWordWrap(True)
+        self.model = QLabel("")
+        self.model.setWordWrap(True)
+        self.state_text = QLabel("")
+        self.state_text.setWordWrap(True)
+        for small in (self.caps, self.model, self.state_text, self.price):
+            sf = small.font()
+            sf.setPointSizeF(max(7.0, sf.pointSizeF() * 0.88))
+            small.setFont(sf)
+        # a muted colour that follows light and dark schemes
+        self.caps.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.model.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        grid = QGridLayout(self)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(1)
+        grid.addWidget(self.dot, 0, 0)
+        grid.addWidget(self.title, 0, 1)
+        grid.addWidget(self.price, 0, 2)
+        grid.addWidget(self.caps, 1, 1, 1, 2)
+        grid.addWidget(self.model, 2, 1, 1, 2)
+        grid.addWidget(self.state_text, 3, 1, 1, 2)
+        grid.setColumnStretch(1, 1)
+        self.set_status(None, checking=False)
+
+    # -- content ----------------------------------------------------------------------
+    def set_facts(self, *, price: str, caps: str, model: str) -> None:
+        self.price.setText(price)
+        self.caps.setText(caps)
+        self.model.setText(f"model: {model}" if model else "")
+        self.model.setVisible(bool(model))
+        self._update_a11y()
+
+    def set_status(self, status: ProviderStatus | None, *, checking: bool = False) -> None:
+        self.status = status
+        self.state = CHECKING if checking else (gui_state(status) if status else ServiceState.unknown.value)
+        colour, words = STATE_LOOK.get(self.state, STATE_LOOK[ServiceState.unknown.value])
+        self.dot.setStyleSheet(f"color: {colour};")
+        self.dot.setText("○" if self.state in (CHECKING, ServiceState.unknown.value) else "●")
+        show = self.state != ServiceState.ready.value
+        self.state_text.setText(words)
+        self.state_text.setStyleSheet(f"color: {colour};")
+        self.state_text.setVisible(show)
+        message = status.message if status else ""
+        self.setToolTip(f"{self.name}: {words}" + (f"\n{message}" if message and not checking else ""))
+        self._update_a11y()
+
+    def set_selected(self, selected: bool) -> None:
+        self.setProperty("selected", selected)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    @property
+    def needs_setup(self) -> bool:
+        return self.state == ServiceState.needs_key.value
+
+    def _update_a11y(self) -> None:
+        _, words = STATE_LOOK.get(self.state, STATE_LOOK[ServiceState.unknown.value])
+        self.setAccessibleName(f"{self.name}, {words}")
+        self.setAccessibleDescription(" · ".join(t for t in (self.price.text(), self.caps.text(), self.model.text()) if t))
+
+    # -- input ------------------------------------------------------------------------
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.activated.emit(self.service_id)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.activated.emit(self.service_id)
+            event.accept()
+            return
+        super().keyPressEvent(event)

@@ -1,0 +1,234 @@
+"""The Generate tab driven through the real JobQueue with a FakeProvider."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from studio_core.errors import DiskFull, ProviderUnavailable
+from studio_core.models import GenerationRequest, JobImage, JobProgress, JobStarted
+from studio_core.storage.images import read_metadata
+from tests.fakes import FakeProvider, png_bytes
+from tests.gui.conftest import wait_until
+
+
+def jpeg_bytes(color=(30, 120, 200)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (96, 96), color).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def fake(core):
+    provider = FakeProvider(steps=3, delay=0.01)
+    core.jobs.provider_for = lambda service: provider
+    return provider
+
+
+@pytest.fixture
+def tab(qtbot, core, loop, fake):
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    w = GenerateTab(core, tasks=tasks)
+    qtbot.addWidget(w)
+    w.resize(1100, 760)
+    w.show()
+    qtbot.waitExposed(w)
+    loop.run_until_complete(w.started())
+    yield w
+    w.closing()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def type_prompt(qtbot, tab, text: str) -> None:
+    tab.prompt_panel.prompt.setPlainText(text)
+
+
+def test_prompt_has_focus_and_suggestions_load(tab, qtbot):
+    assert tab.prompt_panel.prompt.hasFocus() or tab.focusProxy() is tab.prompt_panel.prompt
+    chips = tab.prompt_panel.chip_buttons()
+    assert len(chips) >= 8
+    chips[0].click()
+    assert tab.prompt_panel.text() == chips[0].toolTip()
+    assert tab.generate_button.isEnabled()
+
+
+def test_validation_disables_generate_and_says_why(tab, qtbot):
+    assert not tab.generate_button.isEnabled()
+    assert "prompt" in tab.generate_button.toolTip().lower()
+    type_prompt(qtbot, tab, "x" * 2001)
+    assert not tab.generate_button.isEnabled()
+    assert "2,001" in tab.prompt_panel.message.text() and "2,000" in tab.generate_button.toolTip()
+    type_prompt(qtbot, tab, "   ")
+    assert not tab.generate_button.isEnabled()
+    type_prompt(qtbot, tab, "a red potion")
+    assert tab.generate_button.isEnabled()
+    assert tab.generate() is not None
+    type_prompt(qtbot, tab, "")
+    assert tab.generate() is None
+
+
+def test_ctrl_enter_generates_and_result_lands_on_disk_with_metadata(tab, qtbot, loop, core, fake):
+    tab.activateWindow()
+    tab.prompt_panel.prompt.setFocus()
+    qtbot.keyClicks(tab.prompt_panel.prompt, "a blue slime")
+    tab.basic_settings.random_seed.setChecked(False)
+    tab.basic_settings.seed_box.setValue(42)
+    qtbot.keyClick(tab.prompt_panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    assert tab.prompt_panel.text() == "a blue slime"  # Ctrl+Enter did not add a newline
+    assert fake.requests[0].prompt == "a blue slime" and fake.requests[0].seed == 42
+    rec = tab.session_results()[0]
+    assert Path(rec.path).exists()
+    meta = read_metadata(Path(rec.path))
+    assert meta.request.prompt == "a blue slime" and meta.seed == 42
+    loop.run_until_complete(wait_until(lambda: tab.progress.label.text().startswith("Done")))
+    assert not tab.cancel_button.isEnabled()
+    # the thumbnail is decoded off the GUI thread and replaces the placeholder
+    idx = tab.results_model.index(0)
+    loop.run_until_complete(wait_until(lambda: str(rec.path) in tab.results_model._thumbs))
+    assert not tab.results_model.data(idx, Qt.ItemDataRole.DecorationRole).isNull()
+    assert tab.results_model.data(idx, Qt.ItemDataRole.ToolTipRole).startswith("a blue slime")
+
+
+def test_progress_shows_steps_time_and_preview(tab, qtbot, loop, core):
+    script = [JobStarted(""), JobProgress("", 1, 4), 0.05, JobProgress("", 2, 4, preview=jpeg_bytes()), 0.05,
+              JobProgress("", 3, 4), 30.0]
+    core.jobs.provider_for = lambda s: FakeProvider(script=script)
+    type_prompt(qtbot, tab, "a knight")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.progress.tracker.step == 3))
+    text = tab.progress.label.text()
+    assert text.startswith("step 3 of 4 · 0:0") and "left" in text
+    assert tab.progress.bar.maximum() == 4 and tab.progress.bar.value() == 3
+    loop.run_until_complete(wait_until(lambda: tab.progress.preview.pixmap() is not None
+                                       and not tab.progress.preview.pixmap().isNull()))
+    assert tab.cancel_button.isEnabled()
+    # Esc cancels the running job
+    qtbot.keyClick(tab.prompt_panel.prompt, Qt.Key.Key_Escape)
+    loop.run_until_complete(wait_until(lambda: tab.progress.label.text() == "Cancelled."))
+    assert not core.jobs.busy
+
+
+def test_queue_shows_waiting_jobs_and_each_can_be_cancelled(tab, qtbot, loop, core):
+    slow = FakeProvider(steps=200, delay=0.02)
+    core.jobs.provider_for = lambda s: slow
+    for p in ("first", "second", "third"):
+        type_prompt(qtbot, tab, p)
+        tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.running_state() is not None))
+    assert tab.generate_button.text() == "Add to queue"
+    assert "2 waiting" in tab.queue_view.title.text()
+    rows = tab.queue_view.rows
+    assert "running" in rows[0].label.text() and "#1" in rows[1].label.text() and "#2" in rows[2].label.text()
+    second = rows[1].job_id
+    rows[1].cancel.click()
+    loop.run_until_complete(wait_until(lambda: "1 waiting" in tab.queue_view.title.text()))
+    assert [r.job_id for r in tab.queue_view.rows if r.job_id == second] == []
+    assert "#1" in tab.queue_view.rows[1].label.text()
+    tab.cancel_button.click()  # stops the running one; the third starts
+    loop.run_until_complete(wait_until(lambda: [r.prompt for r in slow.requests] == ["first", "third"]))
+    assert slow.cancelled  # the provider saw the cancellation
+    tab.cancel_current()
+    loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
+
+
+def test_failure_shows_the_user_message_with_details(tab, qtbot, loop, core):
+    core.jobs.provider_for = lambda s: FakeProvider(script=[JobStarted(""), ProviderUnavailable(
+        "ConnectError: [Errno 111] connection refused", user_message="Start ComfyUI, or pick a cloud service.")])
+    type_prompt(qtbot, tab, "a chest")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
+    assert tab.error_area.message.text() == "Start ComfyUI, or pick a cloud service."
+    assert not tab.error_area.details.isVisible()
+    tab.error_area.details_button.click()
+    assert "connection refused" in tab.error_area.details.toPlainText()
+    assert tab.progress.label.text() == "Failed."
+    type_prompt(qtbot, tab, "a chest again")
+    core.jobs.provider_for = lambda s: FakeProvider(steps=1)
+    tab.generate()
+    assert not tab.error_area.isVisible()  # a new attempt clears the old error
+
+
+def test_failure_after_an_image_keeps_it_in_the_grid(tab, qtbot, loop, core):
+    from studio_core.errors import JobTimedOut
+
+    core.jobs.provider_for = lambda s: FakeProvider(script=[JobStarted(""), JobImage("", png_bytes(), seed=5),
+                                                            JobTimedOut("20 min")])
+    type_prompt(qtbot, tab, "a coin")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
+    assert tab.results_model.rowCount() == 1
+    assert Path(tab.session_results()[0].path).exists()
+
+
+def test_save_failure_offers_retry(tab, qtbot, loop, core):
+    real_save = core.jobs._save_image
+    state = {"fail": True}
+
+    async def save(image, request):
+        if state["fail"]:
+            raise DiskFull("ENOSPC")
+        return await real_save(image, request)
+
+    core.jobs._save_image = save
+    type_prompt(qtbot, tab, "a heart")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.error_area.action_button.isVisible()))
+    assert "disk is full" in tab.error_area.message.text().lower()
+    assert tab.results_model.rowCount() == 0
+    state["fail"] = False
+    tab.error_area.action_button.click()
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    assert not core.jobs.unsaved
+
+
+def test_drag_mime_data_has_file_urls(tab, qtbot, loop):
+    type_prompt(qtbot, tab, "a tree")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    model = tab.results_model
+    idx = model.index(0)
+    assert model.flags(idx) & Qt.ItemFlag.ItemIsDragEnabled
+    mime = model.mimeData([idx])
+    urls = mime.urls()
+    assert len(urls) == 1 and urls[0].isLocalFile()
+    assert Path(urls[0].toLocalFile()) == Path(tab.session_results()[0].path)
+    assert "text/uri-list" in model.mimeTypes()
+
+
+def test_results_model_passes_modeltester(tab, qtbot, loop, qtmodeltester):
+    type_prompt(qtbot, tab, "a sword")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    qtmodeltester.check(tab.results_model)
+
+
+def test_apply_request_and_decorators(tab, qtbot, loop, fake):
+    req = GenerationRequest(prompt="an iron helmet", negative_prompt="blurry", width=512, height=768,
+                            steps=12, seed=99, service="comfyui")
+    tab.apply_request(req)
+    assert tab.prompt_panel.text() == "an iron helmet"
+    assert tab.prompt_panel.negative_text() == "blurry" and tab.prompt_panel.negative.isVisible()
+    tab.add_prompt_decorator(lambda r: r.replace(prompt=r.prompt + ", pixel art"))
+    built = tab.build_request()
+    if tab.settings_panel is tab.basic_settings:
+        assert (built.width, built.height, built.steps, built.seed) == (512, 768, 12, 99)
+    assert built.prompt == "an iron helmet, pixel art" and built.negative_prompt == "blurry"
+    assert built.service == "comfyui"
+
+
+def test_service_change_switches_the_settings_panel(tab, core):
+    core.settings.update(selected_service="openai")
+    assert tab.settings_panel is tab.basic_settings
+    assert "OpenAI" in tab.settings_toggle.text()
+    assert tab.build_request().service == "openai" if tab.prompt_panel.text() else True
+    core.settings.update(selected_service="comfyui")
+    assert tab.settings_toggle.text() == "ComfyUI settings"

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from studio_core.errors import DependencyMissing
+from studio_core.models import ProviderStatus, ServiceState
+from studio_gui.tasks import TaskOwner
+from tests.gui.conftest import wait_until
+from tests.gui.services_helpers import READY, FakeServices
+
+KEY = "sk-proj-abcdefghijklmnop1234WXYZ"
+
+
+@pytest.fixture
+def tasks(loop):
+    owner = TaskOwner()
+    yield owner
+    loop.run_until_complete(owner.cancel_all())
+
+
+@pytest.fixture
+def services_page(qtbot, loop, core, tasks):
+    from studio_gui.services.provider_pages import ServicesPage
+
+    page = ServicesPage(core, tasks=tasks)
+    qtbot.addWidget(page)
+    page.resize(760, 560)
+    page.show()
+    loop.run_until_complete(wait_until(lambda: tasks.running == 0))
+    return page
+
+
+def all_text(widget) -> str:
+    return "\n".join(lbl.text() for lbl in widget.findChildren(QLabel)) + widget.findChild(QLabel).text()
+
+
+def test_every_cloud_provider_has_a_page_with_key_and_store(services_page, core):
+    ids = [s.id for s in core.services.all() if s.kind == "cloud"]
+    assert list(services_page.pages) == ids
+    page = services_page.page("azure")
+    for key in ("endpoint", "deployment", "api_version", "model"):
+        assert key in page.inputs
+    assert "password manager" in page.store_label.text() or "private file" in page.store_label.text()
+    assert "No key yet" in page.key_source_label.text()
+    assert "AZURE_OPENAI_API_KEY" in page.key_source_label.text()
+    google = services_page.page("google")
+    assert {"surface", "project", "location", "model"} <= set(google.inputs)
+    bedrock = services_page.page("bedrock")
+    assert {"region", "profile", "model"} <= set(bedrock.inputs)
+
+
+def test_empty_key_is_refused_in_place(loop, services_page, core):
+    page = services_page.page("openai")
+    assert loop.run_until_complete(page.save()) is False
+    assert "needs one" in page.key_message.text()
+    assert "Not saved" in page.result_label.text()
+    assert core.secrets.get("openai") is None
+
+
+def test_key_is_trimmed_stored_and_only_masked_on_screen(loop, services_page, core):
+    page = services_page.page("openai")
+    page.key_edit.setText(f"  {KEY}\n")
+    assert loop.run_until_complete(page.save()) is True
+    assert core.secrets.get("openai") == KEY
+    assert "Spaces around the key were removed" in page.result_label.text()
+    assert page.key_edit.text() == ""
+    assert "•••• WXYZ" in page.key_source_label.text()
+    assert "stored" in page.key_edit.placeholderText()
+    assert page.remove_key_button.isVisibleTo(page)
+    assert KEY not in all_text(services_page)
+    assert KEY[:-4] not in page.key_edit.placeholderText()
+    loop.run_until_complete(page.remove_key())
+    assert core.secrets.get("openai") is None
+    assert "No key yet" in page.key_source_label.text()
+
+
+def test_key_with_a_space_inside_or_too_short_is_refused(loop, services_page, core):
+    page = services_page.page("replicate")
+    page.key_edit.setText("r8_abc def ghijklmnop")
+    assert loop.run_until_complete(page.save()) is False
+    assert "spaces or line breaks inside" in page.key_message.text()
+    page.key_edit.setText("r8_x")
+    assert loop.run_until_complete(page.save()) is False
+    assert "too short" in page.key_message.text()
+    assert core.secrets.get("replicate") is None
+
+
+def test_key_from_environment_is_named(loop, qtbot, core, tasks, monkeypatch):
+    from studio_gui.services.provider_pages import ServicesPage
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    page = ServicesPage(core, tasks=tasks)
+    qtbot.addWidget(page)
+    loop.run_until_complete(wait_until(lambda: tasks.running == 0))
+    text = page.page("openai").key_source_label.text()
+    assert "environment variable OPENAI_API_KEY" in text and "•••• WXYZ" in text
+    assert KEY not in all_text(page)
+    # with a key in the environment, Save needs no pasted key
+    assert loop.run_until_complete(page.page("openai").save()) is True
+
+
+def test_endpoint_that_is_not_a_url_and_other_fields_are_checked(loop, services_page, core):
+    azure = services_page.page("azure")
+    azure.key_edit.setText("0123456789abcdef0123456789abcdef")
+    azure.inputs["endpoint"].setText("my-resource.openai.azure")
+    azure.inputs["api_version"].setText("yesterday")
+    assert loop.run_until_complete(azure.save()) is False
+    assert "is not a web address" in azure.messages["endpoint"].text()
+    assert "Deployment is needed" in azure.messages["deployment"].text()
+    assert "not an API version" in azure.messages["api_version"].text()
+    assert core.secrets.get("azure") is None
+    azure.inputs["endpoint"].setText("  https://my-resource.openai.azure.com  ")
+    azure.inputs["deployment"].setText("sprites")
+    azure.inputs["api_version"].setText("2025-04-01-preview")
+    assert loop.run_until_complete(azure.save()) is True
+    stored = core.settings.current.provider("azure")
+    assert stored == {"endpoint": "https://my-resource.openai.azure.com", "deployment": "sprites",
+                      "api_version": "2025-04-01-preview"}
+    assert "Spaces around the endpoint were removed" in azure.messages["endpoint"].text()
+
+    bedrock = services_page.page("bedrock")
+    bedrock.inputs["region"].setText("US East")
+    assert loop.run_until_complete(bedrock.save()) is False
+    assert "not an AWS region code" in bedrock.messages["region"].text()
+    bedrock.inputs["region"].setText("eu-west-1")
+    assert loop.run_until_complete(bedrock.save()) is True  # no key needed: AWS credentials chain
+    assert core.settings.current.provider("bedrock")["region"] == "eu-west-1"
+
+
+def test_google_vertex_needs_a_project_and_clearing_a_field_removes_it(loop, services_page, core):
+    page = services_page.page("google")
+    box = page.inputs["surface"]
+    box.setCurrentIndex(box.findData("vertex"))
+    assert loop.run_until_complete(page.save()) is False
+    assert "Cloud project is needed" in page.messages["project"].text()
+    page.inputs["project"].setText("my-project-123")
+    page.inputs["location"].setText("us-central1")
+    assert loop.run_until_complete(page.save()) is True
+    assert core.settings.current.provider("google")["project"] == "my-project-123"
+    page.inputs["location"].setText("")
+    assert loop.run_until_complete(page.save()) is True
+    assert "location" not in core.settings.current.provider("google")
+
+
+def test_model_field_offers_catalog_models_and_takes_any_id(loop, services_page, core):
+    page = services_page.page("openai")
+    box = page.inputs["model"]
+    ids = [box.itemData(i) for i in range(box.count())]
+    assert "gpt-image-1.5" in ids
+    assert any("(retired)" in box.itemText(i) for i in range(box.count()))
+    box.setEditText("my-custom-model")
+    page.key_edit.setText(KEY)
+    assert loop.run_until_complete(page.save()) is True
+    assert core.settings.current.provider("openai")["model"] == "my-custom-model"
+
+
+def test_connection_test_failed_then_passed_in_words(loop, services_page, core, monkeypatch):
+    from studio_gui.services.events import events_for
+
+    fakes = FakeServices(core, monkeypatch, {
+        "openai": ProviderStatus(ServiceState.error, "OpenAI rejected the key or credentials (401). Check them in Settings.")})
+    seen = []
+    events_for(core).status_checked.connect(lambda sid, st: seen.append((sid, st.state)))
+    page = services_page.page("openai")
+    page.key_edit.setText(KEY)
+    status = loop.run_until_complete(page.test_connection())
+    assert status.state == ServiceState.error
+    assert page.result_label.text().startswith("✗ Connection test failed: OpenAI rejected the key")
+    assert core.secrets.get("openai") == KEY  # the test saved the key first
+    fakes.set("openai", ProviderStatus(ServiceState.ready, "Key accepted; gpt-image-1.5 available."))
+    loop.run_until_complete(page.test_connection())
+    assert page.result_label.text() == "✓ Connection test passed: OpenAI answered. Key accepted; gpt-image-1.5 available."
+    assert seen == [("openai", ServiceState.error), ("openai", ServiceState.ready)]
+    assert page.test_button.isEnabled()
+
+
+def test_connection_test_when_the_sdk_is_missing(loop, services_page, core, monkeypatch):
+    FakeServices(core, monkeypatch, {"azure": DependencyMissing("openai")})
+    page = services_page.page("azure")
+    page.key_edit.setText("0123456789abcdef0123456789abcdef")
+    page.inputs["endpoint"].setText("https://r.openai.azure.com")
+    page.inputs["deployment"].setText("img")
+    loop.run_until_complete(page.test_connection())
+    assert "Connection test failed" in page.result_label.text()
+    assert "pip install" in page.result_label.text()
+
+
+def test_test_connection_redacts_a_key_the_provider_echoes(loop, services_page, core, monkeypatch):
+    FakeServices(core, monkeypatch, {"openai": ProviderStatus(ServiceState.error, f"bad key {KEY}")})
+    page = services_page.page("openai")
+    page.key_edit.setText(KEY)
+    loop.run_until_complete(page.test_connection())
+    assert KEY not in page.result_label.text()
+
+
+def test_settings_dialog_opens_on_a_provider_page(qtbot, loop, core, tasks, monkeypatch):
+    from studio_gui.settings_dialog import SettingsDialog
+
+    FakeServices(core, monkeypatch, {"replicate": READY})
+    dlg = SettingsDialog(core, tasks=tasks, page="Services", provider="replicate")
+    qtbot.addWidget(dlg)
+    page = dlg.tabs.currentWidget()
+    assert page.objectName() == "ServicesPage"
+    assert page.list.currentItem().data(Qt.ItemDataRole.UserRole) == "replicate"
+    assert page.stack.currentWidget().widget() is page.page("replicate")
+    loop.run_until_complete(wait_until(lambda: tasks.running == 0))
