@@ -19,6 +19,7 @@ import io
 import json
 import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,13 @@ def png(width: int = 32, height: int = 32, color=(30, 120, 200)) -> bytes:
     return buf.getvalue()
 
 
-def jpeg(width: int = 16, height: int = 16) -> bytes:
+def jpeg(width: int = 16, height: int = 16, pad_to: int = 0) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (200, 50, 50)).save(buf, format="JPEG")
-    return buf.getvalue()
+    data = buf.getvalue()
+    return data + b"\0" * max(0, pad_to - len(data))  # bytes after the JPEG end marker are ignored by decoders
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Behaviour:
     missing_models: bool = False  # checkpoints list empty → 400 value_not_in_list
     node_errors_on_200: bool = False
     html: bool = False  # answer every route with a web page (not ComfyUI)
+    run_before_reply: bool = False  # run the whole job before answering POST /prompt (messages precede the id)
+    preview_bytes: int = 0  # pad each preview to this size (receive limits)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -207,7 +211,13 @@ class FakeComfyServer:
                 return 404, "text/plain", b""
             return 200, "image/png", self.files[key]
         if method == "POST" and path == "/prompt":
-            return self._post_prompt(data)
+            res = self._post_prompt(data)
+            if isinstance(res[0], FakeJob):  # run_before_reply
+                job, pid = res
+                await self._execute(job)
+                self.jobs.pop(pid, None)
+                return ok({"prompt_id": pid, "number": job.number, "node_errors": {}})
+            return res
         if method == "POST" and path == "/queue":
             for pid in (data or {}).get("delete", []):
                 job = self.jobs.get(pid)
@@ -224,7 +234,7 @@ class FakeComfyServer:
             return 200, js, b""
         return 404, "text/plain", b""
 
-    def _post_prompt(self, data: Any) -> tuple[int, str, bytes]:
+    def _post_prompt(self, data: Any) -> Any:
         js = "application/json; charset=utf-8"
         if not isinstance(data, dict):
             v = RECORDED["validation"]["invalid_json_body"]
@@ -251,9 +261,13 @@ class FakeComfyServer:
             body = {"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
                               "details": "", "extra_info": {}}, "node_errors": errs}
             return 400, js, json.dumps(body).encode()
-        pid = str(data.get("prompt_id") or f"fake-{self._counter}")
+        # The 2024 server ignores a client-chosen prompt_id and always makes its own.
+        pid = str(data.get("prompt_id") or uuid.uuid4()) if self.version == "2025" else str(uuid.uuid4())
         job = FakeJob(pid, self._counter, graph, data.get("client_id"))
         self.jobs[pid] = job
+        if self.b.run_before_reply:
+            job.state = "running"
+            return job, pid
         self._pending.put_nowait(job)
         node_errors = copy.deepcopy(RECORDED["validation"]["two_outputs_one_invalid"]["body"]["node_errors"]) \
             if self.b.node_errors_on_200 else {}
@@ -440,10 +454,10 @@ class FakeComfyServer:
                         meta = dict(RECORDED["type4_metadata"], node_id=nid, prompt_id=pid, display_node_id=nid,
                                     real_node_id=nid, image_type="image/jpeg")
                         mb = json.dumps(meta).encode()
-                        await self._to_client(job, struct.pack(">II", 4, len(mb)) + mb + jpeg())
+                        await self._to_client(job, struct.pack(">II", 4, len(mb)) + mb + jpeg(pad_to=self.b.preview_bytes))
                     await send("progress", {"value": shown, "max": steps, "prompt_id": pid, "node": nid})
                     if self.b.previews and not flags:
-                        await self._to_client(job, struct.pack(">II", 1, 1) + jpeg())
+                        await self._to_client(job, struct.pack(">II", 1, 1) + jpeg(pad_to=self.b.preview_bytes))
                     await asyncio.sleep(0)
             if cls in ("SaveImage", "PreviewImage"):
                 kind = self.b.out_type if cls == "SaveImage" else "temp"

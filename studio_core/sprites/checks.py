@@ -46,7 +46,10 @@ def check_frames(
             out.append(SheetWarning(name, "empty", f"{name} is fully transparent."))
             continue
         if not tiles:
-            pivots.append((name, pivot_of(box, pivot)))
+            # Relative to the frame's bottom centre: that is where pack() anchors a frame
+            # in its grid cell, so this is the offset the engine will actually show.
+            px, py = pivot_of(box, pivot)
+            pivots.append((name, (px - img.width / 2, py - img.height)))
         if pal is not None:
             arr = np.asarray(rgba).reshape(-1, 4)
             colours = np.unique(arr[arr[:, 3] >= 128, :3].astype(np.int32), axis=0)

@@ -94,6 +94,20 @@ _BATCH = 500
 Listener = Callable[..., Any]
 
 
+def _loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        # qasync runs leftover callbacks (task steps) after run_until_complete returns,
+        # outside a "running" loop; the loop itself is still the current one.
+        return asyncio.get_event_loop()
+
+
+async def to_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``asyncio.to_thread`` that also works in qasync's leftover callbacks (see ``_loop``)."""
+    return await _loop().run_in_executor(None, fn, *args)
+
+
 class IndexDamaged(Exception):
     """Internal: the file is not a usable index (corrupt, or from a newer app)."""
 
@@ -174,14 +188,14 @@ class ImageIndex:
                 self._conn = None
 
         try:
-            await asyncio.get_running_loop().run_in_executor(self._exec, close)
+            await _loop().run_in_executor(self._exec, close)
         finally:
             self._exec.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._closed:
             raise StorageError("index closed", user_message="The gallery is closing.")
-        return await asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+        return await _loop().run_in_executor(self._exec, fn, *args)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_file, timeout=5.0)
@@ -392,7 +406,7 @@ class ImageIndex:
         """Copy another tool's output folder into the gallery and index it with its metadata.
 
         The copy runs on a separate thread so queries stay responsive meanwhile."""
-        copied, problems = await asyncio.to_thread(rescan.import_folder, Path(src), self.images)
+        copied, problems = await to_thread(rescan.import_folder, Path(src), self.images)
         report = await self.rescan()
         return report, problems
 

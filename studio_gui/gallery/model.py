@@ -73,7 +73,7 @@ class GalleryModel(QAbstractListModel):
                  images_root: Path | None = None, query: ImageQuery = ImageQuery(), live: bool = True,
                  parent=None):
         super().__init__(parent)
-        self.index = index
+        self.image_index = index  # not `index`: that is QAbstractItemModel.index()
         self.loader = loader
         self.tasks = tasks
         self.images_root = Path(images_root if images_root is not None else index.images if index else ".")
@@ -166,7 +166,7 @@ class GalleryModel(QAbstractListModel):
         return Qt.DropAction.CopyAction
 
     def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:
-        return (not parent.isValid() and self.index is not None and not self._exhausted
+        return (not parent.isValid() and self.image_index is not None and not self._exhausted
                 and self._fetch_task is None)
 
     def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> None:
@@ -195,14 +195,16 @@ class GalleryModel(QAbstractListModel):
         return self.set_query(self.query)
 
     async def _load_first(self, query: ImageQuery) -> None:
-        assert self.index is not None
+        assert self.image_index is not None
         me = asyncio.current_task()
         try:
             try:
-                records, total = await self.index.first_page(query, limit=FIRST_PAGE)
+                records, total = await self.image_index.first_page(query, limit=FIRST_PAGE)
             except Exception as exc:
                 self.query_failed.emit(exc)
                 return
+            if self._query_task is me:
+                self._query_task = None  # done: listeners below may ask `fetching`
             self._generation += 1
             if self._fetch_task is not None:
                 self._fetch_task.cancel()
@@ -219,11 +221,11 @@ class GalleryModel(QAbstractListModel):
                 self._query_task = None
 
     async def _fetch_page(self, generation: int) -> None:
-        assert self.index is not None
+        assert self.image_index is not None
         try:
             after = self._records[-1] if self._records else None
             try:
-                page = await self.index.query(self.query, after=after, limit=self.page_size)
+                page = await self.image_index.query(self.query, after=after, limit=self.page_size)
             except Exception as exc:
                 self.query_failed.emit(exc)
                 self._exhausted = True

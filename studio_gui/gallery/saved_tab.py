@@ -1,13 +1,384 @@
-"""Saved tab (the seed's SavedImagesManager). Placeholder until the gallery issue lands."""
+"""Saved tab (the seed's SavedImagesManager): every image kept, findable, reusable, draggable."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import asyncio
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio_core.app_core import StudioCore
+from studio_core.errors import StudioError
+from studio_core.storage.cleanup import human_size, low_disk_message
+from studio_core.storage.records import ImageQuery, ImageRecord
+from studio_core.storage.index import to_thread
+from studio_gui.errors import present_error
+from studio_gui.gallery import actions
+from studio_gui.gallery.detail_pane import DetailPane, PreviewDialog
+from studio_gui.gallery.filter_bar import FilterBar
+from studio_gui.gallery.model import GalleryModel, thumb_key
+from studio_gui.gallery.thumbnail_loader import ThumbnailLoader
+from studio_gui.gallery.view import GalleryView, drag_name, prune_drag_folders
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+class Banner(QWidget):
+    """One line of news above the grid (index rebuilt, low disk, a failed action)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAccessibleName("Dismiss message")
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self.setAutoFillBackground(True)
+        self.setStyleSheet("Banner { background: palette(alternate-base); border-radius: 4px; }")
+        self.hide()
+
+    def show_text(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
 
 
 class SavedTab(QWidget):
-    def __init__(self, core, *, tasks, parent=None):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None):
         super().__init__(parent)
         self.core = core
-        lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("No saved images yet."))
+        self.tasks = tasks
+        self.index = core.index
+        self.loader = ThumbnailLoader(core.paths.thumbnails, parent=self)
+        self.model = GalleryModel(self.index, self.loader, tasks=tasks, images_root=core.paths.images, parent=self)
+        self._preview: PreviewDialog | None = None
+        self._build()
+        self._stats_timer = QTimer(self, singleShot=True, interval=400)
+        self._stats_timer.timeout.connect(lambda: self.tasks.spawn(self._refresh_stats(), name="gallery-stats"))
+        if self.index is not None:
+            self.index.reloaded.append(self._on_index_reloaded)
+            self.index.record_added.append(self._on_index_changed)
+            self.index.records_removed.append(self._on_index_changed)
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        self.banner = Banner(self)
+        outer.addWidget(self.banner)
+
+        top = QHBoxLayout()
+        self.filters = FilterBar(self)
+        self.filters.query_changed.connect(self._on_query_changed)
+        top.addWidget(self.filters, 1)
+        self.import_button = QPushButton("Import folder…")
+        self.import_button.setToolTip("Bring in images from another folder (a ComfyUI output folder, for instance)"
+                                      " with the settings stored in them")
+        self.import_button.clicked.connect(self.choose_import_folder)
+        self.rescan_button = QPushButton("Rescan")
+        self.rescan_button.setToolTip("Re-read the images folder: add files put there by hand, drop missing ones")
+        self.rescan_button.clicked.connect(lambda: self.tasks.spawn(self.rescan(), name="gallery-rescan"))
+        self.cleanup_button = QPushButton("Clean up…")
+        self.cleanup_button.setToolTip("Move old images to the trash, or keep the gallery under a size")
+        self.cleanup_button.clicked.connect(self.open_cleanup)
+        for b in (self.import_button, self.rescan_button, self.cleanup_button):
+            top.addWidget(b)
+        outer.addLayout(top)
+
+        self.stack = QStackedWidget()
+        self.empty = self._empty_state()
+        self.stack.addWidget(self.empty)
+        self.view = GalleryView(drag_root=self.core.paths.cache / "drag")
+        self.view.setModel(self.model)
+        self.view.full_image_for = self._full_image_for
+        self.detail = DetailPane(tasks=self.tasks, images_root=self.core.paths.images)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([700, 340])
+        self.stack.addWidget(self.splitter)
+        outer.addWidget(self.stack, 1)
+
+        self.stats = QLabel("")
+        self.stats.setAccessibleName("Storage statistics")
+        outer.addWidget(self.stats)
+
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.view.open_requested.connect(self.open_record)
+        self.view.delete_requested.connect(self.delete_records)
+        self.view.copy_requested.connect(self.copy_records)
+        self.view.preview_requested.connect(self.preview_record)
+        self.view.favourite_requested.connect(self.toggle_favourite)
+        self.view.drag_failed.connect(lambda exc: present_error(self, exc))
+        self.detail.reuse_requested.connect(lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"))
+        self.detail.copy_prompt_requested.connect(self.copy_prompt)
+        self.detail.export_requested.connect(self.choose_export)
+        self.detail.show_in_folder_requested.connect(lambda r: self._guard(actions.show_in_folder, self.model.abs_path(r)))
+        self.detail.open_requested.connect(self.open_record)
+        self.detail.delete_requested.connect(lambda r: self.delete_records([r]))
+        self.detail.favourite_requested.connect(lambda r: self.toggle_favourite([r]))
+        self.model.total_changed.connect(lambda _n: self._update_visibility())
+        self.model.modelReset.connect(self._on_model_reset)
+        self.model.dataChanged.connect(self._on_data_changed)
+        self.model.query_failed.connect(lambda exc: self.banner.show_text(getattr(exc, "user_message", str(exc))))
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.filters.search.setFocus)
+
+    def _empty_state(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.addStretch(2)
+        line = QLabel("No saved images yet. Everything you generate is kept here, ready to find, reuse and drag"
+                      " into your game.")
+        line.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        line.setWordWrap(True)
+        lay.addWidget(line)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.first_button = QPushButton("Generate your first sprite")
+        self.first_button.setDefault(True)
+        self.first_button.clicked.connect(self._go_generate)
+        self.empty_import_button = QPushButton("Import a folder…")
+        self.empty_import_button.clicked.connect(self.choose_import_folder)
+        row.addWidget(self.first_button)
+        row.addWidget(self.empty_import_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addStretch(3)
+        return w
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def started(self) -> None:
+        msgs = list(self.core.startup_messages)
+        if self.index is None:
+            msgs.append("The gallery is not available this time; new images are still saved and will appear"
+                        " after the next start.")
+            for b in (self.import_button, self.rescan_button, self.cleanup_button):
+                b.setEnabled(False)
+            self.banner.show_text("\n".join(msgs))
+            return
+        if msgs:
+            self.banner.show_text("\n".join(msgs))
+        self.model.set_query(self.filters.query())
+        self._stats_timer.start(0)
+        self.tasks.spawn(self._check_disk(), name="gallery-disk")
+        self.tasks.spawn(to_thread(prune_drag_folders, self.core.paths.cache / "drag"), name="drag-prune")
+
+    def closing(self) -> None:
+        self.model.detach()
+        if self.index is not None:
+            for listeners, cb in ((self.index.reloaded, self._on_index_reloaded),
+                                  (self.index.record_added, self._on_index_changed),
+                                  (self.index.records_removed, self._on_index_changed)):
+                if cb in listeners:
+                    listeners.remove(cb)
+        self.loader.close()
+
+    # -- state ------------------------------------------------------------------------------
+    def _update_visibility(self) -> None:
+        empty = self.model.total == 0 and self.filters.is_default() and not self.model.fetching
+        self.stack.setCurrentWidget(self.empty if empty else self.splitter)
+
+    def _on_model_reset(self) -> None:
+        self._update_visibility()
+        if self.model.rowCount() and not self.view.currentIndex().isValid():
+            self.view.setCurrentIndex(self.model.index(0, 0))
+        elif not self.model.rowCount():
+            self.detail.show_record(None)
+
+    def _on_data_changed(self, top, bottom, roles=()) -> None:
+        if list(roles) == [Qt.ItemDataRole.DecorationRole]:
+            return  # a thumbnail arrived; the record is the same
+        cur = self.view.currentIndex()
+        if cur.isValid() and top.row() <= cur.row() <= bottom.row():
+            self.detail.show_record(self.model.record(cur.row()))
+
+    def _on_query_changed(self, query: ImageQuery) -> None:
+        if self.index is not None:
+            self.model.set_query(query)
+            self._stats_timer.start()
+
+    def _on_current_changed(self, current, _previous) -> None:
+        self.detail.show_record(self.model.record(current.row()) if current.isValid() else None)
+
+    def _on_index_reloaded(self) -> None:
+        self.model.reload()
+        self._stats_timer.start()
+
+    def _on_index_changed(self, *_args) -> None:
+        cur = self.view.currentIndex()
+        rec = self.model.record(cur.row()) if cur.isValid() else None
+        if rec is not None and rec != self.detail.record:
+            self.detail.show_record(rec)
+        elif not cur.isValid():
+            self.detail.show_record(None)
+        self._stats_timer.start()
+
+    async def _refresh_stats(self) -> None:
+        if self.index is None:
+            return
+        st = await self.index.stats()
+        services, models = await self.index.distinct_values()
+        self.filters.set_choices(services, models)
+        per = " · ".join(f"{s.service} {s.count:,}" for s in st.per_service[:6])
+        shown = "" if self.filters.is_default() else f"{self.model.total:,} match · "
+        self.stats.setText(f"{shown}{st.count:,} images · {human_size(st.total_bytes)}" + (f" · {per}" if per else ""))
+        self._update_visibility()
+
+    async def _check_disk(self) -> None:
+        msg = await to_thread(low_disk_message, self.core.paths, self.core.settings.current.low_disk_warning_mb)
+        if msg:
+            self.banner.show_text(msg)
+
+    def _full_image_for(self, rec: ImageRecord):
+        if self.detail.record is not None and self.detail.record.id == rec.id:
+            return self.detail.full_image
+        return None
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except StudioError as exc:
+            present_error(self, exc)
+
+    # -- actions -----------------------------------------------------------------------------
+    def _go_generate(self) -> None:
+        win = self.window()
+        gen, tabs = getattr(win, "generate_tab", None), getattr(win, "tabs", None)
+        if gen is not None and tabs is not None:
+            tabs.setCurrentWidget(gen)
+            focus = getattr(gen, "prompt", None)
+            if isinstance(focus, QWidget):
+                focus.setFocus()
+
+    async def reuse_settings(self, rec: ImageRecord) -> None:
+        request = await self.index.request_for(rec)
+        win = self.window()
+        gen = getattr(win, "generate_tab", None)
+        if gen is None or not hasattr(gen, "apply_request"):
+            self.banner.show_text("The Generate tab cannot take these settings in this version.")
+            return
+        gen.apply_request(request)
+        self._go_generate()
+
+    def copy_prompt(self, rec: ImageRecord) -> None:
+        QGuiApplication.clipboard().setText(rec.prompt)
+        self.banner.show_text("Prompt copied.")
+
+    def copy_records(self, recs: Sequence[ImageRecord]) -> None:
+        self.tasks.spawn(actions.copy_to_clipboard([self.model.abs_path(r) for r in recs]), name="copy-image")
+
+    def open_record(self, rec: ImageRecord) -> None:
+        self._guard(actions.open_in_viewer, self.model.abs_path(rec))
+
+    def preview_record(self, rec: ImageRecord) -> None:
+        if self._preview is not None:
+            self._preview.close()
+            self._preview = None
+            return
+        pm = self.detail.image.pixmap() if self.detail.record and self.detail.record.id == rec.id else None
+        if pm is None:
+            pm = self.loader.get(thumb_key(rec))
+        if pm is None:
+            return
+        self._preview = PreviewDialog(pm, rec.title, self)
+        self._preview.finished.connect(lambda _r: setattr(self, "_preview", None))
+        self._preview.open()
+
+    def delete_records(self, recs: Sequence[ImageRecord]) -> None:
+        if recs and self.index is not None:
+            self.tasks.spawn(self._delete(list(recs)), name="gallery-trash")
+
+    async def _delete(self, recs: list[ImageRecord]) -> None:
+        row = self.view.currentIndex().row()
+        result = await actions.trash(self.index, recs)
+        if result.problems:
+            self.banner.show_text("Could not move to the trash: " + "; ".join(result.problems[:3]))
+        else:
+            n = len(result.trashed)
+            self.banner.show_text(f"Moved {n} image{'s' if n != 1 else ''} to the trash.")
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(min(max(row, 0), self.model.rowCount() - 1), 0))
+
+    def toggle_favourite(self, recs: Sequence[ImageRecord]) -> None:
+        if recs and self.index is not None:
+            value = not all(r.favourite for r in recs)
+            self.tasks.spawn(self.index.set_favourite([r.id for r in recs], value), name="favourite")
+
+    def choose_export(self, rec: ImageRecord) -> None:
+        dlg = QFileDialog(self, "Export image", str(Path.home() / drag_name(rec)))
+        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dlg.setNameFilters([f for f, _fmt, _meta in actions.EXPORT_FILTERS])
+        dlg.fileSelected.connect(lambda path: self.tasks.spawn(
+            self._export(rec, Path(path), dlg.selectedNameFilter()), name="export"))
+        dlg.open()
+
+    async def _export(self, rec: ImageRecord, dest: Path, name_filter: str) -> None:
+        fmt, meta = next(((f, m) for n, f, m in actions.EXPORT_FILTERS if n == name_filter), ("png", True))
+        out = await actions.export(self.model.abs_path(rec), dest, fmt=fmt, with_metadata=meta)
+        self.banner.show_text(f"Exported to {out}")
+
+    def choose_import_folder(self) -> None:
+        if self.index is None:
+            return
+        dlg = QFileDialog(self, "Import a folder of images")
+        dlg.setFileMode(QFileDialog.FileMode.Directory)
+        dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dlg.fileSelected.connect(lambda path: self.tasks.spawn(self.import_folder(Path(path)), name="import"))
+        dlg.open()
+
+    async def import_folder(self, folder: Path) -> None:
+        self.banner.show_text(f"Importing {folder}…")
+        self.import_button.setEnabled(False)
+        try:
+            report, problems = await self.index.import_folder(folder)
+        finally:
+            self.import_button.setEnabled(True)
+        text = f"Imported {report.added} image{'s' if report.added != 1 else ''} from {folder.name}."
+        if report.unreadable:
+            text += f" {len(report.unreadable)} file(s) were not readable images."
+        if problems:
+            text += " Problems: " + "; ".join(problems[:3])
+        self.banner.show_text(text)
+
+    async def rescan(self) -> None:
+        self.rescan_button.setEnabled(False)
+        try:
+            report = await self.index.rescan()
+        finally:
+            self.rescan_button.setEnabled(True)
+        parts = [f"{report.added} added", f"{report.updated} updated", f"{report.removed} removed"]
+        text = "Rescan done: " + ", ".join(parts) + "."
+        if report.unreadable:
+            text += f" Not readable as images: {', '.join(report.unreadable[:3])}" + (" …" if len(report.unreadable) > 3 else "")
+        self.banner.show_text(text)
+
+    def open_cleanup(self) -> None:
+        from studio_gui.gallery.cleanup_dialog import CleanupDialog
+
+        dlg = CleanupDialog(self.core, tasks=self.tasks, parent=self)
+        dlg.done_cleaning.connect(lambda res: self.banner.show_text(
+            f"Moved {len(res.trashed)} image(s) to the trash." if not res.problems else
+            "Some files could not be moved to the trash."))
+        dlg.open()

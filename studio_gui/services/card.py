@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import html
+
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy
 
@@ -18,11 +20,41 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     ServiceState.ready.value: ("#2e9d4d", "ready"),
     ServiceState.needs_key.value: ("#d99a00", "needs a key — click to set up"),
     ServiceState.unreachable.value: ("#c0392b", "unreachable"),
-    ServiceState.error.value: ("#c0392b", "error"),
+    ServiceState.error.value: ("#c0392b", "error — click to fix"),
     ServiceState.unknown.value: ("#8a8a8a", "not checked yet"),
     CHECKING: ("#8a8a8a", "checking…"),
     NOT_INSTALLED_STATE: ("#8a8a8a", "not included in this build"),
 }
+
+
+class ElidedLabel(QLabel):
+    """One line that shortens with "…" instead of widening the narrow services column."""
+
+    def __init__(self, text: str = "", *, mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight, parent=None):
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(16, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, self._mode, max(16, self.width()))
+        if shown != self.text():
+            self.setText(shown)
 
 
 def gui_state(status: ProviderStatus | None) -> str:
@@ -51,24 +83,24 @@ class ServiceCard(QFrame):
 
         self.dot = QLabel("●")
         self.dot.setAccessibleName("status")
-        self.title = QLabel(name)
+        self.title = ElidedLabel(name)
         f = self.title.font()
         f.setBold(True)
         self.title.setFont(f)
-        self.price = QLabel("")
-        self.price.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.price_text = ""
+        self.caps_text = ""
+        # price first: it is what people compare; the rest wraps under it
         self.caps = QLabel("")
         self.caps.setWordWrap(True)
-        self.model = QLabel("")
-        self.model.setWordWrap(True)
+        self.caps.setTextFormat(Qt.TextFormat.RichText)
+        self.model = ElidedLabel("")
         self.state_text = QLabel("")
         self.state_text.setWordWrap(True)
-        for small in (self.caps, self.model, self.state_text, self.price):
+        for small in (self.caps, self.model, self.state_text):
             sf = small.font()
             sf.setPointSizeF(max(7.0, sf.pointSizeF() * 0.88))
             small.setFont(sf)
         # a muted colour that follows light and dark schemes
-        self.caps.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.model.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         grid = QGridLayout(self)
@@ -77,18 +109,20 @@ class ServiceCard(QFrame):
         grid.setVerticalSpacing(1)
         grid.addWidget(self.dot, 0, 0)
         grid.addWidget(self.title, 0, 1)
-        grid.addWidget(self.price, 0, 2)
-        grid.addWidget(self.caps, 1, 1, 1, 2)
-        grid.addWidget(self.model, 2, 1, 1, 2)
-        grid.addWidget(self.state_text, 3, 1, 1, 2)
+        grid.addWidget(self.caps, 1, 1)
+        grid.addWidget(self.model, 2, 1)
+        grid.addWidget(self.state_text, 3, 1)
         grid.setColumnStretch(1, 1)
+        self.model_id = ""
         self.set_status(None, checking=False)
 
     # -- content ----------------------------------------------------------------------
-    def set_facts(self, *, price: str, caps: str, model: str) -> None:
-        self.price.setText(price)
-        self.caps.setText(caps)
-        self.model.setText(f"model: {model}" if model else "")
+    def set_facts(self, *, price: str, caps: str, model: str, model_id: str = "") -> None:
+        self.model_id = model_id or model
+        self.price_text = price
+        self.caps_text = caps
+        self.caps.setText(f"<b>{html.escape(price)}</b> · {html.escape(caps)}" if price else html.escape(caps))
+        self.model.set_full_text(f"model: {model}" if model else "")
         self.model.setVisible(bool(model))
         self._update_a11y()
 
@@ -103,7 +137,9 @@ class ServiceCard(QFrame):
         self.state_text.setStyleSheet(f"color: {colour};")
         self.state_text.setVisible(show)
         message = status.message if status else ""
-        self.setToolTip(f"{self.name}: {words}" + (f"\n{message}" if message and not checking else ""))
+        model = getattr(self, "model_id", "")
+        self.setToolTip(f"{self.name}: {words}" + (f"\n{message}" if message and not checking else "")
+                        + (f"\nmodel: {model}" if model else ""))
         self._update_a11y()
 
     def set_selected(self, selected: bool) -> None:
@@ -113,12 +149,12 @@ class ServiceCard(QFrame):
 
     @property
     def needs_setup(self) -> bool:
-        return self.state == ServiceState.needs_key.value
+        return self.state in (ServiceState.needs_key.value, ServiceState.error.value, NOT_INSTALLED_STATE)
 
     def _update_a11y(self) -> None:
         _, words = STATE_LOOK.get(self.state, STATE_LOOK[ServiceState.unknown.value])
         self.setAccessibleName(f"{self.name}, {words}")
-        self.setAccessibleDescription(" · ".join(t for t in (self.price.text(), self.caps.text(), self.model.text()) if t))
+        self.setAccessibleDescription(" · ".join(t for t in (self.price_text, self.caps_text, self.model.full_text()) if t))
 
     # -- input ------------------------------------------------------------------------
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:

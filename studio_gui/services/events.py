@@ -17,6 +17,12 @@ class ServiceEvents(QObject):
     status_checked = Signal(str, object)
     # service id: key or provider settings were saved; its status is worth checking again
     config_saved = Signal(str)
+    # service id, ProviderStatus: the selector's latest view of a service, from any check
+    status_updated = Signal(str, object)
+
+    def __init__(self):
+        super().__init__()
+        self.last: dict[str, object] = {}
 
 
 _hubs: weakref.WeakKeyDictionary[object, ServiceEvents] = weakref.WeakKeyDictionary()

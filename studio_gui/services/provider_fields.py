@@ -51,7 +51,7 @@ FORMS: dict[str, ProviderForm] = {
                 help="Create a token with “Make calls to Inference Providers” at huggingface.co/settings/tokens."),
         (
             _MODEL,
-            FieldSpec("provider", "Inference provider", "choice", editable=True,
+            FieldSpec("provider", "Inference provider", "choice", editable=True, placeholder="default: hf-inference",
                       choices=(("hf-inference", "hf-inference (Hugging Face)"), ("auto", "auto (first available)"),
                                ("fal-ai", "fal-ai"), ("replicate", "replicate"), ("together", "together"),
                                ("nebius", "nebius"), ("nscale", "nscale"), ("wavespeed", "wavespeed")),
@@ -96,10 +96,10 @@ FORMS: dict[str, ProviderForm] = {
         (
             FieldSpec("surface", "Use", "choice",
                       choices=(("gemini", "Gemini API (API key)"), ("vertex", "Vertex AI (Google Cloud credentials)"))),
-            FieldSpec("project", "Cloud project", "project", placeholder="my-project-123",
-                      required_when=("surface", "vertex"),
-                      help="Vertex AI uses your application default credentials (gcloud auth application-default login)."),
-            FieldSpec("location", "Location", "location", placeholder="global"),
+            FieldSpec("project", "Cloud project", "project", placeholder="from your gcloud credentials",
+                      help="Vertex AI only. It signs in with your application default credentials "
+                           "(gcloud auth application-default login); empty uses their project."),
+            FieldSpec("location", "Location", "location", placeholder="global", help="Vertex AI only."),
             _MODEL,
         ),
     ),
@@ -107,6 +107,9 @@ FORMS: dict[str, ProviderForm] = {
         KeySpec("API key", "sk-…", prefix="sk-", help="Create one at platform.openai.com/api-keys."),
         (
             _MODEL,
+            FieldSpec("organization", "Organization", "text", placeholder="optional: org-…"),
+            FieldSpec("project", "Project", "text", placeholder="optional: proj_…",
+                      help="Only if your key belongs to several OpenAI organizations or projects."),
             FieldSpec("endpoint", "Base URL", "url", placeholder="https://api.openai.com/v1",
                       help="Leave empty unless you use a compatible proxy."),
         ),

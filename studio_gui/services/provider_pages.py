@@ -14,11 +14,13 @@ import logging
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -30,10 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio_core.errors import DependencyMissing
+from studio_core.errors import DependencyMissing, StudioError
 from studio_core.models import ProviderStatus, ServiceState
 from studio_core.secrets import ENV_VARS
 from studio_core.services import ServiceInfo
+from studio_gui.services.card import STATE_LOOK, gui_state
 from studio_gui.services.checks import check_service
 from studio_gui.services.events import events_for
 from studio_gui.services.facts import ServiceFacts, load_catalog
@@ -54,6 +57,36 @@ def _small(label: QLabel, *, colour: str = "", wrap: bool = True) -> QLabel:
     if colour:
         label.setStyleSheet(f"color: {colour};")
     return label
+
+
+def _help(text: str) -> QLabel | None:
+    if not text:
+        return None
+    label = _small(QLabel(text))
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def _label_for(text: str, buddy: QWidget) -> QLabel:
+    label = QLabel(text)
+    label.setBuddy(buddy)
+    return label
+
+
+def _block(top: QWidget | QLayout, *below: QLabel | None) -> QWidget:
+    """A field with its message and help stacked tightly under it (form rows would space them apart)."""
+    w = QWidget()
+    col = QVBoxLayout(w)
+    col.setContentsMargins(0, 0, 0, 4)
+    col.setSpacing(2)
+    if isinstance(top, QLayout):
+        col.addLayout(top)
+    else:
+        col.addWidget(top)
+    for label in below:
+        if label is not None:
+            col.addWidget(label)
+    return w
 
 
 def _module_problem(info: ServiceInfo) -> str:
@@ -97,7 +130,8 @@ class ProviderPage(QWidget):
         outer.addWidget(self.banner)
 
         form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        # AllNonFixedFieldsGrow: wrapped help labels and combo boxes take the full width, not a sliver
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         # -- key
         ks = self.form_spec.key
         self.key_edit = QLineEdit()
@@ -113,14 +147,11 @@ class ProviderPage(QWidget):
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.remove_key_button)
-        form.addRow(ks.label, key_row)
         self.key_source_label = _small(QLabel("Looking for a key…"))
-        form.addRow("", self.key_source_label)
         self.key_message = _small(QLabel(""))
         self.key_message.hide()
-        form.addRow("", self.key_message)
-        if ks.help:
-            form.addRow("", _small(QLabel(ks.help)))
+        form.addRow(_label_for(ks.label, self.key_edit),
+                    _block(key_row, self.key_source_label, self.key_message, _help(ks.help)))
 
         # -- provider fields
         self.inputs: dict[str, QLineEdit | QComboBox] = {}
@@ -129,13 +160,10 @@ class ProviderPage(QWidget):
         for spec in self.form_spec.fields:
             widget = self._make_input(spec, values.get(spec.key, ""))
             self.inputs[spec.key] = widget
-            form.addRow(spec.label, widget)
             msg = _small(QLabel(""))
             msg.hide()
             self.messages[spec.key] = msg
-            form.addRow("", msg)
-            if spec.help:
-                form.addRow("", _small(QLabel(spec.help)))
+            form.addRow(_label_for(spec.label, widget), _block(widget, msg, _help(spec.help)))
         outer.addLayout(form)
 
         self.store_label = _small(QLabel(""))
@@ -260,7 +288,8 @@ class ProviderPage(QWidget):
             self._show_message(self.key_message, res.error, BAD_COLOUR)
         elif not res.value and key_needed and self._key_source is None:
             ok = False
-            self._show_message(self.key_message, f"Paste your {ks.label.lower()} first; {self.info.name} needs one.", BAD_COLOUR)
+            self._show_message(self.key_message, f"Paste the {_lower_first(ks.label)} first; {self.info.name} needs one.",
+                               BAD_COLOUR)
         else:
             self._show_message(self.key_message, res.note, WARN_COLOUR)
         return out, (res.value or None), ok
@@ -304,7 +333,11 @@ class ProviderPage(QWidget):
             self.key_edit.setPlaceholderText(f"{shown} (from {var})")
         else:
             envs = " or ".join(ENV_VARS.get(name, ()))
-            text = "No key yet." + (f" Paste one here, or set {envs}." if envs else "")
+            ks = self.form_spec.key
+            if ks.required:
+                text = "No key yet." + (f" Paste one here, or set {envs}." if envs else "")
+            else:
+                text = "No key saved; that is fine when you sign in another way (see below)."
             self.key_edit.setPlaceholderText(self.form_spec.key.placeholder)
         self.key_source_label.setText(text)
         self.remove_key_button.setVisible(source == "stored")
@@ -322,6 +355,14 @@ class ProviderPage(QWidget):
                 self.key_edit.clear()
             _save_provider_values(self.core, self.info.id, values)
             await self.refresh_key_info()
+        except StudioError as exc:
+            self._show_result(f"Not saved: {exc.user_message}", BAD_COLOUR)
+            return False
+        except Exception as exc:  # a keyring backend can fail in many ways; say so in place, never show the key
+            log.warning("saving %s settings failed: %s", self.info.id, type(exc).__name__)
+            self._show_result(f"Not saved: the key store refused the key ({type(exc).__name__}). "
+                              "See the log for details.", BAD_COLOUR)
+            return False
         finally:
             if shiboken6.isValid(self):
                 self.save_button.setEnabled(True)
@@ -363,6 +404,24 @@ class ProviderPage(QWidget):
     def _show_result(self, text: str, colour: str) -> None:
         self.result_label.setText(text)
         self.result_label.setStyleSheet(f"color: {colour};" if colour else "")
+
+
+def status_icon(status: ProviderStatus) -> QIcon:
+    colour, _ = STATE_LOOK.get(gui_state(status), STATE_LOOK[ServiceState.unknown.value])
+    pm = QPixmap(12, 12)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(colour))
+    p.drawEllipse(1, 1, 10, 10)
+    p.end()
+    return QIcon(pm)
+
+
+def _lower_first(text: str) -> str:
+    # "Access token" → "access token", but "API key" stays "API key"
+    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
 
 
 def describe_test(name: str, status: ProviderStatus) -> tuple[str, str]:
@@ -417,17 +476,32 @@ class ServicesPage(QWidget):
             item = QListWidgetItem(info.name)
             item.setData(Qt.ItemDataRole.UserRole, info.id)
             self.list.addItem(item)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.currentRowChanged.connect(self.stack.setCurrentIndex)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.list)
         split.addWidget(self.stack)
         split.setStretchFactor(1, 1)
-        split.setSizes([170, 530])
+        split.setSizes([200, 560])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
         self.list.setCurrentRow(0)
+        hub = events_for(core)
+        for sid, status in hub.last.items():
+            self._on_status(sid, status)
+        hub.status_updated.connect(self._on_status)
         self._load_task = tasks.spawn(self._load(), name="services page")
+
+    def _on_status(self, service_id: str, status: object) -> None:
+        if not shiboken6.isValid(self) or not isinstance(status, ProviderStatus):
+            return
+        ids = list(self.pages)
+        if service_id in ids:
+            item = self.list.item(ids.index(service_id))
+            item.setIcon(status_icon(status))
+            item.setToolTip(f"{item.text()}: {status.message}" if status.message else item.text())
 
     async def _load(self) -> None:
         facts = await asyncio.to_thread(load_catalog)

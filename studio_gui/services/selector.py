@@ -134,6 +134,9 @@ class ServiceSelector(QWidget):
         if card is None or not shiboken6.isValid(card):
             return
         card.set_status(status)
+        hub = events_for(self.core)
+        hub.last[service_id] = status
+        hub.status_updated.emit(service_id, status)
         if self._pending_select == service_id and status.state == ServiceState.ready:
             self._pending_select = None
             self.select(service_id)
@@ -149,9 +152,11 @@ class ServiceSelector(QWidget):
 
     def _on_card_activated(self, service_id: str) -> None:
         card = self.cards[service_id]
-        if card.needs_setup or card.state == NOT_INSTALLED_STATE:
-            # Remember the wish: once the key is saved and the check passes, it becomes the choice.
-            self._pending_select = service_id if card.needs_setup else None
+        # A missing key, a bad endpoint or a rejected key is fixed in Settings, so go there instead of
+        # selecting a service that cannot work. "Unreachable" may be a passing network problem: select it.
+        if card.needs_setup:
+            # Remember the wish: once the setup is saved and the check passes, it becomes the choice.
+            self._pending_select = service_id if card.state != NOT_INSTALLED_STATE else None
             self.open_setup(service_id)
             return
         self.select(service_id)
@@ -203,7 +208,11 @@ class ServiceSelector(QWidget):
                 price = "free"
             else:
                 price = format_price(mfacts.price if mfacts else None)
-            card.set_facts(price=price, caps=capability_line(kind=info.kind, model=mfacts), model=model)
+            shown = (mfacts.label if mfacts and mfacts.label else model)
+            if info.kind == "local":
+                shown = shown.rsplit(".", 1)[0] if shown.endswith((".safetensors", ".ckpt")) else shown
+            card.set_facts(price=price, caps=capability_line(kind=info.kind, model=mfacts), model=shown, model_id=model)
+            card.set_status(card.status, checking=card.state == "checking")
 
 
 def _once(fn):

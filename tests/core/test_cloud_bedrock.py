@@ -11,6 +11,7 @@ import pytest
 
 from studio_core.errors import (
     AuthenticationFailed,
+    MissingCredentials,
     ContentRefused,
     InvalidRequest,
     InvalidResponse,
@@ -21,7 +22,7 @@ from studio_core.errors import (
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobStarted, ServiceState
 from studio_core.providers.cloud import bedrock
 from studio_core.providers.cloud.bedrock import BedrockConfig, BedrockProvider
-from studio_core.providers.cloud.model_data import ModelFacts, ProviderFacts
+from studio_core.providers.cloud import catalog
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
 from tests.cloud_servers_b import Reply, ScriptedServer, b64png, huge_png_header, png
@@ -32,12 +33,14 @@ SD35 = "stability.sd3-5-large-v1:0"
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 API_KEY = "ABSKQmVkcm9ja0FQSUtleS1leGFtcGxlLXRlc3Qta2V5"
-FACTS = ProviderFacts(TITAN, (
-    ModelFacts(TITAN, "Titan Image Generator v2", sizes=((1024, 1024), (1152, 768), (768, 1152), (512, 512)),
-               max_images=5, price_usd=0.01),
-    ModelFacts(SD35, "SD3.5 Large", aspect_ratios=("1:1", "16:9", "9:16", "3:2", "2:3"), max_images=1, price_usd=0.08),
-    ModelFacts("amazon.nova-canvas-v1:0", "Nova Canvas", legacy=True, price_usd=0.04),
-))
+SPEC = catalog.parse({"providers": {"bedrock": {"default_model": TITAN, "models": [
+    {"id": TITAN, "label": "Titan Image Generator v2", "family": "titan", "max_batch": 5,
+     "sizes": ["1024x1024", "1152x768", "768x1152", "512x512"], "price": {"usd_per_image": 0.01}},
+    {"id": SD35, "label": "SD3.5 Large", "family": "stability", "max_batch": 1, "price_per_image": 0.08,
+     "aspect_sizes": {"1:1": "1024x1024", "16:9": "1344x768", "9:16": "768x1344", "3:2": "1216x832"}},
+    {"id": "amazon.nova-canvas-v1:0", "label": "Nova Canvas", "family": "nova", "status": "retired",
+     "retired_on": "2026-09-30", "replacement": TITAN, "size_range": {"min": 320, "max": 4096, "multiple": 16}},
+]}}}).provider("bedrock")
 
 
 def aws_error(status: int, code: str, message: str, **headers: str) -> Reply:
@@ -80,7 +83,7 @@ def make(server: ScriptedServer, *, api_key: str | None = None, sleeps: Sleeps |
     cfg.setdefault("endpoint", server.url)
     cfg.setdefault("base_delay", 0.01)
     p = BedrockProvider(BedrockConfig(**cfg), api_key=api_key, sleep=sleeps if sleeps is not None else Sleeps())
-    p.facts = FACTS
+    p.spec = SPEC
     return p
 
 
@@ -208,7 +211,7 @@ def test_api_key_is_sent_as_bearer_from_the_secret_store(server, paths, monkeypa
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", API_KEY)
     settings = Settings(providers={"bedrock": {"endpoint": server.url, "region": "us-east-1"}})
     provider = bedrock.create(settings, SecretStore(paths.secrets_file))
-    provider.facts = FACTS
+    provider.spec = SPEC
     server.push(titan_ok())
     collect(provider, req())
     (seen,) = server.requests
@@ -217,7 +220,7 @@ def test_api_key_is_sent_as_bearer_from_the_secret_store(server, paths, monkeypa
 
 
 def test_malformed_api_key_is_refused_before_sending(server):
-    with pytest.raises(AuthenticationFailed) as info:
+    with pytest.raises(MissingCredentials) as info:
         collect(make(server, api_key="abc def"), req())
     assert "spaces" in info.value.user_message
     assert server.requests == []
@@ -341,7 +344,7 @@ def test_retired_or_unknown_model_names_the_default(server, reply):
 def test_legacy_model_gets_a_notice(server):
     server.push(titan_ok())
     events = collect(make(server), req(model="amazon.nova-canvas-v1:0", options={"style": "FLAT_VECTOR_ILLUSTRATION"}))
-    assert any("legacy" in e.message for e in events if isinstance(e, JobNotice))
+    assert any("legacy" in e.message and "2026-09-30" in e.message for e in events if isinstance(e, JobNotice))
     assert server.requests[0].json()["textToImageParams"]["style"] == "FLAT_VECTOR_ILLUSTRATION"
 
 
@@ -399,7 +402,7 @@ def test_wrong_region_format_is_explained(server):
 def test_endpoint_that_is_not_a_url(server):
     with pytest.raises(InvalidRequest) as info:
         collect(make(server, endpoint="bedrock.example"), req())
-    assert "not a web address" in info.value.user_message
+    assert "must be a web address" in info.value.user_message
 
 
 def test_check_reads_the_foundation_model(server):
@@ -430,3 +433,10 @@ def test_check_unreachable(server):
 
 def test_png_helper_is_a_png():
     assert png().startswith(b"\x89PNG")
+
+
+def test_real_catalog_has_the_bedrock_default_and_titan_sizes():
+    spec = catalog.provider("bedrock")
+    assert spec.default_model == TITAN
+    assert (1024, 1024) in spec.model(TITAN).sizes
+    assert spec.model(SD35).fit(1920, 1080)[2] == "16:9"

@@ -62,7 +62,9 @@ def test_generation_progress_previews_and_image(version: str, tmp_path: Path):
     assert graph == fake.posted("/prompt")[0]["prompt"]
     assert dict(images[0].info)["server"] == fake.url
     body = fake.posted("/prompt")[0]
-    assert body["client_id"] == client_id and body["prompt_id"] == dict(images[0].info)["prompt_id"] == events[0].server_job_id
+    assert body["client_id"] == client_id and dict(images[0].info)["prompt_id"] == events[0].server_job_id
+    if version == "2025":  # the 2024 server ignores the client's prompt_id and picks its own
+        assert body["prompt_id"] == events[0].server_job_id
     saved = save_generated_image(images[0].data, REQ, folder=tmp_path, seed=images[0].seed,
                                  extra_text=dict(images[0].extra_text))
     assert read_metadata(saved.path).comfy_prompt
@@ -265,7 +267,7 @@ def test_flux_on_2024_server_is_refused_before_posting():
         async with FakeComfyServer(version="2024") as fake:
             prov = ComfyProvider(fake.url)
             try:
-                await collect(prov, REQ.replace(model="flux1-schnell.safetensors", steps=4))
+                await collect(prov, REQ.replace(model="flux1-schnell.safetensors", steps=4).with_options(loader="unet"))
             finally:
                 await prov.aclose()
 
@@ -402,3 +404,74 @@ def test_one_websocket_serves_concurrent_jobs():
     for i, events in enumerate(results):
         imgs = [e for e in events if isinstance(e, JobImage)]
         assert len(imgs) == 1 and imgs[0].seed == i and imgs[0].job_id == f"j{i}"
+
+
+def test_2024_messages_before_the_post_reply_are_not_lost():
+    async def main():
+        async with FakeComfyServer(version="2024", behaviour=Behaviour(run_before_reply=True)) as fake:
+            prov = ComfyProvider(fake.url)
+            try:
+                return await asyncio.wait_for(collect(prov), 20)
+            finally:
+                await prov.aclose()
+
+    events = run_async(main())
+    assert len([e for e in events if isinstance(e, JobImage)]) == 1
+    assert len([e for e in events if isinstance(e, JobProgress) and e.preview]) == 4
+
+
+def test_large_preview_frames_fit_the_receive_limit():
+    async def main():
+        async with FakeComfyServer(behaviour=Behaviour(preview_bytes=5 * 1024 * 1024)) as fake:
+            prov = ComfyProvider(fake.url)
+            try:
+                return await collect(prov, REQ.replace(steps=2))
+            finally:
+                await prov.aclose()
+
+    events = run_async(main())
+    previews = [e for e in events if isinstance(e, JobProgress) and e.preview]
+    assert len(previews) == 2 and len(previews[0].preview) == 5 * 1024 * 1024
+
+
+PREVIEW_ONLY = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 20, "height": 10, "batch_size": 1, "color": 0}},
+    "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    "3": {"class_type": "KSampler", "inputs": {"steps": 2, "seed": 1}},
+}
+
+
+def test_preview_only_workflow_downloads_temp_images_with_subfolder():
+    async def main():
+        async with FakeComfyServer(behaviour=Behaviour(subfolder="sub/dir")) as fake:
+            prov = ComfyProvider(fake.url)
+            try:
+                return fake, await collect(prov, REQ.with_options(workflow=json.dumps(PREVIEW_ONLY)))
+            finally:
+                await prov.aclose()
+
+    fake, events = run_async(main())
+    imgs = [e for e in events if isinstance(e, JobImage)]
+    assert len(imgs) == 1 and imgs[0].seed == 42
+    assert [b for m, p, b in fake.requests if p == "/view"]
+    assert ("temp", "sub/dir", "studio_00001_.png") in fake.files
+
+
+def test_timeout_still_hands_up_finished_preview_images(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COMFYUI_TIMEOUT", "300")
+
+    async def main():
+        async with FakeComfyServer(behaviour=Behaviour(hang=True, step_delay=0.02)) as fake:
+            graph = dict(PREVIEW_ONLY)
+            prov = ComfyProvider(fake.url)
+            events = []
+            try:
+                async for e in prov.generate(REQ.with_options(workflow=json.dumps(graph)), job_id="t"):
+                    events.append(e)
+            except JobTimedOut:
+                return events
+            finally:
+                await prov.aclose()
+
+    events = run_async(main())
+    assert len([e for e in events if isinstance(e, JobImage)]) == 1

@@ -129,12 +129,13 @@ def test_endpoint_that_is_not_a_url_and_other_fields_are_checked(loop, services_
     assert core.settings.current.provider("bedrock")["region"] == "eu-west-1"
 
 
-def test_google_vertex_needs_a_project_and_clearing_a_field_removes_it(loop, services_page, core):
+def test_google_vertex_project_is_checked_and_clearing_a_field_removes_it(loop, services_page, core):
     page = services_page.page("google")
     box = page.inputs["surface"]
     box.setCurrentIndex(box.findData("vertex"))
+    page.inputs["project"].setText("My Project")
     assert loop.run_until_complete(page.save()) is False
-    assert "Cloud project is needed" in page.messages["project"].text()
+    assert "A project id is" in page.messages["project"].text()
     page.inputs["project"].setText("my-project-123")
     page.inputs["location"].setText("us-central1")
     assert loop.run_until_complete(page.save()) is True
@@ -206,3 +207,15 @@ def test_settings_dialog_opens_on_a_provider_page(qtbot, loop, core, tasks, monk
     assert page.list.currentItem().data(Qt.ItemDataRole.UserRole) == "replicate"
     assert page.stack.currentWidget().widget() is page.page("replicate")
     loop.run_until_complete(wait_until(lambda: tasks.running == 0))
+
+
+def test_a_failing_key_store_is_reported_in_place(loop, services_page, core, monkeypatch):
+    def broken(name, value):
+        raise RuntimeError("dbus went away")
+
+    monkeypatch.setattr(core.secrets, "set", broken)
+    page = services_page.page("openai")
+    page.key_edit.setText(KEY)
+    assert loop.run_until_complete(page.save()) is False
+    assert "Not saved: the key store refused the key (RuntimeError)" in page.result_label.text()
+    assert KEY not in page.result_label.text()

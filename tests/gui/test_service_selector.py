@@ -52,17 +52,20 @@ def test_cards_show_every_service_with_price_capabilities_and_model(loop, core, 
     settle(loop, tasks)
     assert list(sel.cards) == [s.id for s in core.services.all()]
     comfy = sel.cards["comfyui"]
-    assert comfy.price.text() == "free"
-    assert comfy.caps.text().startswith("local")
+    assert comfy.price_text == "free"
+    assert comfy.caps_text.startswith("local")
     hf = sel.cards["huggingface"]
-    assert hf.price.text().startswith("$") and hf.price.text().endswith("/img")
-    assert hf.caps.text().startswith("cloud")
-    assert "FLUX.1-schnell" in hf.model.text()
+    assert hf.price_text.startswith("$") and hf.price_text.endswith("/img")
+    assert hf.caps_text.startswith("cloud")
+    assert hf.model_id == "black-forest-labs/FLUX.1-schnell"
+    assert hf.model.full_text() == "model: FLUX.1 [schnell]"  # the catalog's label
+    assert "black-forest-labs/FLUX.1-schnell" in hf.toolTip()
     openai = sel.cards["openai"]
-    assert "transparent" in openai.caps.text()
+    assert "transparent" in openai.caps_text
     # the model in use follows the provider settings
-    core.settings.update_provider("openai", model="gpt-image-2")
-    assert openai.model.text() == "model: gpt-image-2"
+    core.settings.update_provider("openai", model="my-own-model")
+    assert openai.model.full_text() == "model: my-own-model"
+    assert openai.price_text == "price unknown"
 
 
 def test_status_dots_follow_background_checks(loop, core, monkeypatch, make_selector, tasks):
@@ -262,3 +265,22 @@ def test_main_window_has_spend_in_status_bar_and_services_in_settings(qtbot, loo
     assert w.spend.parent() is not None
     w.close()
     loop.run_until_complete(w.tasks.cancel_all())
+
+
+def test_an_error_card_opens_settings_but_an_unreachable_one_is_selected(qtbot, loop, core, monkeypatch, make_selector,
+                                                                         tasks):
+    FakeServices(core, monkeypatch, {
+        "azure": ProviderStatus(ServiceState.error, "The Azure OpenAI endpoint must be a web address."),
+        "comfyui": UNREACHABLE,
+    })
+    sel = make_selector()
+    loop.run_until_complete(sel.started())
+    settle(loop, tasks)
+    core.settings.update(selected_service="openai")
+    qtbot.mouseClick(sel.cards["azure"], Qt.MouseButton.LeftButton)
+    assert core.settings.current.selected_service == "openai"
+    assert sel._dialog.tabs.currentWidget().list.currentItem().data(Qt.ItemDataRole.UserRole) == "azure"
+    sel._dialog.close()
+    qtbot.mouseClick(sel.cards["comfyui"], Qt.MouseButton.LeftButton)
+    assert core.settings.current.selected_service == "comfyui"
+    settle(loop, tasks)

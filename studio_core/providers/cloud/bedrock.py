@@ -21,7 +21,6 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import httpx
 
 from studio_core.errors import (
-    AuthenticationFailed,
     InvalidRequest,
     InvalidResponse,
     MissingCredentials,
@@ -40,11 +39,10 @@ from studio_core.models import (
     ServiceState,
 )
 from studio_core.providers.cloud import bedrock_wire as wire
-from studio_core.providers.cloud.model_data import ModelFacts, nearest_ratio, nearest_size, provider_facts
-from studio_core.providers.cloud.retry_events import Outcome, retry_with_notices
+from studio_core.providers.cloud import catalog
+from studio_core.providers.cloud.common import Done, clean_key, image_from_bytes, require_url, retry_events, status_from_error
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
-from studio_core.storage.images import check_image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +93,11 @@ class _Resolved:
     credentials: Any  # botocore Credentials (refreshable) when signing
 
 
+def price_of(m: catalog.ModelSpec) -> float | None:
+    v = m.price.get("usd_per_image", m.get("price_per_image"))
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _is_loopback(url: str) -> bool:
     host = urllib.parse.urlsplit(url).hostname or ""
     if host == "localhost":
@@ -103,14 +106,6 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _check_endpoint(url: str, what: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest(f"bad {what} {url!r}",
-                             user_message=f"The Bedrock {what} '{url}' is not a web address (it should start with https://).")
-    return url.rstrip("/")
 
 
 def _load_credentials(profile: str) -> tuple[Any, str]:
@@ -134,7 +129,7 @@ def _load_credentials(profile: str) -> tuple[Any, str]:
     except (BotoCoreError, ClientError) as exc:
         name = type(exc).__name__
         if "SSO" in name or "Token" in name:
-            msg = (f"Your AWS SSO sign-in has expired or is missing. Run: aws sso login"
+            msg = ("Your AWS SSO sign-in has expired or is missing. Run: aws sso login"
                    + (f" --profile {profile}" if profile else "") + ", then try again.")
         else:
             msg = f"Your AWS credentials could not be loaded ({name}). Check your AWS profile or add a Bedrock API key."
@@ -173,12 +168,16 @@ class BedrockProvider:
         self._load_credentials = load_credentials
         self._resolved: _Resolved | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        self.facts = provider_facts(PROVIDER_ID, fallback_default=FALLBACK_MODEL)
+        self.spec: catalog.ProviderSpec = catalog.provider(PROVIDER_ID)
 
     # -- configuration ---------------------------------------------------------------
     @property
+    def default_model(self) -> str:
+        return self.spec.default_model or FALLBACK_MODEL
+
+    @property
     def model(self) -> str:
-        return self.config.model or self.facts.default_model
+        return self.config.model or self.default_model
 
     async def _resolve(self) -> _Resolved:
         if self._resolved is not None:
@@ -190,13 +189,7 @@ class BedrockProvider:
         use_key = cfg.auth == "api_key" or (cfg.auth == "auto" and self._api_key)
         bearer, creds, region = None, None, cfg.region
         if use_key:
-            if not self._api_key:
-                raise MissingCredentials("no Bedrock API key", user_message="Add a Bedrock API key in Settings, or switch "
-                                                                           "to your AWS credentials.")
-            if any(c.isspace() for c in self._api_key) or len(self._api_key) < 20:
-                raise AuthenticationFailed("malformed Bedrock API key", user_message=(
-                    "The Bedrock API key looks incomplete or has spaces inside. Paste the whole key again."))
-            bearer = self._api_key
+            bearer = clean_key(wire.SERVICE, self._api_key)
         else:
             creds, profile_region = await asyncio.to_thread(self._load_credentials, cfg.profile)
             if creds is None:
@@ -207,8 +200,8 @@ class BedrockProvider:
         region = region or DEFAULT_REGION
         if not _REGION_RE.match(region):
             raise InvalidRequest(f"bad region {region!r}", user_message=f"'{region}' is not an AWS region name.")
-        runtime = _check_endpoint(cfg.endpoint, "endpoint") if cfg.endpoint else f"https://bedrock-runtime.{region}.amazonaws.com"
-        control = (_check_endpoint(cfg.control_endpoint, "control endpoint") if cfg.control_endpoint
+        runtime = require_url(wire.SERVICE, cfg.endpoint) if cfg.endpoint else f"https://bedrock-runtime.{region}.amazonaws.com"
+        control = (require_url(wire.SERVICE, cfg.control_endpoint, what="control endpoint") if cfg.control_endpoint
                    else runtime if cfg.endpoint else f"https://bedrock.{region}.amazonaws.com")
         if bearer and not (runtime.startswith("https://") or _is_loopback(runtime)):
             # a bearer key in clear text would be readable by anyone on the path
@@ -241,7 +234,7 @@ class BedrockProvider:
                                   user_message=f"{wire.SERVICE} sent back a reply too large to be an image.")
         if resp.status_code >= 300:
             raise wire.error_for_reply(resp.status_code, resp.headers, resp.content, model=model, region=r.region,
-                                       default_model=self.facts.default_model)
+                                       model_gone=self.spec.retired_message(model, wire.SERVICE))
         return resp.content
 
     def _invoke_url(self, runtime: str, model: str) -> str:
@@ -260,12 +253,8 @@ class BedrockProvider:
             r = await self._resolve()
             content = await self._send("GET", f"{r.control}/foundation-models/{urllib.parse.quote(model, safe='')}", None,
                                        model=model)
-        except MissingCredentials as exc:
-            return ProviderStatus(ServiceState.needs_key, exc.user_message)
-        except ProviderUnavailable as exc:
-            return ProviderStatus(ServiceState.unreachable, exc.user_message)
         except StudioError as exc:
-            return ProviderStatus(ServiceState.error, exc.user_message)
+            return status_from_error(exc)
         lifecycle = ""
         try:
             details = json.loads(content).get("modelDetails", {})
@@ -276,23 +265,23 @@ class BedrockProvider:
                                                      else "your AWS credentials")
         msg = f"Connected to Bedrock in {r.region} with {how}. Model {model}" + (f" is {lifecycle}." if lifecycle else " found.")
         if lifecycle.upper() == "LEGACY":
-            msg += f" Legacy models stop working soon; the current default is {self.facts.default_model}."
+            msg += f" Legacy models stop working soon; the current default is {self.default_model}."
         return ProviderStatus(ServiceState.ready, msg, (("region", r.region), ("model", model), ("lifecycle", lifecycle)))
 
     async def list_models(self) -> tuple[ModelInfo, ...]:
-        return tuple(ModelInfo(m.id, m.label or m.id, wire.family_of(m.id), True, "legacy" if m.legacy else m.notes)
-                     for m in self.facts.models)
+        return tuple(ModelInfo(m.id, m.label or m.id, str(m.get("family") or wire.family_of(m.id)), not m.retired,
+                               str(m.get("status_note") or m.status)) for m in self.spec.models)
 
-    def _shape(self, request: GenerationRequest, facts: ModelFacts, family: str) -> tuple[wire.Shape, str]:
+    def _shape(self, request: GenerationRequest, m: catalog.ModelSpec, family: str) -> tuple[wire.Shape, str]:
         w, h = max(1, request.width), max(1, request.height)
+        fw, fh, ratio = m.fit(w, h)
         if family == "stability":
-            if not facts.aspect_ratios:
-                return wire.Shape(aspect_ratio="1:1"), ""
-            ratio = nearest_ratio(w, h, facts.aspect_ratios)
-            return wire.Shape(aspect_ratio=ratio), f"{facts.label or facts.id} makes images in fixed shapes; {w}×{h} became {ratio}."
-        if facts.sizes and (w, h) not in facts.sizes:
-            nw, nh = nearest_size(w, h, facts.sizes)
-            return wire.Shape(nw, nh), f"{facts.label or facts.id} can't make {w}×{h}; using the nearest supported size {nw}×{nh}."
+            ratio = ratio or "1:1"
+            same = (fw, fh) == (w, h) or abs(fw / fh - w / h) < 0.01
+            return wire.Shape(aspect_ratio=ratio), "" if same else (
+                f"{m.label or m.id} makes images in fixed shapes; {w}×{h} became {ratio} (about {fw}×{fh}).")
+        if (fw, fh) != (w, h):
+            return wire.Shape(fw, fh), f"{m.label or m.id} can't make {w}×{h}; using the nearest supported size {fw}×{fh}."
         return wire.Shape(w, h), ""
 
     async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
@@ -306,34 +295,36 @@ class BedrockProvider:
             self._tasks.pop(job_id, None)
 
     async def _retrying(self, job_id: str, call: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
-        async for item in retry_with_notices(call, job_id=job_id, attempts=self.config.attempts,
-                                             base_delay=self.config.base_delay, sleep=self._sleep):
+        async for item in retry_events(call, job_id=job_id, attempts=self.config.attempts,
+                                       base_delay=self.config.base_delay, sleep=self._sleep):
             yield item
 
     async def _generate(self, request: GenerationRequest, job_id: str) -> AsyncIterator[JobEvent]:
         model = request.model or self.model
-        family = wire.family_of(model)
-        facts = self.facts.model(model)
+        m = self.spec.model(model)
+        family = str(m.get("family") or wire.family_of(model)) if m.known else wire.family_of(model)
         await self._resolve()
         yield JobStarted(job_id)
-        if facts.legacy:
-            yield JobNotice(job_id, f"{model} is a legacy model on Bedrock and may stop working; "
-                                    f"the current default is {self.facts.default_model}.")
-        shape, clamp_note = self._shape(request, facts, family)
+        if m.retired or m.status in ("legacy", "deprecated"):
+            when = f" (end of life {m.get('retired_on')})" if m.get("retired_on") else ""
+            yield JobNotice(job_id, f"{m.label or model} is a legacy model on Bedrock{when} and may no longer work; "
+                                    f"trying anyway. The current default is {self.default_model}.")
+        shape, clamp_note = self._shape(request, m, family)
         if clamp_note:
             yield JobNotice(job_id, clamp_note)
         transparent = request.option("background") == "transparent"
-        per_call = 1 if family == "stability" else max(1, min(facts.max_images or 5, 5))
-        price = facts.price_usd
-        bg_price = self.facts.model(BACKGROUND_MODEL).price_usd if transparent else None
+        per_call = 1 if family == "stability" else max(1, min(m.max_batch, 5))
+        price = price_of(m)
+        bg_price = price_of(self.spec.model(BACKGROUND_MODEL)) if transparent else None
+        batch = max(1, request.batch)
         index = 0
-        while index < max(1, request.batch):
-            count = min(per_call, max(1, request.batch) - index)
+        while index < batch:
+            count = min(per_call, batch - index)
             seed = wire.pick_seed(request, family, index)
             payload = wire.text_image_body(request, family=family, shape=shape, count=count, seed=seed)
             decoded: wire.Decoded | None = None
             async for item in self._retrying(job_id, lambda: self.invoke(model, payload)):
-                if isinstance(item, Outcome):
+                if isinstance(item, Done):
                     decoded = item.value
                 else:
                     yield item
@@ -345,13 +336,12 @@ class BedrockProvider:
                 cost = price
                 if transparent:
                     async for item in self._retrying(job_id, lambda d=data: self.remove_background(d)):
-                        if isinstance(item, Outcome):
+                        if isinstance(item, Done):
                             data = item.value
                         else:
                             yield item
-                    cost = (price or 0.0) + (bg_price or 0.0) if price is not None or bg_price is not None else None
-                img = await asyncio.to_thread(check_image_bytes, data)
-                mime = "image/png" if img.format == "PNG" else f"image/{(img.format or 'png').lower()}"
+                    cost = None if price is None and bg_price is None else (price or 0.0) + (bg_price or 0.0)
+                data, mime = await asyncio.to_thread(image_from_bytes, wire.SERVICE, data)
                 region = self._resolved.region if self._resolved else ""
                 info: list[tuple[str, Any]] = [("provider", PROVIDER_ID), ("model", model), ("region", region)]
                 if cost is not None:

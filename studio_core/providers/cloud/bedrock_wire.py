@@ -149,7 +149,8 @@ def error_code(headers: Mapping[str, str], body: Any) -> str:
 
 
 def error_for_reply(status: int, headers: Mapping[str, str], content: bytes, *, model: str, region: str,
-                    default_model: str) -> StudioError:
+                    model_gone: str = "") -> StudioError:
+    """``model_gone`` is the catalog's sentence for a retired or unknown model (names the current default)."""
     try:
         body: Any = json.loads(content) if content else {}
     except ValueError:
@@ -158,7 +159,6 @@ def error_for_reply(status: int, headers: Mapping[str, str], content: bytes, *, 
     text = error_text(body) or code or f"HTTP {status}"
     low = text.lower()
     detail = f"{SERVICE}: HTTP {status} {code}: {text}"
-    hint = f" The current default is {default_model}." if default_model and default_model != model else ""
     if any(w in low for w in _FILTER_WORDS):
         return ContentRefused(detail, user_message=f"{SERVICE} refused this prompt: {text}")
     if code in ("ThrottlingException", "TooManyRequestsException") or (status == 429 and code != "ModelNotReadyException"):
@@ -184,12 +184,12 @@ def error_for_reply(status: int, headers: Mapping[str, str], content: bytes, *, 
     if code == "ResourceNotFoundException" or status == 404 or (
             code == "ValidationException" and any(w in low for w in ("model identifier", "end of its life", "model id",
                                                                       "not supported in this region", "legacy"))):
-        return ModelNotFound(detail, user_message=f"{SERVICE}: the model {model} is not available in {region} "
-                                                  f"(wrong id, not offered there, or retired): {text}.{hint}")
+        return ModelNotFound(detail, user_message=model_gone or f"{SERVICE}: the model {model} is not available in {region} "
+                                                               f"(wrong id, not offered there, or retired): {text}")
     if code == "ModelTimeoutException" or status in (408, 504):
         return RequestTimedOut(detail, user_message=f"{SERVICE}: the model took too long to answer.")
     if code == "ModelErrorException" or status == 424:
         return ServerError(detail, user_message=f"{SERVICE}: the model failed while making the image: {text}")
     if code == "ValidationException" or status == 400:
         return InvalidRequest(detail, user_message=f"{SERVICE} rejected the request settings: {text}")
-    return error_for_status(SERVICE, status, body, headers, default_model=default_model)
+    return error_for_status(SERVICE, status, body, headers)

@@ -318,6 +318,10 @@ def fit_size(width: int, height: int, *, min_side: int = 64, max_side: int = 409
         return int(min(max(round(v / m) * m, -(-min_side // m) * m), max_side // m * m))
 
     rw, rh = snap(w), snap(h)
+    while max_ratio and rw / rh > max_ratio and rw - m >= min_side:
+        rw -= m
+    while max_ratio and rh / rw > max_ratio and rh - m >= min_side:
+        rh -= m
     while max_pixels and rw * rh > max_pixels:
         if rw >= rh:
             rw -= m

@@ -14,6 +14,8 @@ chosen here when the user left it random, so every image reports the seed that m
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import logging
 import random
 from typing import Any, AsyncIterator
@@ -205,6 +207,20 @@ class HuggingFaceProvider:
 
     # -- Provider protocol ----------------------------------------------------------
     async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        """Generate with ``request.model`` when given, else the model from Settings."""
+        model = (request.model or "").strip()
+        target = self if not model or model == self.model else self._with_model(model)
+        async with contextlib.aclosing(target._generate(request, job_id=job_id)) as events:
+            async for ev in events:
+                yield ev
+
+    def _with_model(self, model: str) -> Any:
+        # Shares the connection pool and job table; only the model differs.
+        twin = copy.copy(self)
+        twin.model = model
+        return twin
+
+    async def _generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
         key = self._key()
         base = require_url(SERVICE, self._endpoint)
         spec = self._spec.model(self.model)

@@ -106,6 +106,9 @@ class ComfyClient:
                                        timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
         self._connect_timeout = connect_timeout
         self._queues: dict[str, asyncio.Queue] = {}
+        # Messages for prompt ids nobody subscribed to yet: a 2024 server ignores our prompt_id and
+        # may start sending under its own before the POST /prompt reply names it.
+        self._orphans: dict[str, list[Any]] = {}
         self._running_prompt: str | None = None
         self._ws: ClientConnection | None = None
         self._listener: asyncio.Task | None = None
@@ -174,6 +177,17 @@ class ComfyClient:
         self._queues[prompt_id] = q
         return q
 
+    def rekey(self, old: str, new: str) -> None:
+        """The server chose ``new`` as the job's id: route its messages, including early ones, to the job."""
+        q = self._queues.pop(old, None)
+        if q is None:
+            return
+        self._queues[new] = q
+        for item in self._orphans.pop(new, ()):
+            q.put_nowait(item)
+        if self._running_prompt == old:
+            self._running_prompt = new
+
     def unsubscribe(self, prompt_id: str) -> None:
         self._queues.pop(prompt_id, None)
         if self._running_prompt == prompt_id:
@@ -222,6 +236,8 @@ class ComfyClient:
                 if not ever_connected:
                     self._first_error = self._ws_error(exc)
                     return
+                if not self._queues:
+                    return  # nobody is waiting; the next job reopens the socket
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 attempt += 1
                 log.info("ComfyUI websocket reconnect %d failed (%s); retrying in %.1fs", attempt, exc, delay)
@@ -247,6 +263,8 @@ class ComfyClient:
                 return
             log.warning("ComfyUI websocket dropped (%s); reconnecting", reason)
             self._running_prompt = None
+            if not self._queues:
+                return
             self._broadcast(Disconnected(reason))
             await asyncio.sleep(RECONNECT_DELAYS[0])
 
@@ -270,6 +288,8 @@ class ComfyClient:
             target = prompt_id or self._running_prompt
             if preview is not None and target in self._queues:
                 self._queues[target].put_nowait(preview)
+            elif preview is not None and target:
+                self._orphan(target, preview)
             return
         try:
             msg = json.loads(frame)
@@ -290,6 +310,15 @@ class ComfyClient:
         q = self._queues.get(prompt_id)
         if q is not None:
             q.put_nowait(Message(mtype, data))
+        else:
+            self._orphan(prompt_id, Message(mtype, data))
+
+    def _orphan(self, prompt_id: str, item: Any) -> None:
+        if prompt_id not in self._orphans and len(self._orphans) >= 16:
+            self._orphans.pop(next(iter(self._orphans)))
+        bucket = self._orphans.setdefault(prompt_id, [])
+        if len(bucket) < 2000:
+            bucket.append(item)
 
     async def drop_connection(self) -> None:
         """Close the current socket as if the network dropped it (used by tests to drill reconnects)."""

@@ -83,6 +83,7 @@ class _Job:
         self.queue = queue
         self.prompt_id = prompt_id
         self.graph = graph
+        self.submitted = False
         self.started = False
         self.done = False
         self.cancel_requested = False
@@ -101,7 +102,7 @@ class ComfyProvider:
     display_name = "ComfyUI (local)"
 
     def __init__(self, base_url: str, *, timeout_s: float | None = None, model: str = workflow.DEFAULT_CHECKPOINT,
-                 lost_server_grace_s: float = 3.0):
+                 lost_server_grace_s: float = 10.0):
         self._url_error: StudioError | None = None
         try:
             self.base_url = normalize_url(base_url)
@@ -192,7 +193,7 @@ class ComfyProvider:
 
     # ---- generation ------------------------------------------------------------------
 
-    async def prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], int]:
+    async def prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], int | None]:
         """The graph this request runs and the seed it uses."""
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         text = request.option("workflow")
@@ -204,7 +205,8 @@ class ComfyProvider:
                 mapping = mapping.merged(custom_workflow.WorkflowMap.from_value(user_map))
             values = {"prompt": request.prompt, "negative": request.negative_prompt, "seed": seed,
                       "width": request.width, "height": request.height, "steps": request.steps}
-            return custom_workflow.apply(graph, mapping, values), seed
+            # A workflow without a seed input has no seed to report.
+            return custom_workflow.apply(graph, mapping, values), (seed if mapping.seed else None)
         req = request.replace(seed=seed, model=request.model or self.model)
         return workflow.build(req, await self.object_info()), seed
 
@@ -223,19 +225,26 @@ class ComfyProvider:
                 await self._cancel_on_server(job)
                 job.done = True
                 return
-            yield JobStarted(job_id, server_job_id=prompt_id)
-            async for event in self._follow(job, queue, deadline, seed):
-                yield event
+            yield JobStarted(job_id, server_job_id=job.prompt_id)
+            try:
+                async for event in self._follow(job, queue, deadline, seed):
+                    yield event
+            except StudioError:
+                if job.yielded == 0 and job.held_temp:  # finished previews are results too: hand them up first
+                    async for event in self._yield_held(job, seed):
+                        yield event
+                raise
             if job.yielded == 0 and not job.cancel_requested:
                 async for event in self._from_history(job, seed, final=True):
-                    yield event
+                    if event is not None:
+                        yield event
             if job.yielded == 0 and job.held_temp:
                 async for event in self._yield_held(job, seed):
                     yield event
         finally:
-            client.unsubscribe(prompt_id)
+            client.unsubscribe(job.prompt_id)
             self._jobs.pop(job_id, None)
-            if not job.done:
+            if job.submitted and not job.done:
                 try:
                     await asyncio.wait_for(asyncio.shield(self._cancel_on_server(job)), 5)
                 except (StudioError, asyncio.TimeoutError, asyncio.CancelledError):
@@ -244,13 +253,19 @@ class ComfyProvider:
     async def _submit(self, job: _Job) -> None:
         body = {"prompt": job.graph, "client_id": self.client.client_id, "prompt_id": job.prompt_id}
         r = await self.client.post("/prompt", body)
+        job.submitted = True
         try:
             data = r.json()
         except ValueError:
             data = r.text
-        if r.status_code == 200 and isinstance(data, Mapping) and not data.get("node_errors"):
-            return
         if r.status_code == 200 and isinstance(data, Mapping):
+            server_id = str(data.get("prompt_id") or job.prompt_id)
+            if server_id != job.prompt_id:  # servers before 2025 pick their own id
+                self.client.rekey(job.prompt_id, server_id)
+                job.prompt_id = server_id
+            if not data.get("node_errors"):
+                return
+        if r.status_code == 200:
             # Queued, but ComfyUI silently dropped the invalid outputs: do not run half a workflow.
             await self._cancel_on_server(job)
             job.done = True
@@ -261,7 +276,7 @@ class ComfyProvider:
         job.done = True
         raise validation_error(data, graph=job.graph, status=r.status_code)
 
-    async def _follow(self, job: _Job, queue: asyncio.Queue, deadline: float, seed: int) -> AsyncIterator[JobEvent]:
+    async def _follow(self, job: _Job, queue: asyncio.Queue, deadline: float, seed: int | None) -> AsyncIterator[JobEvent]:
         """Yield events until the server says the job ended, or raise."""
         polling = False  # after a drop, /history is the source of truth until the socket is back and quiet
         poll_i = 0
@@ -269,9 +284,10 @@ class ComfyProvider:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise JobTimedOut(f"job {job.prompt_id} exceeded {self.timeout_s:.0f}s",
-                                  user_message=f"The generation took longer than {self.timeout_s / 60:.0f} minutes "
-                                               "and was stopped. Images finished before that are kept.")
+                limit = f"{self.timeout_s / 60:.0f} minutes" if self.timeout_s >= 120 else f"{self.timeout_s:.0f} seconds"
+                raise JobTimedOut(f"job {job.prompt_id} exceeded {self.timeout_s:.1f}s",
+                                  user_message=f"The generation took longer than {limit} and was stopped. "
+                                               "Images finished before that are kept.")
             wait = min(left, HISTORY_POLL_S[min(poll_i, len(HISTORY_POLL_S) - 1)] if polling else IDLE_POLL_S)
             try:
                 item = await asyncio.wait_for(queue.get(), wait)
@@ -353,7 +369,7 @@ class ComfyProvider:
                                        user_message="The generation was stopped on the ComfyUI server.")
             # execution_success, progress_state, status: nothing to do (the final executing follows)
 
-    async def _from_history(self, job: _Job, seed: int, *, final: bool) -> AsyncIterator[JobEvent | None]:
+    async def _from_history(self, job: _Job, seed: int | None, *, final: bool) -> AsyncIterator[JobEvent | None]:
         """Images from /history; yields None (and sets job.done) when the entry says finished."""
         data = await self.client.get_json(f"/history/{job.prompt_id}")
         entry = data.get(job.prompt_id) if isinstance(data, Mapping) else None
@@ -388,7 +404,7 @@ class ComfyProvider:
                     yield event
             yield None
 
-    async def _take_outputs(self, job: _Job, outputs: Mapping[str, Any], seed: int) -> AsyncIterator[JobEvent]:
+    async def _take_outputs(self, job: _Job, outputs: Mapping[str, Any], seed: int | None) -> AsyncIterator[JobEvent]:
         for node_id in sorted(outputs, key=lambda n: (len(n), n)):
             out = outputs[node_id]
             for ref in (out.get("images") or []) if isinstance(out, Mapping) else []:
@@ -403,13 +419,13 @@ class ComfyProvider:
                     continue
                 yield await self._download(job, key, seed)
 
-    async def _yield_held(self, job: _Job, seed: int) -> AsyncIterator[JobEvent]:
+    async def _yield_held(self, job: _Job, seed: int | None) -> AsyncIterator[JobEvent]:
         held, job.held_temp = job.held_temp, []
         for ref in held:
             key = (str(ref.get("filename")), str(ref.get("subfolder") or ""), "temp")
             yield await self._download(job, key, seed)
 
-    async def _download(self, job: _Job, key: tuple[str, str, str], seed: int) -> JobImage:
+    async def _download(self, job: _Job, key: tuple[str, str, str], seed: int | None) -> JobImage:
         filename, subfolder, kind = key
         # The names only travel back to the server as query parameters; nothing is written under them.
         r = await self.client.request("GET", "/view", params={"filename": filename, "subfolder": subfolder, "type": kind},

@@ -1,0 +1,252 @@
+"""The Sheet tab: the selected images (with the sprite recipe replayed on each) packed
+into one sheet, checked for consistency, exported for an engine or dragged out."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio_core.errors import StudioError
+from studio_core.sprites import checks, exporters, frames, sheet
+from studio_core.sprites.checks import SheetWarning
+from studio_core.sprites.errors import EmptySheet
+from studio_core.sprites.palettes import Palette
+from studio_core.sprites.pipeline import Step
+from studio_core.storage.images import safe_component
+from studio_gui.sprites.preview import FileDragSource
+from studio_gui.sprites.rendered import Rendered, drag_folder, render
+from studio_gui.sprites.sprite_tab import sheet_image
+from studio_gui.tasks import TaskOwner
+
+
+@dataclass(frozen=True)
+class SheetOptions:
+    name: str
+    frame_ms: int
+    layout: str
+    columns: int
+    padding: int
+    extrude: int
+    align: bool
+    tiles: bool
+    use_recipe: bool
+    formats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SheetOutcome:
+    preview: Rendered
+    warnings: tuple[SheetWarning, ...]
+    files: tuple[Path, ...]
+    frames: int
+
+
+def build_sheet(paths: list[Path], recipe: tuple[Step, ...], opts: SheetOptions, palette: Palette | None,
+                folder: Path) -> SheetOutcome:
+    """Worker thread: open, process, align, pack, check, write the sheet and its metadata."""
+    if not paths:
+        raise EmptySheet("no images selected")
+    images = [sheet_image(p, recipe if opts.use_recipe else ()) for p in paths]
+    names = [f"{opts.name}_{i:02d}" for i in range(len(images))]
+    warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles)
+    if opts.align and not opts.tiles:
+        images = list(frames.align_frames(images).images)
+    sheet_frames = [sheet.SheetFrame(n, im, opts.name, opts.frame_ms) for n, im in zip(names, images)]
+    packed = sheet.pack(sheet_frames, layout=opts.layout, columns=opts.columns or None,
+                        padding=opts.padding, extrude=opts.extrude)  # type: ignore[arg-type]
+    result = exporters.export_sheet(packed, folder, opts.name, opts.formats)
+    return SheetOutcome(render(packed.image), warnings, result.files, len(sheet_frames))
+
+
+class SheetTab(QWidget):
+    def __init__(self, *, drag_base: Path, tasks: TaskOwner,
+                 recipe: Callable[[], tuple[Step, ...]], palette: Callable[[], Palette | None],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._drag_base = drag_base
+        self._tasks = tasks
+        self._recipe = recipe
+        self._palette = palette
+        self._paths: list[Path] = []
+        self._busy = False
+        self._build()
+
+    def _build(self) -> None:
+        self.frames_list = QListWidget()
+        self.frames_list.setMaximumWidth(200)
+        self.frames_list.setAccessibleName("Frames")
+        self.frames_list.setDragDropMode(QListWidget.DragDropMode.InternalMove)  # reorder frames
+        self.frames_list.setToolTip("Frames in playing order; drag to reorder")
+
+        self.preview = FileDragSource("Sheet — drag out with its metadata")
+        self.warnings = QListWidget()
+        self.warnings.setAccessibleName("Sheet warnings")
+        self.warnings.setMaximumHeight(130)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.name = QLineEdit("walk")
+        self.name.setAccessibleName("Animation name")
+        self.frame_ms = QSpinBox()
+        self.frame_ms.setRange(10, 5000)
+        self.frame_ms.setValue(100)
+        self.frame_ms.setSuffix(" ms")
+        self.layout_combo = QComboBox()
+        self.layout_combo.addItem("Grid", "grid")
+        self.layout_combo.addItem("Packed", "packed")
+        self.columns = QSpinBox()
+        self.columns.setRange(0, 64)
+        self.columns.setSpecialValueText("auto")
+        self.padding = QSpinBox()
+        self.padding.setRange(0, 32)
+        self.padding.setValue(1)
+        self.extrude = QSpinBox()
+        self.extrude.setRange(0, 8)
+        self.use_recipe = QCheckBox("Repeat the Sprite tab's steps on every frame")
+        self.use_recipe.setChecked(True)
+        self.align = QCheckBox("Align frames (bottom-centre pivot)")
+        self.align.setChecked(True)
+        self.tiles = QCheckBox("These are tiles (check seams)")
+        opts = QGroupBox("Sheet")
+        form = QFormLayout(opts)
+        form.addRow("Name", self.name)
+        form.addRow("Frame time", self.frame_ms)
+        form.addRow("Layout", self.layout_combo)
+        form.addRow("Columns", self.columns)
+        form.addRow("Padding", self.padding)
+        form.addRow("Extrude edges", self.extrude)
+        form.addRow(self.use_recipe)
+        form.addRow(self.align)
+        form.addRow(self.tiles)
+
+        fmt_box = QGroupBox("Metadata for")
+        grid = QGridLayout(fmt_box)
+        self.format_checks: dict[str, QCheckBox] = {}
+        for i, (key, label) in enumerate(exporters.FORMATS.items()):
+            cb = QCheckBox(label)
+            cb.setChecked(key in ("aseprite-hash", "godot"))
+            self.format_checks[key] = cb
+            grid.addWidget(cb, i, 0)
+
+        self.build_button = QPushButton("Build sheet")
+        self.build_button.setToolTip("Pack the frames and check them; then drag the sheet out or export it")
+        self.build_button.clicked.connect(lambda: self.build())
+        self.export_button = QPushButton("Export to folder…")
+        self.export_button.clicked.connect(self._choose_folder)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.build_button)
+        buttons.addWidget(self.export_button)
+
+        side = QVBoxLayout()
+        side.addWidget(opts)
+        side.addWidget(fmt_box)
+        side.addLayout(buttons)
+        side.addStretch(1)
+        side_w = QWidget()
+        side_w.setLayout(side)
+        side_w.setMaximumWidth(320)
+
+        centre = QVBoxLayout()
+        centre.addWidget(self.preview, 1)
+        centre.addWidget(QLabel("Warnings"))
+        centre.addWidget(self.warnings)
+        centre.addWidget(self.message)
+        root = QHBoxLayout(self)
+        root.addWidget(self.frames_list)
+        root.addLayout(centre, 1)
+        root.addWidget(side_w)
+
+    # -- state ----------------------------------------------------------------------
+    def set_paths(self, paths: list[Path]) -> None:
+        self._paths = list(paths)
+        self.frames_list.clear()
+        for p in paths:
+            item = QListWidgetItem(p.name)
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.frames_list.addItem(item)
+        self.build_button.setEnabled(bool(paths))
+        self.export_button.setEnabled(bool(paths))
+
+    def ordered_paths(self) -> list[Path]:
+        return [self.frames_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.frames_list.count())]
+
+    def options(self, formats: tuple[str, ...] | None = None) -> SheetOptions:
+        return SheetOptions(
+            name=safe_component(self.name.text(), fallback="sheet"), frame_ms=self.frame_ms.value(),
+            layout=self.layout_combo.currentData(), columns=self.columns.value(), padding=self.padding.value(),
+            extrude=self.extrude.value(), align=self.align.isChecked(), tiles=self.tiles.isChecked(),
+            use_recipe=self.use_recipe.isChecked(),
+            formats=formats if formats is not None else tuple(k for k, cb in self.format_checks.items() if cb.isChecked()))
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.message.setStyleSheet("color: #c62828;" if error else "")
+        self.message.setText(text)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.build_button.setEnabled(not busy)
+        self.export_button.setEnabled(not busy)
+
+    # -- actions --------------------------------------------------------------------
+    def build(self, folder: Path | None = None) -> asyncio.Task | None:
+        if self._busy:
+            return None
+        return self._tasks.spawn(self._build_sheet(folder))
+
+    async def _build_sheet(self, folder: Path | None) -> None:
+        self._set_busy(True)
+        to_folder = folder is not None
+        self.show_message("Exporting…" if to_folder else "Building the sheet…")
+        try:
+            target = folder or await asyncio.to_thread(drag_folder, self._drag_base)
+            out = await asyncio.to_thread(build_sheet, self.ordered_paths(), self._recipe(), self.options(),
+                                          self._palette(), target)
+        except StudioError as exc:
+            self.show_message(exc.user_message, error=True)
+            return
+        finally:
+            self._set_busy(False)
+        self.preview.set_image(out.preview.qimage())
+        self.preview.set_caption(f"Sheet — {out.preview.true_size[0]}×{out.preview.true_size[1]}, "
+                                 f"{out.frames} frames — drag out with its metadata")
+        if not to_folder:
+            self.preview.set_files(list(out.files))
+        self.warnings.clear()
+        for w in out.warnings:
+            item = QListWidgetItem(f"⚠ {w.message}")
+            item.setData(Qt.ItemDataRole.UserRole, w)
+            self.warnings.addItem(item)
+        if not out.warnings:
+            self.warnings.addItem("No problems found: sizes, pivots" + (", seams" if self.tiles.isChecked() else "")
+                                  + " and palette are consistent.")
+        names = ", ".join(f.name for f in out.files)
+        self.show_message(f"Exported to {folder}: {names}" if to_folder else f"Ready to drag: {names}")
+
+    def _choose_folder(self) -> None:
+        dlg = QFileDialog(self, "Export the sheet to")
+        dlg.setFileMode(QFileDialog.FileMode.Directory)
+        dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dlg.fileSelected.connect(lambda f: self.build(Path(f)))
+        dlg.open()

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+
+from studio_core.storage.index import ImageIndex
+from studio_core.storage.records import ImageQuery, ImageRecord
+from studio_gui.gallery import model as model_mod
+from studio_gui.gallery.model import GalleryModel, RecordRole, thumb_key
+from studio_gui.gallery.thumbnail_loader import ThumbnailLoader
+from studio_gui.tasks import TaskOwner
+from tests.core.test_index import save
+from tests.gui.conftest import wait_until
+
+T0 = datetime(2025, 9, 7, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def recs(n: int) -> list[ImageRecord]:
+    return [ImageRecord(id=i + 1, path=f"img{i}.png", prompt=f"sprite {i}", created_ts=1000.0 - i) for i in range(n)]
+
+
+@pytest.fixture
+def loader(qapp, paths):
+    ld = ThumbnailLoader(paths.thumbnails, capacity=50)
+    yield ld
+    ld.close()
+
+
+def test_modeltester_and_no_io_in_data(qtmodeltester, loader, paths, loop):
+    m = GalleryModel(None, loader, tasks=TaskOwner(), images_root=paths.images)
+    m.set_records(recs(20))
+    idx = m.index(3, 0)
+    assert idx.data() == "sprite 3" and idx.data(RecordRole).id == 4
+    assert "sprite 3" in idx.data(Qt.ItemDataRole.ToolTipRole)
+    assert isinstance(idx.data(Qt.ItemDataRole.DecorationRole), QPixmap)  # placeholder, instantly
+    assert loader.requested == 1
+    for _ in range(5):
+        idx.data(Qt.ItemDataRole.DecorationRole)
+    assert loader.requested == 1  # requested once while pending
+    qtmodeltester.check(m, force_py=True)  # the C++ tester fails to construct under PySide6 6.12
+    # the file does not exist: it turns into a "broken" tile, not an endless retry
+    loop.run_until_complete(wait_until(lambda: loader.failed(thumb_key(idx.data(RecordRole)))))
+    assert idx.data(model_mod.ThumbStateRole) == "broken"
+    n = loader.requested
+    idx.data(Qt.ItemDataRole.DecorationRole)
+    assert loader.requested == n
+
+
+def test_thumbnails_arrive_as_pixmaps_and_lru_is_bounded(qapp, paths, loop):
+    saved = [save(paths, f"p{i}", seed=i, when=T0 + timedelta(seconds=i)) for i in range(8)]
+    loader = ThumbnailLoader(paths.thumbnails, capacity=5)
+    try:
+        m = GalleryModel(None, loader, tasks=TaskOwner(), images_root=paths.images)
+        m.set_records([ImageRecord(id=i + 1, path=s.path.name, file_size=s.file_size, mtime_ns=i) for i, s in enumerate(saved)])
+        changed = []
+        m.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), list(roles))))
+        for r in range(8):
+            m.index(r, 0).data(Qt.ItemDataRole.DecorationRole)
+        loop.run_until_complete(wait_until(lambda: len(changed) == 8))
+        assert all(roles == [Qt.ItemDataRole.DecorationRole] for _r, roles in changed)
+        assert len(loader) == 5  # bounded
+        states = [m.index(r, 0).data(model_mod.ThumbStateRole) for r in range(8)]
+        assert states.count("ready") == 5  # evicted ones are simply requested again when shown
+    finally:
+        loader.close()
+
+
+def test_paging_live_insert_and_remove(qapp, paths, loop, loader, monkeypatch):
+    monkeypatch.setattr(model_mod, "FIRST_PAGE", 10)
+    saved = [save(paths, f"knight {i}", seed=i, when=T0 + timedelta(minutes=i)) for i in range(25)]
+
+    async def setup():
+        idx = await ImageIndex.open(paths)
+        return idx
+
+    index = loop.run_until_complete(setup())
+    tasks = TaskOwner()
+    try:
+        m = GalleryModel(index, loader, tasks=tasks)
+        m.page_size = 10
+        loop.run_until_complete(m.set_query(ImageQuery()))
+        assert m.rowCount() == 10 and m.total == 25 and m.canFetchMore()
+        inserted = []
+        m.rowsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
+        m.fetchMore()
+        assert not m.canFetchMore()  # one page at a time
+        loop.run_until_complete(wait_until(lambda: m.rowCount() == 20))
+        m.fetchMore()
+        loop.run_until_complete(wait_until(lambda: m.rowCount() == 25))
+        assert [m.record(r).seed for r in range(3)] == [24, 23, 22]
+        m.fetchMore()
+        loop.run_until_complete(wait_until(lambda: not m.fetching))
+        assert not m.canFetchMore()
+        # a new image: one row inserted at the top, no reset
+        resets = []
+        m.modelReset.connect(lambda: resets.append(1))
+        new = save(paths, "knight new", seed=99, when=T0 + timedelta(days=1))
+        loop.run_until_complete(index.add_saved(new))
+        assert m.record(0).seed == 99 and inserted[-1] == (0, 0) and m.total == 26
+        # removed in place
+        removed = []
+        m.rowsRemoved.connect(lambda _p, a, b: removed.append((a, b)))
+        loop.run_until_complete(index.remove([m.record(0).id, m.record(1).id]))
+        assert removed == [(0, 1)] and m.rowCount() == 24 and not resets
+        # a query that does not match ignores new images
+        loop.run_until_complete(m.set_query(ImageQuery(text="dragon")))
+        assert m.rowCount() == 0
+        loop.run_until_complete(index.add_saved(save(paths, "knight again", seed=7)))
+        assert m.rowCount() == 0
+        loop.run_until_complete(index.add_saved(save(paths, "dragon egg", seed=8)))
+        assert m.rowCount() == 1
+    finally:
+        m.detach()
+        loop.run_until_complete(tasks.cancel_all())
+        loop.run_until_complete(index.aclose())
+
+
+def test_search_cancels_previous_query(qapp, paths, loop, loader):
+    for i in range(5):
+        save(paths, f"goblin {i}" if i % 2 else f"orc {i}", seed=i)
+    index = loop.run_until_complete(ImageIndex.open(paths))
+    tasks = TaskOwner()
+    try:
+        m = GalleryModel(index, loader, tasks=tasks)
+        first = m.set_query(ImageQuery(text="orc"))
+        second = m.set_query(ImageQuery(text="gob"))
+        loop.run_until_complete(wait_until(lambda: first.done() and second.done()))
+        assert first.cancelled()
+        assert sorted(m.record(r).prompt for r in range(m.rowCount())) == ["goblin 1", "goblin 3"]
+    finally:
+        m.detach()
+        loop.run_until_complete(tasks.cancel_all())
+        loop.run_until_complete(index.aclose())

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMainWindow, QTabWidget, QWidget
+
+from studio_core.models import GenerationRequest, JobImage
+from studio_core.storage.records import ImageQuery
+from studio_gui.gallery import view as view_mod
+from studio_gui.gallery.saved_tab import SavedTab
+from studio_gui.gallery.view import drag_name
+from studio_gui.tasks import TaskOwner
+from tests.fakes import png_bytes
+from tests.gui.conftest import wait_until
+
+
+class FakeGenerateTab(QWidget):
+    def __init__(self):
+        super().__init__()
+        self.applied: list[GenerationRequest] = []
+
+    def apply_request(self, request: GenerationRequest) -> None:
+        self.applied.append(request)
+
+
+class Host(QMainWindow):
+    def __init__(self, core):
+        super().__init__()
+        self.tasks = TaskOwner()
+        self.tabs = QTabWidget()
+        self.generate_tab = FakeGenerateTab()
+        self.saved_tab = SavedTab(core, tasks=self.tasks)
+        self.tabs.addTab(self.generate_tab, "Generate")
+        self.tabs.addTab(self.saved_tab, "Saved")
+        self.tabs.setCurrentWidget(self.saved_tab)
+        self.setCentralWidget(self.tabs)
+
+
+@pytest.fixture
+def host(qtbot, core, loop):
+    h = Host(core)
+    qtbot.addWidget(h)
+    h.resize(1100, 700)
+    h.show()
+    loop.run_until_complete(h.saved_tab.started())
+    yield h
+    h.saved_tab.closing()
+    loop.run_until_complete(h.tasks.cancel_all())
+
+
+def add(core, loop, prompt, seed=1, **kw):
+    req = GenerationRequest(prompt=prompt, service=kw.pop("service", "openai"), seed=seed, **kw)
+    return loop.run_until_complete(core.save_image(JobImage("j", png_bytes(48, 48, (seed * 20 % 255, 90, 200, 128)),
+                                                            seed=seed, info=(("cost_usd", 0.04),)), req))
+
+
+def rows(tab) -> list[str]:
+    return [tab.model.record(r).prompt for r in range(tab.model.rowCount())]
+
+
+def test_empty_state_then_live_insert(host, core, loop):
+    tab = host.saved_tab
+    loop.run_until_complete(wait_until(lambda: not tab.model.fetching))
+    assert tab.stack.currentWidget() is tab.empty
+    tab.first_button.click()
+    assert host.tabs.currentWidget() is host.generate_tab
+    add(core, loop, "red potion bottle")
+    assert rows(tab) == ["red potion bottle"]
+    assert tab.stack.currentWidget() is tab.splitter
+    loop.run_until_complete(wait_until(lambda: "1 images" in tab.stats.text()))
+    assert "openai 1" in tab.stats.text()
+
+
+def test_search_filter_detail_and_reuse(host, core, loop, qtbot):
+    tab = host.saved_tab
+    for i, p in enumerate(["goblin archer", "goblin king", "wooden shield"]):
+        add(core, loop, p, seed=i + 1, steps=9, negative_prompt="blurry")
+    tab.filters.search.setText("gob")
+    loop.run_until_complete(wait_until(lambda: sorted(rows(tab)) == ["goblin archer", "goblin king"]))
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    rec = tab.model.record(0)
+    assert tab.detail.record == rec and tab.detail.values["negative"].text() == "blurry"
+    assert tab.detail.values["cost"].text().startswith("$0.0400")
+    loop.run_until_complete(wait_until(lambda: tab.detail.full_image is not None))
+    tab.detail.copy_button.click()
+    assert QApplication.clipboard().text() == rec.prompt
+    tab.detail.reuse_button.click()
+    loop.run_until_complete(wait_until(lambda: host.generate_tab.applied))
+    req = host.generate_tab.applied[0]
+    assert (req.prompt, req.steps, req.seed, req.service) == (rec.prompt, 9, rec.seed, "openai")
+    assert host.tabs.currentWidget() is host.generate_tab
+    tab.filters.search.clear()
+    tab.filters.favourites.setChecked(True)
+    loop.run_until_complete(wait_until(lambda: rows(tab) == []))
+    assert tab.stack.currentWidget() is tab.splitter  # filtered to nothing is not the first-run state
+
+
+def test_keyboard_delete_favourite_and_copy(host, core, loop, qtbot, tmp_path):
+    tab = host.saved_tab
+    saved = [add(core, loop, f"slime {i}", seed=i + 1) for i in range(3)]
+    tab.view.setFocus()
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    first = tab.model.record(0)
+    qtbot.keyClick(tab.view, Qt.Key.Key_F)
+    loop.run_until_complete(wait_until(lambda: tab.model.record(0).favourite))
+    assert tab.detail.fav_button.text().startswith("★")
+    qtbot.keyClick(tab.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    loop.run_until_complete(wait_until(lambda: not QApplication.clipboard().image().isNull()))
+    assert QApplication.clipboard().mimeData().urls()[0].toLocalFile().endswith(first.name)
+    removed = []
+    tab.model.rowsRemoved.connect(lambda _p, a, b: removed.append((a, b)))
+    qtbot.keyClick(tab.view, Qt.Key.Key_Delete)
+    loop.run_until_complete(wait_until(lambda: tab.model.rowCount() == 2))
+    assert removed == [(0, 0)]  # in place, no reset
+    assert not (core.paths.images / first.path).exists()
+    trash = list((Path(tab.core.paths.data).parents[1] / "xdg").rglob(first.name))
+    assert trash, "the file went to the trash, not into thin air"
+    assert "Moved 1 image" in tab.banner.label.text()
+    assert loop.run_until_complete(core.index.count(ImageQuery())) == 2
+    assert len(saved) == 3
+
+
+def test_drag_out_mime_data(host, core, loop, monkeypatch):
+    tab = host.saved_tab
+    a = add(core, loop, "goblin idle", seed=7)
+    b = add(core, loop, "goblin idle", seed=7)  # same name twice in one drag
+    tab.view.selectAll()
+    recs = tab.view.selected_records()
+    mime = tab.view.mime_for(recs)
+    assert mime.hasFormat("text/uri-list")
+    files = [Path(u.toLocalFile()) for u in mime.urls()]
+    assert [f.name for f in files] == ["goblin_idle_7.png", "goblin_idle_7-2.png"]
+    assert all(f.exists() and f.parent.parent == core.paths.cache / "drag" for f in files)
+    assert files[0].parent == files[1].parent  # one private folder per drag
+    assert {f.read_bytes() for f in files} == {a.path.read_bytes(), b.path.read_bytes()}
+
+    # one image whose pixels the detail pane already decoded also carries the image itself
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    loop.run_until_complete(wait_until(lambda: tab.detail.full_image is not None))
+    single = tab.view.mime_for([tab.model.record(0)])
+    assert single.hasImage() and len(single.urls()) == 1
+
+    executed = []
+
+    class FakeDrag:
+        def __init__(self, source):
+            self.mime = None
+
+        def setMimeData(self, m):
+            self.mime = m
+
+        def setPixmap(self, pm):
+            pass
+
+        def exec(self, actions, default):
+            executed.append((actions, default, [u.fileName() for u in self.mime.urls()]))
+            return default
+
+    monkeypatch.setattr(view_mod, "QDrag", FakeDrag)
+    tab.view.selectAll()
+    tab.view.startDrag(Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
+    assert executed == [(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction, ["goblin_idle_7.png", "goblin_idle_7-2.png"])]
+
+
+def test_drag_name_is_meaningful():
+    from studio_core.storage.records import ImageRecord
+
+    assert drag_name(ImageRecord(id=1, path="x/openai_goblin_2025.png", prompt="Goblin: idle / walk!", seed=3)) == "goblin_idle_walk_3.png"
+    assert drag_name(ImageRecord(id=1, path="ComfyUI_00001_.png")) == "ComfyUI_00001_.png"
+
+
+def test_startup_messages_and_rescan(qtbot, core, loop):
+    core.startup_messages.append("The gallery index was damaged, so it was rebuilt from your 0 image files.")
+    h = Host(core)
+    qtbot.addWidget(h)
+    h.show()
+    try:
+        loop.run_until_complete(h.saved_tab.started())
+        assert "damaged" in h.saved_tab.banner.label.text()
+        (core.paths.images / "hand-made.png").write_bytes(png_bytes(20, 20))
+        (core.paths.images / "fake.png").write_text("not an image")
+        loop.run_until_complete(h.saved_tab.rescan())
+        loop.run_until_complete(wait_until(lambda: h.saved_tab.model.rowCount() == 1))
+        assert "1 added" in h.saved_tab.banner.label.text() and "fake.png" in h.saved_tab.banner.label.text()
+    finally:
+        h.saved_tab.closing()
+        loop.run_until_complete(h.tasks.cancel_all())

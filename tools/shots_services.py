@@ -1,0 +1,164 @@
+"""Screenshots of the service selector and a provider settings page (issue 6, item 9).
+
+    QT_QPA_PLATFORM=offscreen python tools/shots_services.py [--out screenshots]
+
+Runs on a throw-away data folder with stand-in providers (no network, no real keys, no
+system keyring), so the pictures show each state on purpose: ready, needs a key,
+unreachable, error, not installed, and a connection test that fails and then passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from studio_core.errors import DependencyMissing  # noqa: E402
+from studio_core.models import ModelInfo, ProviderStatus, ServiceState  # noqa: E402
+
+
+class StandIn:
+    """Answers ``check()`` with a scripted status, like a loopback server would."""
+
+    def __init__(self, sid: str, status: ProviderStatus):
+        self.id = sid
+        self.display_name = sid
+        self.status = status
+
+    async def check(self) -> ProviderStatus:
+        await asyncio.sleep(0.05)
+        return self.status
+
+    async def list_models(self):
+        return (ModelInfo("stand-in"),)
+
+    async def generate(self, request, *, job_id):  # pragma: no cover - not used for pictures
+        raise NotImplementedError
+        yield
+
+    async def cancel(self, job_id: str) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+STATUSES: dict[str, ProviderStatus | BaseException] = {
+    "comfyui": ProviderStatus(ServiceState.ready, "ComfyUI 0.3.64 at 127.0.0.1:8188"),
+    "huggingface": ProviderStatus(ServiceState.ready, "Token accepted."),
+    "replicate": ProviderStatus(ServiceState.needs_key, "Replicate needs an API token. Add one in Settings."),
+    "bedrock": ProviderStatus(ServiceState.unreachable, "Can't reach Bedrock in us-east-1."),
+    "azure": DependencyMissing("openai"),
+    "google": ProviderStatus(ServiceState.error, "Google rejected the key (403). Check it in Settings."),
+    "openai": ProviderStatus(ServiceState.ready, "Key accepted."),
+}
+
+
+async def shoot(out: Path) -> list[Path]:
+    from studio_core.app_core import StudioCore
+    from studio_core.paths import AppPaths
+    from studio_gui.main_window import MainWindow
+    from studio_gui.settings_dialog import SettingsDialog
+
+    home = Path(tempfile.mkdtemp(prefix="studio-shots-"))
+    core = await StudioCore.open(AppPaths.portable(home), use_keyring=False)
+    stand_ins = {sid: StandIn(sid, st) for sid, st in STATUSES.items() if isinstance(st, ProviderStatus)}
+
+    def provider(sid: str):
+        st = STATUSES[sid]
+        if isinstance(st, BaseException):
+            raise st
+        return stand_ins[sid]
+
+    core.services.provider = provider  # type: ignore[method-assign]
+    # The pages' "not in this build" banner follows the stand-ins, not which modules exist today.
+    from studio_gui.services import provider_pages
+
+    real_problem = provider_pages._module_problem
+    provider_pages._module_problem = lambda info: real_problem(info) if info.id == "azure" else ""
+    core.settings.update(selected_service="huggingface", fallback_services=("openai", "comfyui"))
+    shots: list[Path] = []
+    window = MainWindow(core)
+    try:
+        window.resize(1280, 800)
+        window.show()
+        await window.started()
+        await _settle(window)
+        shots.append(_save(window.services, out / "services-selector.png"))
+        shots.append(_save(window, out / "services-main-window.png"))
+
+        dlg = SettingsDialog(core, tasks=window.tasks, parent=window, page="Services", provider="openai")
+        dlg.resize(820, 600)
+        dlg.show()
+        await _settle(window)
+        page = dlg.tabs.currentWidget().page("openai")
+        page.key_edit.setText("  sk-proj-EXAMPLEexample0000demo4242  ")
+        stand_ins["openai"].status = ProviderStatus(
+            ServiceState.error, "OpenAI rejected the key or credentials (401). Check them in Settings.")
+        await page.test_connection()
+        await _settle(window)
+        shots.append(_save(dlg, out / "provider-openai-test-failed.png"))
+        stand_ins["openai"].status = ProviderStatus(
+            ServiceState.ready, "Key accepted; gpt-image-1.5 is available to this account.")
+        await page.test_connection()
+        await _settle(window)
+        shots.append(_save(dlg, out / "provider-openai-test-passed.png"))
+
+        dlg.tabs.currentWidget().show_provider("azure")
+        azure = dlg.tabs.currentWidget().page("azure")
+        azure.inputs["endpoint"].setText("my-resource.openai.azure")
+        azure.inputs["api_version"].setText("yesterday")
+        await azure.save()
+        await _settle(window)
+        shots.append(_save(dlg, out / "provider-azure-validation.png"))
+
+        dlg.tabs.setCurrentIndex([dlg.tabs.tabText(i) for i in range(dlg.tabs.count())].index("Fallback"))
+        await _settle(window)
+        shots.append(_save(dlg, out / "settings-fallback.png"))
+        dlg.close()
+    finally:
+        window.close()
+        await window.tasks.cancel_all()
+        await core.aclose()
+    return shots
+
+
+async def _settle(window) -> None:
+    for _ in range(750):  # cloud SDK imports on first check can take seconds on a cold disk
+        await asyncio.sleep(0.02)
+        if window.tasks.running == 0:
+            break
+    await asyncio.sleep(0.1)
+
+
+def _save(widget, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(path))
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setStyle("Fusion")
+    app.setQuitOnLastWindowClosed(False)
+    shots = asyncio.run(shoot(args.out), loop_factory=qasync.QEventLoop)
+    for p in shots:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
