@@ -96,7 +96,8 @@ class StudioCore:
         if self._closed:
             return
         self._closed = True
-        self._closers.insert(0, self.services.aclose)
+        self._closers.insert(0, self.settings.flush)
+        self._closers.insert(1, self.services.aclose)
         for closer in reversed(self._closers):
             try:
                 await closer()

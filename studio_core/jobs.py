@@ -350,7 +350,7 @@ class JobQueue:
             job.state = JobState.running
             job.started = time.monotonic()
             self._announce_positions(lane)
-            job.task = asyncio.create_task(self._run_job(job), name=f"job:{job.job_id}")
+            job.task = self._get_loop().create_task(self._run_job(job), name=f"job:{job.job_id}")
             try:
                 # wait() rather than await: a cancelled job must not end the lane.
                 await asyncio.wait({job.task})
@@ -411,7 +411,7 @@ class JobQueue:
             job.step, job.total = ev.step, ev.total
         elif isinstance(ev, JobImage):
             job.images += 1
-            task = asyncio.get_running_loop().create_task(self._save(job, ev))
+            task = self._get_loop().create_task(self._save(job, ev))
             self._save_tasks.add(task)
             task.add_done_callback(self._save_tasks.discard)
             saves.append(task)

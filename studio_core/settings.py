@@ -7,6 +7,8 @@ new field with a default needs no bump (old files simply lack it).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -86,6 +88,8 @@ class SettingsStore:
         self.warnings: list[str] = []
         self._settings = self._load()
         self._subscribers: list[Callable[[Settings], None]] = []
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: set[asyncio.Future] = set()
 
     @property
     def current(self) -> Settings:
@@ -110,8 +114,34 @@ class SettingsStore:
         return self.update(providers=providers)
 
     def save(self) -> None:
-        data = dataclasses.asdict(self._settings)
-        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        """Write the current settings; off the loop's thread when a loop is running.
+
+        Writes go through one worker so they land in order; :meth:`flush` waits for them.
+        """
+        text = json.dumps(dataclasses.asdict(self._settings), indent=2, sort_keys=True, ensure_ascii=False)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            atomic_write_text(self.path, text)
+            return
+        if self._writer is None:
+            self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="settings")
+        fut = loop.run_in_executor(self._writer, self._write_logged, text)
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+
+    def _write_logged(self, text: str) -> None:
+        try:
+            atomic_write_text(self.path, text)
+        except Exception as exc:  # reported in the log; the in-memory settings stay in force
+            log.error("could not save settings: %s", getattr(exc, "user_message", exc))
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
 
     def _warn(self, text: str) -> None:
         log.warning("settings: %s", text)

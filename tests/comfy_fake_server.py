@@ -74,6 +74,7 @@ class Behaviour:
     node_errors_on_200: bool = False
     html: bool = False  # answer every route with a web page (not ComfyUI)
     run_before_reply: bool = False  # run the whole job before answering POST /prompt (messages precede the id)
+    skip_final_executing: bool = False  # lose the last "executing null" (as a silently lost reconnect does)
     preview_bytes: int = 0  # pad each preview to this size (receive limits)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -403,7 +404,8 @@ class FakeComfyServer:
                                  "status": {"status_str": status_str, "completed": status_str == "success", "messages": messages},
                                  "meta": {}}
             await self._broadcast_status()
-            await send("executing", {"node": None, "prompt_id": pid})
+            if not self.b.skip_final_executing:
+                await send("executing", {"node": None, "prompt_id": pid})
 
         await send("execution_start", {"prompt_id": pid, "timestamp": now()}, record=True)
         await send("execution_cached", {"nodes": [], "prompt_id": pid, "timestamp": now()}, record=True)

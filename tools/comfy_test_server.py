@@ -113,6 +113,8 @@ def start(port: int | None = None, *, log_path: Path | None = None, extra_args: 
          "--disable-auto-launch", *extra_args],
         cwd=folder, stdout=log, stderr=subprocess.STDOUT,
     )
+    if log_path:
+        log.close()  # the child keeps its own descriptor
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -101,7 +101,7 @@ def cmd_test(extra: list[str]) -> int:
         say(".venv-core unexpectedly has PySide6")
         ok = False
     code = subprocess.call(
-        [str(core_py), "-m", "pytest", "tests/core", "-q", "-o", "addopts=-ra", "-p", "no:cacheprovider", "-m", "not comfy_server"],
+        [str(core_py), "-m", "pytest", "tests/core", "-q", "-o", "addopts=-ra", "-W", "ignore::pytest.PytestConfigWarning", "-p", "no:cacheprovider", "-m", "not comfy_server"],
         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)},
     )
     ok &= pytest_ok(code, "core tests without Qt")

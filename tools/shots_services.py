@@ -80,8 +80,8 @@ async def shoot(out: Path) -> list[Path]:
     # The pages' "not in this build" banner follows the stand-ins, not which modules exist today.
     from studio_gui.services import provider_pages
 
-    real_problem = provider_pages._module_problem
-    provider_pages._module_problem = lambda info: real_problem(info) if info.id == "azure" else ""
+    real_problem = provider_pages.module_problem
+    provider_pages.module_problem = lambda info: real_problem(info) if info.id == "azure" else ""
     core.settings.update(selected_service="huggingface", fallback_services=("openai", "comfyui"))
     shots: list[Path] = []
     window = MainWindow(core)

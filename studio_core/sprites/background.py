@@ -175,10 +175,12 @@ def remove_background(
         if found.coverage < min_coverage:
             raise NoBackgroundFound(f"border colour {found.rgb} covers {found.coverage:.0%} of the edge")
         key = found.rgb
-    rgb = arr[..., :3].astype(np.float32)
-    keyv = np.array(key, dtype=np.float32)
-    dist = np.sqrt(((rgb - keyv) ** 2).sum(axis=2))
-    candidate = (dist <= tolerance) | (arr[..., 3] < 16)
+    # Squared integer distances per channel plane: no full-size float or (H, W, 3) temporaries.
+    dist2 = np.zeros((h, w), dtype=np.int32)
+    for c in range(3):
+        d = arr[..., c].astype(np.int32) - int(key[c])
+        dist2 += d * d
+    candidate = (dist2 <= int(tolerance * tolerance)) | (arr[..., 3] < 16)
     seeds = np.zeros((h, w), dtype=bool)
     seeds[0, :] = seeds[-1, :] = True
     seeds[:, 0] = seeds[:, -1] = True
@@ -186,16 +188,15 @@ def remove_background(
     if not bg.any():
         raise NoBackgroundFound("no key-coloured pixel touches the edge")
 
-    alpha = arr[..., 3].astype(np.float32) / 255.0
-    alpha[bg] = 0.0
-    band = dilate(bg) & ~bg
-    soft = np.clip((dist[band] - tolerance) / max(softness, 1e-3), 0.0, 1.0)
-    alpha[band] *= soft
     out = arr.copy()
+    out[bg] = 0  # clean transparent pixels: no key colour bleeds back when a tool resamples
+    band = dilate(bg) & ~bg
+    soft = np.clip((np.sqrt(dist2[band].astype(np.float32)) - tolerance) / max(softness, 1e-3), 0.0, 1.0)
+    out[band, 3] = np.round(arr[band, 3] * soft).astype(np.uint8)
     if despill and band.any():
+        keyv = np.array(key, dtype=np.float32)
+        rgb = arr[band, :3].astype(np.float32)
         a = np.maximum(soft, 1e-3)[:, None]
-        unmixed = (rgb[band] - (1.0 - a) * keyv) / a
-        out[band, :3] = np.clip(np.where(soft[:, None] > 0, unmixed, rgb[band]), 0, 255).astype(np.uint8)
-    out[..., 3] = np.round(alpha * 255).astype(np.uint8)
-    out[bg, :3] = 0  # clean transparent pixels: no key colour bleeds back when a tool resamples
+        unmixed = (rgb - (1.0 - a) * keyv) / a
+        out[band, :3] = np.clip(np.where(soft[:, None] > 0, unmixed, rgb), 0, 255).astype(np.uint8)
     return to_image(out)

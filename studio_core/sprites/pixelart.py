@@ -21,7 +21,7 @@ Dither = Literal["none", "ordered"]
 GRID_CHOICES = (16, 32, 48, 64, 128)
 # Sampling at most this many pixels per cell side keeps the cost flat for huge cells;
 # a strided sample still hits every distinct region of a cell generated at 1024 px.
-_MAX_SAMPLES_PER_SIDE = 8
+_MAX_SAMPLES_PER_SIDE = 6
 _WEIGHTS = np.array([2.0, 4.0, 3.0], dtype=np.float32)  # cheap perceptual RGB weighting
 
 
@@ -41,41 +41,51 @@ def grid_size(width: int, height: int, grid: int) -> tuple[int, int]:
 
 
 def _cells(arr: np.ndarray, gw: int, gh: int) -> np.ndarray:
-    h, w = arr.shape[:2]
+    h, w, c = arr.shape
     cw, ch = max(1, w // gw), max(1, h // gh)
     if (w, h) != (gw * cw, gh * ch):
-        arr = np.asarray(Image.fromarray(arr, "RGBA").resize((gw * cw, gh * ch), Image.Resampling.NEAREST))
-    sx, sy = max(1, cw // _MAX_SAMPLES_PER_SIDE), max(1, ch // _MAX_SAMPLES_PER_SIDE)
-    # Offsetting the strided sample by half a stride keeps it away from cell borders.
-    cells = arr.reshape(gh, ch, gw, cw, 4)[:, sy // 2::sy, :, sx // 2::sx]
-    n = cells.shape[1] * cells.shape[3]
-    return cells.transpose(0, 2, 1, 3, 4).reshape(gh * gw, n, 4)
+        mode = "RGBA" if c == 4 else "RGB"
+        arr = np.asarray(Image.fromarray(arr, mode).resize((gw * cw, gh * ch), Image.Resampling.NEAREST))
+    sx, sy = -(-cw // _MAX_SAMPLES_PER_SIDE), -(-ch // _MAX_SAMPLES_PER_SIDE)
+    # Sample before reshaping so only the sampled pixels are ever copied; starting half a
+    # stride in keeps the samples off the cell borders, where generated edges blur.
+    sampled = arr.reshape(gh, ch, gw, cw, c)[:, sy // 2::sy, :, sx // 2::sx]
+    n = sampled.shape[1] * sampled.shape[3]
+    return sampled.transpose(0, 2, 1, 3, 4).reshape(gh * gw, n, c)
 
 
 def _kcentroid(x: np.ndarray, wgt: np.ndarray, iters: int = 3) -> np.ndarray:
     """Two-means per cell; the bigger cluster's centre is the cell colour.
 
-    Nearest-of-two is a half-space test, so each pass is one batched dot product
-    instead of two full distance computations.
+    Nearest-of-two is a half-space test, so each pass is one dot product per sample.
+    Data is laid out as (samples, cells) planes per channel: every per-cell quantity is
+    then a contiguous row that broadcasts cheaply, and per-cell sums are BLAS mat-vecs.
     """
-    c_idx = np.arange(len(x))
-    wf = wgt.astype(np.float32)
-    lum = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    c0 = x[c_idx, np.where(wgt, lum, np.inf).argmin(1)]
-    c1 = x[c_idx, np.where(wgt, lum, -np.inf).argmax(1)]
-    total = np.matmul(wf[:, None, :], x)[:, 0]
-    n_all = wf.sum(1)
+    planes = [np.ascontiguousarray(x[..., k].T) for k in range(3)]
+    wf = np.ascontiguousarray(wgt.T, dtype=np.float32)
+    ones = np.ones(wf.shape[0], dtype=np.float32)
+    cells = np.arange(wf.shape[1])
+    lum = 0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2]
+    lo = np.where(wf > 0, lum, np.inf).argmin(0)
+    hi = np.where(wf > 0, lum, -np.inf).argmax(0)
+    c0 = [p[lo, cells] for p in planes]
+    c1 = [p[hi, cells] for p in planes]
+    n_all = ones @ wf
+    total = [ones @ (wf * p) for p in planes]
     n0 = n1 = n_all
     for _ in range(iters):
-        v = (c1 - c0) * _WEIGHTS
-        thresh = 0.5 * ((c1 * c1 - c0 * c0) * _WEIGHTS).sum(1)
-        w1 = wf * (np.matmul(x, v[:, :, None])[..., 0] > thresh[:, None])
-        n1 = w1.sum(1)
+        v = [(a1 - a0) * wk for a0, a1, wk in zip(c0, c1, _WEIGHTS)]
+        thresh = 0.5 * sum((a1 * a1 - a0 * a0) * wk for a0, a1, wk in zip(c0, c1, _WEIGHTS))
+        proj = planes[0] * v[0] + planes[1] * v[1] + planes[2] * v[2]
+        w1 = wf * (proj > thresh)
+        n1 = ones @ w1
         n0 = n_all - n1
-        s1 = np.matmul(w1[:, None, :], x)[:, 0]
-        c1 = np.where(n1[:, None] > 0, s1 / np.maximum(n1, 1)[:, None], c1)
-        c0 = np.where(n0[:, None] > 0, (total - s1) / np.maximum(n0, 1)[:, None], c0)
-    return np.where((n1 > n0)[:, None], c1, c0)
+        s1 = [ones @ (w1 * p) for p in planes]
+        d1, d0 = np.maximum(n1, 1), np.maximum(n0, 1)
+        c1 = [np.where(n1 > 0, s / d1, a1) for s, a1 in zip(s1, c1)]
+        c0 = [np.where(n0 > 0, (t - s) / d0, a0) for t, s, a0 in zip(total, s1, c0)]
+    pick1 = n1 > n0
+    return np.stack([np.where(pick1, a1, a0) for a0, a1 in zip(c0, c1)], 1)
 
 
 def _dominant(x: np.ndarray, wgt: np.ndarray) -> np.ndarray:
@@ -102,11 +112,12 @@ def downscale(img: Image.Image, grid: int, *, method: Method = "kcentroid") -> I
     Alpha becomes the mean alpha of the cell; colour comes only from its opaque pixels,
     so a transparent background never tints the sprite's edge.
     """
-    arr = rgba_array(img)
+    # RGB input skips the RGBA conversion: a full-size copy that costs as much as the rest.
+    arr = np.asarray(img) if img.mode in ("RGB", "RGBA") else rgba_array(img)
     gw, gh = grid_size(arr.shape[1], arr.shape[0], grid)
     cells = _cells(arr, gw, gh)
     x = cells[..., :3].astype(np.float32)
-    a = cells[..., 3]
+    a = cells[..., 3] if cells.shape[2] == 4 else np.full(cells.shape[:2], 255, dtype=np.uint8)
     wgt = a >= 128
     none_opaque = ~wgt.any(1)
     wgt = wgt | none_opaque[:, None]  # an all-transparent cell still gets some colour
@@ -152,9 +163,22 @@ def apply_palette(img: Image.Image, palette: Palette, *, dither: Dither = "none"
 
 
 def reduce_colours(img: Image.Image, colours: int, *, dither: Dither = "none") -> Image.Image:
-    opaque = img.convert("RGBA")
-    palette = palette_from_image(opaque, max_colours=colours, name=f"{colours} colours")
-    return apply_palette(opaque, palette, dither=dither)
+    """At most ``colours`` colours picked from the image itself (median cut)."""
+    if dither != "none":
+        palette = palette_from_image(img, max_colours=colours, name=f"{colours} colours")
+        return apply_palette(img, palette, dither=dither)
+    arr = rgba_array(img)
+    solid = arr[..., 3] > 0
+    if not solid.any():
+        return to_image(arr)
+    rgb = arr[..., :3].copy()
+    # Transparent pixels take an opaque pixel's colour so they do not use up a palette slot.
+    rgb[~solid] = rgb[solid][0]
+    q = Image.fromarray(rgb, "RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    out = arr.copy()
+    out[..., :3] = np.asarray(q.convert("RGB"))
+    out[~solid, :3] = 0
+    return to_image(out)
 
 
 def add_outline(img: Image.Image, colour: tuple[int, int, int] = (0, 0, 0), *, diagonal: bool = False) -> Image.Image:

@@ -159,6 +159,7 @@ class ImageIndex:
         self.reloaded: list[Listener] = []
         self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-index")
         self._conn: sqlite3.Connection | None = None
+        self._startup_scan: asyncio.Future | None = None
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------
@@ -167,15 +168,41 @@ class ImageIndex:
         """Open (or create, or rebuild) the index and reconcile it with the images folder."""
         index = cls(paths.images, paths.index_file)
         try:
-            await index._run(index._open_sync)
+            reconciled = await index._run(index._open_sync)
         except BaseException:
             index._exec.shutdown(wait=False)
             raise
+        if not reconciled:
+            # An intact index is usable at once; the reconcile (a listing of every file)
+            # runs next on the worker, so any query waits for it and sees its result,
+            # while the app's start does not.
+            # Submitted now, not from a task's first step, so it is ahead of any query.
+            job = _loop().run_in_executor(index._exec, index._reconcile_sync)
+            index._startup_scan = asyncio.ensure_future(index._startup_reconcile(job))
         return index
+
+    async def _startup_reconcile(self, job: asyncio.Future) -> None:
+        try:
+            report = await job
+        except StorageError as exc:
+            log.warning("reconcile on open failed: %s", exc)
+            return
+        self.last_reconcile = report
+        self._report_unreadable(report)
+        if report.changed:
+            self._notify(self.reloaded)
+
+    def _report_unreadable(self, report: ReconcileReport) -> None:
+        if report.unreadable:
+            shown = ", ".join(report.unreadable[:3]) + (" …" if len(report.unreadable) > 3 else "")
+            self.messages.append(
+                f"{len(report.unreadable)} file(s) in the images folder are not readable images and are not shown: {shown}")
 
     async def aclose(self) -> None:
         if self._closed:
             return
+        if self._startup_scan is not None and not self._startup_scan.done():
+            await asyncio.gather(self._startup_scan, return_exceptions=True)
         self._closed = True
 
         def close() -> None:
@@ -217,13 +244,18 @@ class ImageIndex:
                 conn.execute(f"PRAGMA user_version={step + 1}")
             log.info("index schema upgraded to %d", step + 1)
 
-    def _open_sync(self) -> None:
+    def _open_sync(self) -> bool:
+        """Open or rebuild; True when the folder was already reconciled (a rebuild)."""
         self.images.mkdir(parents=True, exist_ok=True)
         existed = self.db_file.exists() and self.db_file.stat().st_size > 0
         damaged: str | None = None
         try:
             self._conn = self._connect()
             self._migrate(self._conn)
+            # Touch the table so a damaged file fails here, not on the first query.
+            self._conn.execute("SELECT max(id), count(*) FROM images").fetchone()
+            if existed:
+                return False
             report = self._reconcile_sync()
         except (sqlite3.DatabaseError, IndexDamaged) as exc:
             if isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, IndexDamaged) and \
@@ -242,10 +274,8 @@ class ImageIndex:
                 f" Nothing was lost; the damaged copy was kept as {damaged}.")
         elif not existed and report.added:
             self.messages.append(f"The gallery index was missing, so it was rebuilt from your {n} image files.")
-        if report.unreadable:
-            shown = ", ".join(report.unreadable[:3]) + (" …" if len(report.unreadable) > 3 else "")
-            self.messages.append(
-                f"{len(report.unreadable)} file(s) in the images folder are not readable images and are not shown: {shown}")
+        self._report_unreadable(report)
+        return True
 
     def _move_aside(self) -> str:
         if self._conn is not None:
@@ -358,8 +388,9 @@ class ImageIndex:
 
     # -- rescan / import --------------------------------------------------------------
     def _reconcile_sync(self) -> ReconcileReport:
-        rescan.remove_stale_temp_files(self.images)
-        files = rescan.list_image_files(self.images)
+        temp: list[str] = []
+        files = rescan.list_image_files(self.images, temp_files=temp)
+        rescan.remove_stale_temp_files(temp)
         rows = {p: (i, s, m) for i, p, s, m in self.conn.execute("SELECT id, path, file_size, mtime_ns FROM images")}
         gone = [i for p, (i, _s, _m) in rows.items() if p not in files]
         todo = [p for p, ident in files.items() if p not in rows or rows[p][1:] != ident]

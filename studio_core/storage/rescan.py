@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,14 +39,19 @@ def relpath(root: Path, path: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def list_image_files(root: Path) -> dict[str, tuple[int, int]]:
-    """``{relative path: (size, mtime_ns)}`` for every image under ``root``; one directory walk."""
+def list_image_files(root: Path, *, temp_files: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """``{relative path: (size, mtime_ns)}`` for every image under ``root``; one directory walk.
+
+    Plain strings rather than pathlib: this runs over every file on each start. Leftover
+    ``.tmp-*.part`` files of a killed save are collected into ``temp_files`` (absolute).
+    """
     out: dict[str, tuple[int, int]] = {}
-    stack = [Path(root)]
+    stack = [(os.fspath(root), "")]
     while stack:
-        folder = stack.pop()
+        folder, prefix = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as it:
+                entries = list(it)
         except OSError as exc:
             log.warning("cannot list %s: %s", folder, exc)
             continue
@@ -53,29 +59,28 @@ def list_image_files(root: Path) -> dict[str, tuple[int, int]]:
             try:
                 if e.is_dir(follow_symlinks=False):
                     if not e.name.startswith("."):
-                        stack.append(Path(e.path))
+                        stack.append((e.path, f"{prefix}{e.name}/"))
                 elif is_candidate(e.name):
                     st = e.stat()
-                    out[relpath(root, Path(e.path))] = (st.st_size, st.st_mtime_ns)
+                    out[prefix + e.name] = (st.st_size, st.st_mtime_ns)
+                elif temp_files is not None and e.name.startswith(".tmp-") and e.name.endswith(".part"):
+                    temp_files.append(e.path)
             except OSError:
                 continue
     return out
 
 
-def remove_stale_temp_files(root: Path, *, older_than_s: float = 3600) -> int:
-    """Delete half-written ``.tmp-*.part`` files a killed save left behind."""
-    now = datetime.now().timestamp()
+def remove_stale_temp_files(files: list[str], *, older_than_s: float = 3600) -> int:
+    """Delete half-written ``.tmp-*.part`` files a killed save left behind (not a running one's)."""
+    now = time.time()
     n = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            if f.startswith(".tmp-") and f.endswith(".part"):
-                p = Path(dirpath) / f
-                try:
-                    if now - p.stat().st_mtime > older_than_s:
-                        p.unlink()
-                        n += 1
-                except OSError:
-                    pass
+    for f in files:
+        try:
+            if now - os.stat(f).st_mtime > older_than_s:
+                os.unlink(f)
+                n += 1
+        except OSError:
+            pass
     return n
 
 

@@ -80,9 +80,11 @@ FORMS: dict[str, ProviderForm] = {
         ),
     ),
     "azure": ProviderForm(
-        KeySpec("API key", "paste the key of your Azure OpenAI resource",
-                help="Azure portal → your resource → Keys and Endpoint."),
+        KeySpec("API key", "paste the key of your Azure OpenAI resource", required=False, required_when=("auth", "key"),
+                help="Azure portal → your resource → Keys and Endpoint. Not used with Entra ID sign-in."),
         (
+            FieldSpec("auth", "Sign in with", "choice",
+                      choices=(("key", "API key"), ("entra", "Microsoft Entra ID (az login; needs azure-identity)"))),
             FieldSpec("endpoint", "Endpoint", "url", placeholder="https://<resource>.openai.azure.com", required=True),
             FieldSpec("deployment", "Deployment", "deployment", placeholder="my-gpt-image", required=True,
                       help="The deployment name you gave the image model, not the model name."),

@@ -9,18 +9,15 @@ Keyring and file access go through ``asyncio.to_thread``: some keyrings talk D-B
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -32,76 +29,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio_core.errors import DependencyMissing, StudioError
-from studio_core.models import ProviderStatus, ServiceState
+from studio_core.errors import StudioError
+from studio_core.models import ProviderStatus
 from studio_core.secrets import ENV_VARS
 from studio_core.services import ServiceInfo
-from studio_gui.services.card import STATE_LOOK, gui_state
 from studio_gui.services.checks import check_service
 from studio_gui.services.events import events_for
 from studio_gui.services.facts import ServiceFacts, load_catalog
+from studio_gui.services.page_parts import (
+    BAD_COLOUR,
+    OK_COLOUR,
+    WARN_COLOUR,
+    block,
+    describe_test,
+    help_label,
+    label_for,
+    lower_first,
+    module_problem,
+    save_provider_values,
+    small,
+    status_icon,
+)
 from studio_gui.services.provider_fields import FieldSpec, check_field, check_key, form_for, mask
 
 log = logging.getLogger(__name__)
-
-OK_COLOUR = "#2e9d4d"
-WARN_COLOUR = "#b07800"
-BAD_COLOUR = "#c0392b"
-
-
-def _small(label: QLabel, *, colour: str = "", wrap: bool = True) -> QLabel:
-    f = label.font()
-    f.setPointSizeF(max(7.0, f.pointSizeF() * 0.9))
-    label.setFont(f)
-    label.setWordWrap(wrap)
-    if colour:
-        label.setStyleSheet(f"color: {colour};")
-    return label
-
-
-def _help(text: str) -> QLabel | None:
-    if not text:
-        return None
-    label = _small(QLabel(text))
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    return label
-
-
-def _label_for(text: str, buddy: QWidget) -> QLabel:
-    label = QLabel(text)
-    label.setBuddy(buddy)
-    return label
-
-
-def _block(top: QWidget | QLayout, *below: QLabel | None) -> QWidget:
-    """A field with its message and help stacked tightly under it (form rows would space them apart)."""
-    w = QWidget()
-    col = QVBoxLayout(w)
-    col.setContentsMargins(0, 0, 0, 4)
-    col.setSpacing(2)
-    if isinstance(top, QLayout):
-        col.addLayout(top)
-    else:
-        col.addWidget(top)
-    for label in below:
-        if label is not None:
-            col.addWidget(label)
-    return w
-
-
-def _module_problem(info: ServiceInfo) -> str:
-    """'' when the provider can be imported, else the words for "not in this build". Blocking."""
-    try:
-        importlib.import_module(info.module)
-    except ImportError as exc:
-        name = getattr(exc, "name", "") or ""
-        if name.startswith("studio_core"):
-            return "This service is not included in this build yet."
-        return DependencyMissing(info.sdk or name or info.module).user_message
-    except Exception as exc:  # a provider that fails at import must not take Settings down
-        log.exception("importing %s failed", info.module)
-        return f"This service could not be loaded ({type(exc).__name__}); see the log."
-    return ""
 
 
 class ProviderPage(QWidget):
@@ -123,8 +74,8 @@ class ProviderPage(QWidget):
         title = QLabel(f"<b>{info.name}</b>")
         outer.addWidget(title)
         if info.description:
-            outer.addWidget(_small(QLabel(info.description)))
-        self.banner = _small(QLabel(""), colour=BAD_COLOUR)
+            outer.addWidget(small(QLabel(info.description)))
+        self.banner = small(QLabel(""), colour=BAD_COLOUR)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.hide()
         outer.addWidget(self.banner)
@@ -147,11 +98,11 @@ class ProviderPage(QWidget):
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.remove_key_button)
-        self.key_source_label = _small(QLabel("Looking for a key…"))
-        self.key_message = _small(QLabel(""))
+        self.key_source_label = small(QLabel("Looking for a key…"))
+        self.key_message = small(QLabel(""))
         self.key_message.hide()
-        form.addRow(_label_for(ks.label, self.key_edit),
-                    _block(key_row, self.key_source_label, self.key_message, _help(ks.help)))
+        form.addRow(label_for(ks.label, self.key_edit),
+                    block(key_row, self.key_source_label, self.key_message, help_label(ks.help)))
 
         # -- provider fields
         self.inputs: dict[str, QLineEdit | QComboBox] = {}
@@ -160,13 +111,13 @@ class ProviderPage(QWidget):
         for spec in self.form_spec.fields:
             widget = self._make_input(spec, values.get(spec.key, ""))
             self.inputs[spec.key] = widget
-            msg = _small(QLabel(""))
+            msg = small(QLabel(""))
             msg.hide()
             self.messages[spec.key] = msg
-            form.addRow(_label_for(spec.label, widget), _block(widget, msg, _help(spec.help)))
+            form.addRow(label_for(spec.label, widget), block(widget, msg, help_label(spec.help)))
         outer.addLayout(form)
 
-        self.store_label = _small(QLabel(""))
+        self.store_label = small(QLabel(""))
         self.store_label.setObjectName("key_store")
         outer.addWidget(self.store_label)
 
@@ -282,17 +233,21 @@ class ProviderPage(QWidget):
                 self._show_message(self.messages[spec.key], res.note, WARN_COLOUR)
         ks = self.form_spec.key
         res = check_key(self.key_edit.text(), ks, name=self.info.name)
-        key_needed = ks.required or (ks.required_when is not None and stripped.get(ks.required_when[0], "") == ks.required_when[1])
+        key_needed = self._key_needed(stripped)
         if res.error:
             ok = False
             self._show_message(self.key_message, res.error, BAD_COLOUR)
         elif not res.value and key_needed and self._key_source is None:
             ok = False
-            self._show_message(self.key_message, f"Paste the {_lower_first(ks.label)} first; {self.info.name} needs one.",
+            self._show_message(self.key_message, f"Paste the {lower_first(ks.label)} first; {self.info.name} needs one.",
                                BAD_COLOUR)
         else:
             self._show_message(self.key_message, res.note, WARN_COLOUR)
         return out, (res.value or None), ok
+
+    def _key_needed(self, values: dict[str, str]) -> bool:
+        ks = self.form_spec.key
+        return ks.required or (ks.required_when is not None and values.get(ks.required_when[0], "") == ks.required_when[1])
 
     @property
     def dirty(self) -> bool:
@@ -303,7 +258,7 @@ class ProviderPage(QWidget):
 
     # -- actions ------------------------------------------------------------------------
     async def started(self) -> None:
-        problem = await asyncio.to_thread(_module_problem, self.info)
+        problem = await asyncio.to_thread(module_problem, self.info)
         if not shiboken6.isValid(self):
             return
         self.banner.setText(problem)
@@ -333,8 +288,7 @@ class ProviderPage(QWidget):
             self.key_edit.setPlaceholderText(f"{shown} (from {var})")
         else:
             envs = " or ".join(ENV_VARS.get(name, ()))
-            ks = self.form_spec.key
-            if ks.required:
+            if self._key_needed({k: v.strip() for k, v in self.values().items()}):
                 text = "No key yet." + (f" Paste one here, or set {envs}." if envs else "")
             else:
                 text = "No key saved; that is fine when you sign in another way (see below)."
@@ -353,7 +307,7 @@ class ProviderPage(QWidget):
             if key:
                 await asyncio.to_thread(self.core.secrets.set, self.info.secret_name, key)
                 self.key_edit.clear()
-            _save_provider_values(self.core, self.info.id, values)
+            save_provider_values(self.core, self.info.id, values)
             await self.refresh_key_info()
         except StudioError as exc:
             self._show_result(f"Not saved: {exc.user_message}", BAD_COLOUR)
@@ -404,51 +358,6 @@ class ProviderPage(QWidget):
     def _show_result(self, text: str, colour: str) -> None:
         self.result_label.setText(text)
         self.result_label.setStyleSheet(f"color: {colour};" if colour else "")
-
-
-def status_icon(status: ProviderStatus) -> QIcon:
-    colour, _ = STATE_LOOK.get(gui_state(status), STATE_LOOK[ServiceState.unknown.value])
-    pm = QPixmap(12, 12)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor(colour))
-    p.drawEllipse(1, 1, 10, 10)
-    p.end()
-    return QIcon(pm)
-
-
-def _lower_first(text: str) -> str:
-    # "Access token" → "access token", but "API key" stays "API key"
-    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
-
-
-def describe_test(name: str, status: ProviderStatus) -> tuple[str, str]:
-    message = status.message.strip()
-    if status.state == ServiceState.ready:
-        return f"✓ Connection test passed: {name} answered." + (f" {message}" if message else ""), OK_COLOUR
-    reason = {
-        ServiceState.needs_key: "a key is needed",
-        ServiceState.unreachable: "the service could not be reached",
-        ServiceState.error: "the service reported a problem",
-    }.get(status.state, "no clear answer")
-    return f"✗ Connection test failed: {message or reason}", BAD_COLOUR
-
-
-def _save_provider_values(core, service_id: str, values: dict[str, str]) -> None:
-    # Empty answers are dropped so the provider's default applies; update_provider cannot remove keys.
-    current = core.settings.current
-    providers = {k: dict(v) for k, v in current.providers.items()}
-    entry = providers.setdefault(service_id, {})
-    for k, v in values.items():
-        if v:
-            entry[k] = v
-        else:
-            entry.pop(k, None)
-    if not entry:
-        providers.pop(service_id)
-    core.settings.update(providers=providers)
 
 
 class ServicesPage(QWidget):

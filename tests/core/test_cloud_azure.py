@@ -218,3 +218,35 @@ def test_check():
         srv.route("GET", r"/openai/models", Reply(401, {"error": {"code": "401", "message": "Access denied"}}))
         assert run_async(make(srv).check()).state is ServiceState.needs_key
     assert run_async(AzureOpenAIProvider(api_key=KEY, endpoint="nonsense", deployment="d").check()).state is ServiceState.error
+
+
+def test_factory_uses_settings_and_stored_key(paths):
+    from studio_core.secrets import SecretStore
+    from studio_core.services import ServiceRegistry
+    from studio_core.settings import SettingsStore
+
+    with LoopbackServer() as srv:
+        srv.route("POST", r"/openai/deployments/pixels/images/generations", openai_images())
+        settings = SettingsStore(paths.settings_file)
+        settings.update_provider("azure", endpoint=srv.url, deployment="pixels", api_version="2025-04-01-preview")
+        secrets = SecretStore(paths.secrets_file)
+        secrets.set("azure", KEY)
+        events = run_async(collect(ServiceRegistry(settings, secrets).provider("azure"), req()))
+    assert len(of_type(events, JobImage)) == 1 and srv.requests[0].headers["api-key"] == KEY
+
+
+def test_entra_without_azure_identity_says_what_to_install():
+    try:
+        import azure.identity  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("azure-identity is installed here")
+    from studio_core.errors import DependencyMissing
+
+    prov = AzureOpenAIProvider(api_key=None, endpoint="https://r.openai.azure.com", deployment="d", auth="entra")
+    with pytest.raises(DependencyMissing) as ei:
+        run_async(collect(prov, req()))
+    assert "azure-identity" in ei.value.user_message
+    status = run_async(AzureOpenAIProvider(api_key=None, endpoint="https://r.openai.azure.com", deployment="d", auth="entra").check())
+    assert status.state is ServiceState.error and "azure-identity" in status.message

@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+pytest.importorskip("botocore")
+
 from studio_core.errors import (
     AuthenticationFailed,
     MissingCredentials,
@@ -91,6 +93,16 @@ def collect(provider: BedrockProvider, request: GenerationRequest) -> list:
     async def go():
         try:
             return [e async for e in provider.generate(request, job_id="j1")]
+        finally:
+            await provider.aclose()
+
+    return run_async(go())
+
+
+def checked(provider):
+    async def go():
+        try:
+            return await provider.check()
         finally:
             await provider.aclose()
 
@@ -394,7 +406,7 @@ def test_cancellation_aborts_the_request(server):
 # -- settings and check() --------------------------------------------------------------------
 
 def test_wrong_region_format_is_explained(server):
-    status = run_async(make(server, region="us-east1").check())
+    status = checked(make(server, region="us-east1"))
     assert status.state == ServiceState.error and "not an AWS region name" in status.message
     assert server.requests == []
 
@@ -407,7 +419,7 @@ def test_endpoint_that_is_not_a_url(server):
 
 def test_check_reads_the_foundation_model(server):
     server.push(Reply(200, {"modelDetails": {"modelId": TITAN, "modelLifecycle": {"status": "ACTIVE"}}}))
-    status = run_async(make(server).check())
+    status = checked(make(server))
     assert status.state == ServiceState.ready and "ACTIVE" in status.message
     (seen,) = server.requests
     assert seen.method == "GET" and seen.path == "/foundation-models/amazon.titan-image-generator-v2%3A0"
@@ -417,7 +429,7 @@ def test_check_reads_the_foundation_model(server):
 def test_check_without_credentials_needs_key(server, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    status = run_async(make(server).check())
+    status = checked(make(server))
     assert status.state == ServiceState.needs_key and "Bedrock API key" in status.message
 
 
@@ -427,7 +439,7 @@ def test_check_unreachable(server):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    status = run_async(make(server, endpoint=f"http://127.0.0.1:{port}", attempts=1).check())
+    status = checked(make(server, endpoint=f"http://127.0.0.1:{port}", attempts=1))
     assert status.state == ServiceState.unreachable and "us-west-2" in status.message
 
 
@@ -440,3 +452,45 @@ def test_real_catalog_has_the_bedrock_default_and_titan_sizes():
     assert spec.default_model == TITAN
     assert (1024, 1024) in spec.model(TITAN).sizes
     assert spec.model(SD35).fit(1920, 1080)[2] == "16:9"
+
+
+def test_unknown_region_is_reported_as_unreachable_with_the_region(monkeypatch):
+    import httpx
+
+    hosts = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        raise httpx.ConnectError("name or service not known", request=request)
+
+    p = BedrockProvider(BedrockConfig(region="xx-nowhere-9", attempts=1),
+                        client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
+    p.spec = SPEC
+    status = checked(p)
+    assert hosts == ["bedrock.xx-nowhere-9.amazonaws.com"]
+    assert status.state == ServiceState.unreachable and "xx-nowhere-9" in status.message
+    p = BedrockProvider(BedrockConfig(region="xx-nowhere-9", attempts=1),
+                        client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
+    with pytest.raises(Exception) as info:
+        collect(p, req())
+    assert hosts[-1] == "bedrock-runtime.xx-nowhere-9.amazonaws.com" and "region xx-nowhere-9" in info.value.user_message
+
+
+def test_key_echoed_in_an_error_is_scrubbed(server):
+    server.push(aws_error(400, "ValidationException", f"bad header Authorization: Bearer {API_KEY}"))
+    with pytest.raises(Exception) as info:
+        collect(make(server, api_key=API_KEY), req())
+    assert API_KEY not in str(info.value) + info.value.user_message
+
+
+def test_expired_sso_login_says_run_aws_sso_login(server, aws_env, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("HOME", str(aws_env))  # no ~/.aws/sso/cache token here
+    (aws_env / "aws-config").write_text(
+        "[profile art-sso]\nsso_session = studio\nsso_account_id = 111122223333\nsso_role_name = Artist\nregion = us-west-2\n"
+        "[sso-session studio]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\n")
+    status = checked(make(server, region="", profile="art-sso"))
+    assert status.state == ServiceState.needs_key
+    assert "aws sso login --profile art-sso" in status.message
+    assert server.requests == []

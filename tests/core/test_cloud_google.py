@@ -9,6 +9,8 @@ import logging
 import httpx
 import pytest
 
+pytest.importorskip("google.genai")
+
 from studio_core.errors import (
     AuthenticationFailed,
     ContentRefused,
@@ -111,6 +113,16 @@ def collect(provider: GoogleProvider, request: GenerationRequest) -> list:
     async def go():
         try:
             return [e async for e in provider.generate(request, job_id="g1")]
+        finally:
+            await provider.aclose()
+
+    return run_async(go())
+
+
+def checked(provider):
+    async def go():
+        try:
+            return await provider.check()
         finally:
             await provider.aclose()
 
@@ -359,7 +371,7 @@ def test_cancellation_aborts_the_request(server):
 
 def test_check_gets_the_model_without_generating(server):
     server.push(Reply(200, {"name": f"models/{GEMINI}", "displayName": "Nano Banana 2"}))
-    status = run_async(make(server).check())
+    status = checked(make(server))
     assert status.state == ServiceState.ready and "Nano Banana 2" in status.message
     (seen,) = server.requests
     assert seen.method == "GET" and seen.path == f"/v1beta/models/{GEMINI}"
@@ -368,22 +380,22 @@ def test_check_gets_the_model_without_generating(server):
 
 def test_check_vertex(server):
     server.push(Reply(200, {"name": f"publishers/google/models/{GEMINI}"}))
-    status = run_async(vertex(server).check())
+    status = checked(vertex(server))
     assert status.state == ServiceState.ready and "art-proj" in status.message
     assert server.requests[0].path == f"/v1/publishers/google/models/{GEMINI}"
 
 
 def test_check_bad_key_and_no_key(server):
     server.push(gerr(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."))
-    rejected = run_async(make(server).check())
+    rejected = checked(make(server))
     assert rejected.state == ServiceState.needs_key and "rejected the API key" in rejected.message
-    assert run_async(make(server, api_key=None).check()).state == ServiceState.needs_key
+    assert checked(make(server, api_key=None)).state == ServiceState.needs_key
 
 
 def test_check_without_application_default_credentials(server, monkeypatch, tmp_path):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
     provider = make(server, api_key=None, surface="vertex", project="p")
-    status = run_async(provider.check())
+    status = checked(provider)
     assert status.state == ServiceState.needs_key and "gcloud auth application-default login" in status.message
     assert server.requests == []
 
@@ -394,7 +406,7 @@ def test_check_unreachable(server):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    status = run_async(make(server, endpoint=f"http://127.0.0.1:{port}").check())
+    status = checked(make(server, endpoint=f"http://127.0.0.1:{port}"))
     assert status.state == ServiceState.unreachable
 
 
@@ -402,3 +414,29 @@ def test_real_catalog_has_the_google_default():
     spec = catalog.provider("google")
     assert spec.default_model == GEMINI
     assert spec.model(GEMINI).fit(1920, 1080)[2] == "16:9"
+
+
+def test_vertex_project_and_credentials_from_adc(server):
+    creds = FakeCredentials()
+    server.push(gemini_ok())
+    p = GoogleProvider(GoogleConfig(surface="vertex", endpoint=server.url, base_delay=0.01), load_adc=lambda: (creds, "adc-proj"))
+    p.spec = SPEC
+    collect(p, req())
+    (seen,) = server.requests
+    assert seen.path.startswith("/v1/projects/adc-proj/locations/global/publishers/google/models/")
+    assert seen.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_key_echoed_in_an_error_is_scrubbed(server):
+    server.push(gerr(400, "INVALID_ARGUMENT", f"Bad request for key {KEY}"))
+    with pytest.raises(Exception) as info:
+        collect(make(server), req())
+    assert KEY not in str(info.value) + info.value.user_message
+
+
+def test_no_image_this_time_is_retried(server):
+    sleeps = Sleeps()
+    server.push(Reply(200, {"candidates": [{"finishReason": "NO_IMAGE", "content": {"role": "model", "parts": []}}]}),
+                gemini_ok())
+    events = collect(make(server, sleeps=sleeps), req())
+    assert len(images(events)) == 1 and len(sleeps) == 1 and len(server.requests) == 2

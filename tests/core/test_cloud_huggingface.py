@@ -242,3 +242,65 @@ def test_check_unreachable_never_raises():
     prov = HuggingFaceProvider(api_key=KEY, endpoint="http://127.0.0.1:9", hub_endpoint="http://127.0.0.1:9", timeout=1)
     status = run_async(prov.check())
     assert status.state is ServiceState.unreachable and status.message
+
+
+def test_factory_uses_settings_and_env_key_end_to_end(paths, monkeypatch):
+    from studio_core.providers.base import Provider
+    from studio_core.secrets import SecretStore
+    from studio_core.services import ServiceRegistry
+    from studio_core.settings import SettingsStore
+
+    monkeypatch.setenv("HF_TOKEN", KEY)
+    with LoopbackServer() as srv:
+        srv.route("POST", r"/hf-inference/models/black-forest-labs/FLUX\.1-dev", hf_image())
+        settings = SettingsStore(paths.settings_file)
+        settings.update_provider("huggingface", model="black-forest-labs/FLUX.1-dev", endpoint=srv.url, timeout=5,
+                                 bill_to="my-studio")
+        prov = ServiceRegistry(settings, SecretStore(paths.secrets_file)).provider("huggingface")
+        assert isinstance(prov, Provider)
+        assert prov._client.timeout.read == 120  # settings timeouts are kept within 120–600 s
+        events = run_async(collect(prov, req(cfg=3.5)))
+    assert len(of_type(events, JobImage)) == 1
+    r = srv.requests[0]
+    assert r.headers["authorization"] == f"Bearer {KEY}" and r.headers["x-hf-bill-to"] == "my-studio"
+    assert r.json()["parameters"]["guidance_scale"] == 3.5  # dev takes guidance; schnell does not
+
+
+def test_error_text_from_x_error_message_header():
+    with LoopbackServer() as srv:
+        srv.route("POST", ROUTE, Reply(400, b"", headers={"X-Error-Message": "Input validation error: width must be <= 1440"}))
+        with pytest.raises(InvalidRequest) as ei:
+            run_async(collect(make(srv), req()))
+    assert "width must be <= 1440" in ei.value.user_message
+
+
+def test_key_echoed_in_a_retried_error_stays_out_of_logs(caplog):
+    with LoopbackServer() as srv:
+        srv.route("POST", ROUTE, Reply(429, {"error": f"rate limited for {KEY}"}, headers={"Retry-After": "1"}),
+                  hf_error(401, f"bad token {KEY}"))
+        with caplog.at_level(logging.DEBUG):
+            with pytest.raises(AuthenticationFailed):
+                run_async(collect(make(srv), req()))
+    assert caplog.records and all(KEY not in rec.getMessage() for rec in caplog.records)
+
+
+def test_openai_style_provider_with_model_id_from_the_hub_mapping():
+    with LoopbackServer() as srv:
+        srv.route("GET", r"/api/models/someone/pixel-model",
+                  Reply(200, {"inferenceProviderMapping": {"nebius": {"status": "live", "providerId": "someone/pixel-v2",
+                                                                      "task": "text-to-image"}}}))
+        srv.route("POST", r"/nebius/v1/images/generations", hf_json_b64())
+        events = run_async(collect(make(srv, provider="nebius", model="someone/pixel-model"), req(seed=5, batch=2)))
+    assert len(of_type(events, JobImage)) == 2
+    assert len(srv.by_route(r"/api/models/.*", "GET")) == 1  # the mapping is looked up once
+    assert srv.by_route(r"/api/models/.*")[0].query == "expand%5B%5D=inferenceProviderMapping"
+    body = srv.by_route(r"/nebius/.*")[0].json()
+    assert body["model"] == "someone/pixel-v2" and body["response_format"] == "b64_json" and body["seed"] == 5
+
+
+def test_provider_that_does_not_serve_the_model():
+    with LoopbackServer() as srv:
+        srv.route("GET", r"/api/models/someone/pixel-model", Reply(200, {"inferenceProviderMapping": {}}))
+        with pytest.raises(ModelNotFound) as ei:
+            run_async(collect(make(srv, provider="together", model="someone/pixel-model"), req()))
+    assert "together" in ei.value.user_message

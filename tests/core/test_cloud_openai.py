@@ -236,3 +236,20 @@ def test_request_model_overrides_settings_model():
         events = run_async(collect(make(srv), req(model="gpt-image-1-mini")))
     assert srv.requests[0].json()["model"] == "gpt-image-1-mini"
     assert dict(of_type(events, JobImage)[0].info)["model"] == "gpt-image-1-mini"
+
+
+def test_factory_uses_settings_and_env_key(paths, monkeypatch):
+    from studio_core.secrets import SecretStore
+    from studio_core.services import ServiceRegistry
+    from studio_core.settings import SettingsStore
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with LoopbackServer() as srv:
+        srv.route("POST", ROUTE, openai_images())
+        settings = SettingsStore(paths.settings_file)
+        settings.update_provider("openai", endpoint=srv.url + "/v1", model="gpt-image-2", quality="high")
+        prov = ServiceRegistry(settings, SecretStore(paths.secrets_file)).provider("openai")
+        events = run_async(collect(prov, req(width=1280, height=720)))
+    body = srv.requests[0].json()
+    assert body["model"] == "gpt-image-2" and body["size"] == "1280x720" and body["quality"] == "high"
+    assert not of_type(events, JobNotice)  # gpt-image-2 takes any ×16 size

@@ -272,3 +272,30 @@ def test_request_model_overrides_settings_model():
                   Reply(201, replicate_prediction(output=[f"data:image/png;base64,{b64(png_bytes())}"])))
         events = run_async(collect(make(api), req(model="black-forest-labs/flux-dev")))
     assert dict(of_type(events, JobImage)[0].info)["model"] == "black-forest-labs/flux-dev"
+
+
+def test_deadline_cancels_the_prediction():
+    with LoopbackServer() as api:
+        api.route("POST", CREATE, Reply(201, replicate_prediction("slow", status="starting")))
+        api.route("GET", r"/v1/predictions/slow", Reply(200, replicate_prediction("slow", status="starting")))
+        api.route("POST", r"/v1/predictions/slow/cancel", Reply(200, replicate_prediction("slow", status="canceled")))
+        from studio_core.errors import JobTimedOut
+
+        with pytest.raises(JobTimedOut):
+            run_async(collect(make(api, timeout=0.2, poll_interval=0.02, sleep=asyncio.sleep), req()))
+        assert len(api.by_route(r"/v1/predictions/slow/cancel", "POST")) == 1
+
+
+def test_factory_uses_settings_and_stored_key(paths):
+    from studio_core.secrets import SecretStore
+    from studio_core.services import ServiceRegistry
+    from studio_core.settings import SettingsStore
+
+    with LoopbackServer() as api:
+        api.route("POST", CREATE, Reply(201, replicate_prediction(output=[f"data:image/png;base64,{b64(png_bytes())}"])))
+        settings = SettingsStore(paths.settings_file)
+        settings.update_provider("replicate", endpoint=api.url, wait=30)
+        secrets = SecretStore(paths.secrets_file)
+        secrets.set("replicate", KEY)
+        events = run_async(collect(ServiceRegistry(settings, secrets).provider("replicate"), req()))
+    assert len(of_type(events, JobImage)) == 1 and api.requests[0].headers["prefer"] == "wait=30"

@@ -87,3 +87,11 @@ def test_provider_prepare_uses_workflow_and_mapping():
     run_async(prov.aclose())
     assert seed == 77 and graph["7"]["inputs"]["text"] == "orc" and graph["6"]["inputs"]["text"] == ""
     assert graph["5"]["inputs"]["width"] == 640 and graph["3"]["inputs"]["steps"] == 12
+
+
+def test_load_file(tmp_path: Path):
+    assert json.loads(cw.load_file(DATA / "comfy_workflow_api_sdxl.json"))["3"]["class_type"] == "KSampler"
+    with pytest.raises(WorkflowError, match="could not be read|cannot read"):
+        cw.load_file(tmp_path / "missing.json")
+    with pytest.raises(WorkflowError):
+        cw.load_file(DATA / "comfy_workflow_ui.json")

@@ -475,3 +475,42 @@ def test_timeout_still_hands_up_finished_preview_images(monkeypatch: pytest.Monk
 
     events = run_async(main())
     assert len([e for e in events if isinstance(e, JobImage)]) == 1
+
+
+def test_models_samplers_and_factory_from_settings():
+    from studio_core.settings import Settings
+
+    info = json.loads((Path(__file__).parent.parent / "data" / "comfy_object_info_0.3.64.json").read_text())
+    info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"] = [["sd_xl_base_1.0.safetensors", "SD15/dreamshaper_8.safetensors"], {}]
+    info["UNETLoader"]["input"]["required"]["unet_name"] = ["COMBO", {"options": ["flux1-schnell.safetensors"]}]
+
+    async def main():
+        async with FakeComfyServer(object_info=info) as fake:
+            prov = create(Settings().replace(comfy_url=fake.url.replace("http://", "") + "/"), None)
+            try:
+                before = prov.samplers()
+                models = await prov.list_models()
+                return before, models, prov.samplers(), prov.schedulers(), prov
+            finally:
+                await prov.aclose()
+
+    before, models, samplers, schedulers, prov = run_async(main())
+    assert "euler" in before
+    assert [(m.id, m.family) for m in models] == [("sd_xl_base_1.0.safetensors", "sdxl"),
+                                                  ("SD15/dreamshaper_8.safetensors", "sd15"),
+                                                  ("flux1-schnell.safetensors", "flux")]
+    assert "dpmpp_2m" in samplers and "karras" in schedulers
+    assert prov.base_url.startswith("http://127.0.0.1:") and prov.timeout_s == 20 * 60
+
+
+def test_execution_success_without_final_executing_still_ends():
+    async def main():
+        async with FakeComfyServer(behaviour=Behaviour(skip_final_executing=True)) as fake:
+            prov = ComfyProvider(fake.url)
+            try:
+                return await asyncio.wait_for(collect(prov), 20)
+            finally:
+                await prov.aclose()
+
+    events = run_async(main())
+    assert len([e for e in events if isinstance(e, JobImage)]) == 1

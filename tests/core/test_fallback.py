@@ -128,3 +128,27 @@ def test_real_providers_unreachable_hugging_face_falls_back_to_replicate():
     info = dict(img.info)
     assert info["service"] == "replicate" and info["model"] == "black-forest-labs/flux-schnell" and info["cost_usd"] == 0.003
     assert api.requests[0].json()["input"]["prompt"] == "a slime enemy"
+
+
+def test_fallback_provider_wraps_the_policy_for_the_job_queue():
+    from studio_core.providers.base import Provider
+    from studio_core.providers.cloud.fallback import fallback_provider_for, request_for_image
+
+    order = ["replicate"]
+    provs = {"huggingface": failing("huggingface", ProviderUnavailable("down")), "replicate": FakeProvider("replicate")}
+    provider_for = fallback_provider_for(provs.__getitem__, lambda: order)
+    prov = provider_for("huggingface")
+    assert isinstance(prov, Provider) and prov.display_name == "Hugging Face"
+
+    async def go():
+        return [ev async for ev in prov.generate(req(), job_id="j")]
+
+    (img,) = of_type(run_async(go()), JobImage)
+    real = request_for_image(req(), img)
+    assert real.service == "replicate" and real.prompt == "a slime enemy"
+    assert request_for_image(req(), JobImage("j", b"", info=(("service", "huggingface"),))) == req()
+    order.clear()  # the order is read per job, so Settings changes apply to the next one
+    with pytest.raises(ProviderUnavailable):
+        run_async(go())
+    run_async(prov.cancel("j"))
+    assert provs["huggingface"].cancelled == ["j"] and provs["replicate"].cancelled == []

@@ -103,3 +103,28 @@ def test_logs_never_carry_keys(tmp_path):
         h.flush()
     text = logfile.read_text()
     assert "request with key" in text and "sk-verysecretvalue99" not in text
+
+
+def test_update_inside_a_loop_writes_off_thread_and_flushes(tmp_path):
+    import asyncio
+    import threading
+
+    path = tmp_path / "settings.json"
+    s = SettingsStore(path)
+    writers: list[str] = []
+    real = s._write_logged
+
+    def spy(text):
+        writers.append(threading.current_thread().name)
+        real(text)
+
+    s._write_logged = spy
+
+    async def go():
+        for w in (512, 640, 768):
+            s.update(width=w)
+        await s.flush()
+
+    asyncio.run(go())
+    assert json.loads(path.read_text())["width"] == 768
+    assert writers and all(n.startswith("settings") for n in writers)

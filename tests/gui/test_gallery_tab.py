@@ -116,7 +116,9 @@ def test_keyboard_delete_favourite_and_copy(host, core, loop, qtbot, tmp_path):
     loop.run_until_complete(wait_until(lambda: tab.model.rowCount() == 2))
     assert removed == [(0, 0)]  # in place, no reset
     assert not (core.paths.images / first.path).exists()
-    trash = list((Path(tab.core.paths.data).parents[1] / "xdg").rglob(first.name))
+    from send2trash import plat_other  # resolves the trash folder once, at first import
+
+    trash = list(Path(plat_other.HOMETRASH).rglob(first.name))
     assert trash, "the file went to the trash, not into thin air"
     assert "Moved 1 image" in tab.banner.label.text()
     assert loop.run_until_complete(core.index.count(ImageQuery())) == 2

@@ -51,6 +51,12 @@ def type_prompt(qtbot, tab, text: str) -> None:
     tab.prompt_panel.prompt.setPlainText(text)
 
 
+def settle(loop, core, tab) -> None:
+    """Leave nothing scheduled: pytest-qt processes events after each test, outside
+    qasync's run loop, where asyncio task steps fail."""
+    loop.run_until_complete(wait_until(lambda: not core.jobs.busy and tab.tasks.running == 0))
+
+
 def test_prompt_has_focus_and_suggestions_load(tab, qtbot):
     assert tab.prompt_panel.prompt.hasFocus() or tab.focusProxy() is tab.prompt_panel.prompt
     chips = tab.prompt_panel.chip_buttons()
@@ -60,7 +66,7 @@ def test_prompt_has_focus_and_suggestions_load(tab, qtbot):
     assert tab.generate_button.isEnabled()
 
 
-def test_validation_disables_generate_and_says_why(tab, qtbot):
+def test_validation_disables_generate_and_says_why(tab, qtbot, loop, core):
     assert not tab.generate_button.isEnabled()
     assert "prompt" in tab.generate_button.toolTip().lower()
     type_prompt(qtbot, tab, "x" * 2001)
@@ -73,6 +79,7 @@ def test_validation_disables_generate_and_says_why(tab, qtbot):
     assert tab.generate() is not None
     type_prompt(qtbot, tab, "")
     assert tab.generate() is None
+    settle(loop, core, tab)
 
 
 def test_ctrl_enter_generates_and_result_lands_on_disk_with_metadata(tab, qtbot, loop, core, fake):
@@ -96,6 +103,7 @@ def test_ctrl_enter_generates_and_result_lands_on_disk_with_metadata(tab, qtbot,
     loop.run_until_complete(wait_until(lambda: str(rec.path) in tab.results_model._thumbs))
     assert not tab.results_model.data(idx, Qt.ItemDataRole.DecorationRole).isNull()
     assert tab.results_model.data(idx, Qt.ItemDataRole.ToolTipRole).startswith("a blue slime")
+    settle(loop, core, tab)
 
 
 def test_progress_shows_steps_time_and_preview(tab, qtbot, loop, core):
@@ -114,7 +122,7 @@ def test_progress_shows_steps_time_and_preview(tab, qtbot, loop, core):
     # Esc cancels the running job
     qtbot.keyClick(tab.prompt_panel.prompt, Qt.Key.Key_Escape)
     loop.run_until_complete(wait_until(lambda: tab.progress.label.text() == "Cancelled."))
-    assert not core.jobs.busy
+    settle(loop, core, tab)
 
 
 def test_queue_shows_waiting_jobs_and_each_can_be_cancelled(tab, qtbot, loop, core):
@@ -137,7 +145,7 @@ def test_queue_shows_waiting_jobs_and_each_can_be_cancelled(tab, qtbot, loop, co
     loop.run_until_complete(wait_until(lambda: [r.prompt for r in slow.requests] == ["first", "third"]))
     assert slow.cancelled  # the provider saw the cancellation
     tab.cancel_current()
-    loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
+    settle(loop, core, tab)
 
 
 def test_failure_shows_the_user_message_with_details(tab, qtbot, loop, core):
@@ -155,6 +163,7 @@ def test_failure_shows_the_user_message_with_details(tab, qtbot, loop, core):
     core.jobs.provider_for = lambda s: FakeProvider(steps=1)
     tab.generate()
     assert not tab.error_area.isVisible()  # a new attempt clears the old error
+    settle(loop, core, tab)
 
 
 def test_failure_after_an_image_keeps_it_in_the_grid(tab, qtbot, loop, core):
@@ -167,6 +176,7 @@ def test_failure_after_an_image_keeps_it_in_the_grid(tab, qtbot, loop, core):
     loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
     assert tab.results_model.rowCount() == 1
     assert Path(tab.session_results()[0].path).exists()
+    settle(loop, core, tab)
 
 
 def test_save_failure_offers_retry(tab, qtbot, loop, core):
@@ -188,9 +198,10 @@ def test_save_failure_offers_retry(tab, qtbot, loop, core):
     tab.error_area.action_button.click()
     loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
     assert not core.jobs.unsaved
+    settle(loop, core, tab)
 
 
-def test_drag_mime_data_has_file_urls(tab, qtbot, loop):
+def test_drag_mime_data_has_file_urls(tab, qtbot, loop, core):
     type_prompt(qtbot, tab, "a tree")
     tab.generate()
     loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
@@ -202,13 +213,15 @@ def test_drag_mime_data_has_file_urls(tab, qtbot, loop):
     assert len(urls) == 1 and urls[0].isLocalFile()
     assert Path(urls[0].toLocalFile()) == Path(tab.session_results()[0].path)
     assert "text/uri-list" in model.mimeTypes()
+    settle(loop, core, tab)
 
 
-def test_results_model_passes_modeltester(tab, qtbot, loop, qtmodeltester):
+def test_results_model_passes_modeltester(tab, qtbot, loop, core, qtmodeltester):
     type_prompt(qtbot, tab, "a sword")
     tab.generate()
     loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
     qtmodeltester.check(tab.results_model)
+    settle(loop, core, tab)
 
 
 def test_apply_request_and_decorators(tab, qtbot, loop, fake):

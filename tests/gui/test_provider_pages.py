@@ -116,7 +116,7 @@ def test_endpoint_that_is_not_a_url_and_other_fields_are_checked(loop, services_
     azure.inputs["api_version"].setText("2025-04-01-preview")
     assert loop.run_until_complete(azure.save()) is True
     stored = core.settings.current.provider("azure")
-    assert stored == {"endpoint": "https://my-resource.openai.azure.com", "deployment": "sprites",
+    assert stored == {"auth": "key", "endpoint": "https://my-resource.openai.azure.com", "deployment": "sprites",
                       "api_version": "2025-04-01-preview"}
     assert "Spaces around the endpoint were removed" in azure.messages["endpoint"].text()
 
@@ -219,3 +219,14 @@ def test_a_failing_key_store_is_reported_in_place(loop, services_page, core, mon
     assert loop.run_until_complete(page.save()) is False
     assert "Not saved: the key store refused the key (RuntimeError)" in page.result_label.text()
     assert KEY not in page.result_label.text()
+
+
+def test_azure_with_entra_sign_in_needs_no_key(loop, services_page, core):
+    page = services_page.page("azure")
+    box = page.inputs["auth"]
+    box.setCurrentIndex(box.findData("entra"))
+    page.inputs["endpoint"].setText("https://r.openai.azure.com")
+    page.inputs["deployment"].setText("img")
+    assert loop.run_until_complete(page.save()) is True
+    assert core.settings.current.provider("azure")["auth"] == "entra"
+    assert core.secrets.get("azure") is None

@@ -10,8 +10,8 @@ botocore's credential lookups block (files, SSO refresh), so they run in a threa
 from __future__ import annotations
 
 import asyncio
-import json
 import ipaddress
+import json
 import logging
 import re
 import urllib.parse
@@ -40,7 +40,16 @@ from studio_core.models import (
 )
 from studio_core.providers.cloud import bedrock_wire as wire
 from studio_core.providers.cloud import catalog
-from studio_core.providers.cloud.common import Done, clean_key, image_from_bytes, require_url, retry_events, status_from_error
+from studio_core.providers.cloud.common import (
+    Done,
+    clamp_timeout,
+    clean_key,
+    image_from_bytes,
+    require_url,
+    retry_events,
+    scrub,
+    status_from_error,
+)
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
 
@@ -79,7 +88,7 @@ class BedrockConfig:
             endpoint=str(values.get("endpoint", "") or "").strip(),
             control_endpoint=str(values.get("control_endpoint", "") or "").strip(),
             auth=str(values.get("auth", "auto") or "auto"),
-            timeout_s=num("timeout_s", 300.0),
+            timeout_s=clamp_timeout(values.get("timeout_s", 300.0), 300.0),
             attempts=int(num("attempts", 3)),
         )
 
@@ -197,7 +206,7 @@ class BedrockProvider:
                     "No AWS credentials were found. Add a Bedrock API key in Settings, or set up the AWS CLI "
                     "(aws configure, or aws sso login) and name the profile here."))
             region = region or profile_region
-        region = region or DEFAULT_REGION
+        region = region or str(self.spec.get("default_region") or DEFAULT_REGION)
         if not _REGION_RE.match(region):
             raise InvalidRequest(f"bad region {region!r}", user_message=f"'{region}' is not an AWS region name.")
         runtime = require_url(wire.SERVICE, cfg.endpoint) if cfg.endpoint else f"https://bedrock-runtime.{region}.amazonaws.com"
@@ -233,8 +242,9 @@ class BedrockProvider:
             raise InvalidResponse(f"{wire.SERVICE}: reply of {len(resp.content)} bytes",
                                   user_message=f"{wire.SERVICE} sent back a reply too large to be an image.")
         if resp.status_code >= 300:
-            raise wire.error_for_reply(resp.status_code, resp.headers, resp.content, model=model, region=r.region,
-                                       model_gone=self.spec.retired_message(model, wire.SERVICE))
+            # a service may echo the key back in its error text
+            raise scrub(wire.error_for_reply(resp.status_code, resp.headers, resp.content, model=model, region=r.region,
+                                             model_gone=self.spec.retired_message(model, wire.SERVICE)), [r.bearer])
         return resp.content
 
     def _invoke_url(self, runtime: str, model: str) -> str:

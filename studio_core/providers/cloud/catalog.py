@@ -10,24 +10,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from studio_core.providers.cloud.common import fit_size, nearest_size, parse_size
+from studio_core.resources import resource_path
 
 log = logging.getLogger(__name__)
 
 
-def _resources_dir() -> Path:
-    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller onedir keeps data files beside the code
-    if frozen and (Path(frozen) / "resources").is_dir():
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[3] / "resources"
-
-
-CATALOG_PATH = _resources_dir() / "cloud_models.json"
+CATALOG_PATH = resource_path("cloud_models.json")
 
 RETIRED_STATES = frozenset({"retired", "shut_down", "shutdown"})
 
@@ -120,7 +113,7 @@ class ProviderSpec:
                 return m
         base = next((m for m in self.models if m.id == self.default_model), None)
         rules = {k: v for k, v in (base.raw if base else {}).items()
-                 if k in ("sizes", "aspect_ratios", "aspect_sizes", "size_range", "max_batch", "transparency", "steps", "seed")}
+                 if k in ("sizes", "aspect_ratios", "aspect_sizes", "size_range", "max_batch", "transparency", "seed")}
         return ModelSpec(model_id, self.id, label=model_id, status="unknown", known=False, raw=rules)
 
     def retired_message(self, model_id: str, service_name: str) -> str:

@@ -113,3 +113,73 @@ async def generate_with_fallback(
     raise GenerationFailed("all services failed: " + "; ".join(f"{sid}: {exc}" for sid, exc in failures),
                            user_message=f"No service could make the image. {summary}",
                            retryable=any(exc.retryable for _, exc in failures))
+
+
+def request_for_image(request: GenerationRequest, image: JobImage) -> GenerationRequest:
+    """The request as it was really run for ``image``: service and model from its info.
+
+    Save images with this, so a fallback image's file name and metadata name the
+    service that made it, not the one that was chosen.
+    """
+    info = dict(image.info)
+    service, model = info.get("service"), info.get("model")
+    changes: dict[str, Any] = {}
+    if isinstance(service, str) and service and service != request.service:
+        changes["service"] = service
+    if isinstance(model, str) and model and model != request.model:
+        changes["model"] = model
+    return request.replace(**changes) if changes else request
+
+
+class FallbackProvider:
+    """A Provider for the job queue that runs its service with the user's fallback list.
+
+    ``JobQueue(provider_for=fallback_provider_for(registry.provider, lambda: settings.current.fallback_services))``
+    gives every job the policy above without the queue knowing about it. The registry
+    owns the real providers, so :meth:`aclose` closes nothing.
+    """
+
+    def __init__(self, service_id: str, get_provider: Callable[[str], Any],
+                 order: Callable[[], Iterable[str]] | Iterable[str] = ()):
+        self.id = service_id
+        self.display_name = service_name(service_id)
+        self._get = get_provider
+        self._order = order
+
+    def _chain(self) -> list[str]:
+        order = self._order() if callable(self._order) else self._order
+        return fallback_chain(self.id, order)
+
+    async def check(self) -> Any:
+        from studio_core.providers.cloud.common import status_from_error
+
+        try:
+            return await self._get(self.id).check()
+        except Exception as exc:  # check() reports, never raises
+            return status_from_error(exc)
+
+    async def list_models(self) -> tuple[Any, ...]:
+        return await self._get(self.id).list_models()
+
+    async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        chain = self._chain()
+        async with contextlib.aclosing(generate_with_fallback(request, job_id=job_id, get_provider=self._get,
+                                                              order=chain[1:])) as events:
+            async for ev in events:
+                yield ev
+
+    async def cancel(self, job_id: str) -> None:
+        for sid in self._chain():
+            try:
+                await self._get(sid).cancel(job_id)
+            except Exception:  # noqa: BLE001 - a service that can't be built has nothing to cancel
+                log.debug("cancel on %s skipped", sid)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def fallback_provider_for(get_provider: Callable[[str], Any],
+                          order: Callable[[], Iterable[str]] | Iterable[str] = ()) -> Callable[[str], FallbackProvider]:
+    """A ``provider_for`` for :class:`~studio_core.jobs.JobQueue` with the fallback policy built in."""
+    return lambda service_id: FallbackProvider(service_id, get_provider, order)

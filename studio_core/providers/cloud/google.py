@@ -40,7 +40,16 @@ from studio_core.models import (
 )
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud import google_wire as wire
-from studio_core.providers.cloud.common import Done, clean_key, image_from_bytes, require_url, retry_events, status_from_error
+from studio_core.providers.cloud.common import (
+    Done,
+    clamp_timeout,
+    clean_key,
+    image_from_bytes,
+    require_url,
+    retry_events,
+    scrub,
+    status_from_error,
+)
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
 
@@ -61,7 +70,7 @@ _SIZE_PX = {"1K": 1024, "2K": 2048, "4K": 4096}
 class GoogleConfig:
     surface: str = "gemini"  # "gemini" (API key) | "vertex" (application default credentials)
     project: str = ""
-    location: str = "global"
+    location: str = ""  # "" → the catalog's Vertex default, else "global"
     model: str = ""
     endpoint: str = ""  # base URL override (regional/private endpoints, tests)
     api_version: str = ""  # "" → v1beta on the Gemini API, v1 on Vertex
@@ -74,11 +83,10 @@ class GoogleConfig:
         def text(key: str, default: str = "") -> str:
             return str(values.get(key, default) or default).strip()
 
-        t = values.get("timeout_s", 300.0)
         a = values.get("attempts", 3)
-        return cls(surface=text("surface", "gemini").lower(), project=text("project"), location=text("location", "global"),
+        return cls(surface=text("surface", "gemini").lower(), project=text("project"), location=text("location"),
                    model=text("model"), endpoint=text("endpoint"), api_version=text("api_version"),
-                   timeout_s=float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 else 300.0,
+                   timeout_s=clamp_timeout(values.get("timeout_s", 300.0), 300.0),
                    attempts=int(a) if isinstance(a, int) and not isinstance(a, bool) and a > 0 else 3)
 
     @property
@@ -92,12 +100,14 @@ def _is_imagen(m: catalog.ModelSpec) -> bool:
 
 def _load_adc() -> tuple[Any, str]:
     """Application default credentials (blocking: files, maybe a metadata probe; run in a thread)."""
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-
+    try:
+        import google.auth
+        from google.auth.exceptions import GoogleAuthError
+    except ImportError as exc:
+        raise DependencyMissing("google-auth") from exc
     try:
         creds, project = google.auth.default(scopes=[CLOUD_PLATFORM])
-    except DefaultCredentialsError as exc:
+    except GoogleAuthError as exc:
         raise MissingCredentials(f"google-auth: {type(exc).__name__}", user_message=(
             "No Google Cloud credentials were found. Run: gcloud auth application-default login "
             "(or use the Gemini API with an API key instead).")) from None
@@ -131,6 +141,10 @@ class GoogleProvider:
     def model(self) -> str:
         return self.config.model or self.default_model
 
+    @property
+    def location(self) -> str:
+        return self.config.location or str(self.spec.get("vertex_default_location") or "global")
+
     # -- client ----------------------------------------------------------------------------
     async def _sdk(self) -> genai.Client:
         if self._client is not None:
@@ -154,14 +168,17 @@ class GoogleProvider:
                 raise MissingCredentials("no Google Cloud project", user_message=(
                     "Set the Google Cloud project ID in Settings (Vertex AI needs one)."))
             self._project = project
-            self._client = genai.Client(vertexai=True, project=project, location=cfg.location or "global",
-                                        credentials=creds, http_options=options)
+            kwargs: dict[str, Any] = {"vertexai": True, "project": project, "location": self.location, "credentials": creds}
         else:
             if not self._api_key:
                 raise MissingCredentials("no Gemini API key", user_message=(
                     "Add a Gemini API key in Settings (create one at aistudio.google.com), or switch to Vertex AI."))
-            key = clean_key("Gemini API", self._api_key)
-            self._client = genai.Client(vertexai=False, api_key=key, http_options=options)
+            kwargs = {"vertexai": False, "api_key": clean_key("Gemini API", self._api_key)}
+        try:
+            self._client = genai.Client(http_options=options, **kwargs)
+        except ValueError as exc:  # the SDK refuses contradictory settings (e.g. key plus project)
+            raise InvalidRequest(f"google-genai client: {exc}", user_message=(
+                "The Google settings contradict each other; check the surface, project and location.")) from None
         return self._client
 
     async def _call(self, make: Callable[[genai.Client], Awaitable[Any]], *, model: str) -> Any:
@@ -173,8 +190,11 @@ class GoogleProvider:
             return await make(client)
         except genai_errors.APIError as exc:
             headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-            raise wire.error_for_api(exc.code or 0, exc.details, dict(headers), model=model, surface=self.config.surface,
-                                     model_gone=self.spec.retired_message(model, wire.SERVICE)) from None
+            # a service may echo the key back in its error text
+            raise scrub(wire.error_for_api(exc.code or 0, exc.details, dict(headers), model=model,
+                                           surface=self.config.surface,
+                                           model_gone=self.spec.retired_message(model, wire.SERVICE)),
+                        [self._api_key]) from None
         except (httpx.TimeoutException, TimeoutError):
             raise RequestTimedOut(f"{wire.SERVICE}: timed out", user_message="Google took too long to answer.") from None
         except httpx.HTTPError as exc:
@@ -198,7 +218,7 @@ class GoogleProvider:
             found = await self._call(lambda c: c.aio.models.get(model=model), model=model)
         except StudioError as exc:
             return status_from_error(exc)
-        where = (f"Vertex AI (project {self._project}, {self.config.location})" if self.config.is_vertex
+        where = (f"Vertex AI (project {self._project}, {self.location})" if self.config.is_vertex
                  else "the Gemini API")
         label = getattr(found, "display_name", None) or model
         return ProviderStatus(ServiceState.ready, f"Connected to {where}. Model {label} is available.",
@@ -270,12 +290,9 @@ class GoogleProvider:
                     result = item.value
                 else:
                     yield item
-            if imagen:
-                pictures, reasons = wire.pictures_from_imagen(result)
-                if reasons:
-                    yield JobNotice(job_id, f"Google filtered {len(reasons)} of the images: {'; '.join(reasons)}")
-            else:
-                pictures = [wire.pictures_from_content(result)]
+            pictures, reasons = result
+            if reasons:
+                yield JobNotice(job_id, f"Google filtered {len(reasons)} of the images: {'; '.join(reasons)}")
             for n, pic in enumerate(pictures):
                 yield await self._image(job_id, pic, model=model, index=made + n, spec=m,
                                         seed=request.seed if imagen else None)
@@ -295,8 +312,14 @@ class GoogleProvider:
         text = request.prompt + (f"\n\nAvoid: {request.negative_prompt}" if request.negative_prompt else "")
         image_config = genai_types.ImageConfig(aspect_ratio=ratio, image_size=size) if (ratio or size) else None
         config = genai_types.GenerateContentConfig(response_modalities=["IMAGE"], image_config=image_config)
-        return lambda: self._call(lambda c: c.aio.models.generate_content(model=model, contents=text, config=config),
-                                  model=model)
+
+        async def call() -> tuple[list[wire.Picture], list[str]]:
+            # parsed inside the retried call, so a transient "no image this time" is retried too
+            reply = await self._call(lambda c: c.aio.models.generate_content(model=model, contents=text, config=config),
+                                     model=model)
+            return [wire.pictures_from_content(reply)], []
+
+        return call
 
     def _imagen_call(self, request: GenerationRequest, *, model: str, ratio: str | None,
                      count: int) -> Callable[[], Awaitable[Any]]:
@@ -312,7 +335,10 @@ class GoogleProvider:
                 warnings.simplefilter("ignore", genai_errors.ExperimentalWarning)
                 return c.aio.models.generate_images(model=model, prompt=request.prompt, config=config)
 
-        return lambda: self._call(start, model=model)
+        async def call() -> tuple[list[wire.Picture], list[str]]:
+            return wire.pictures_from_imagen(await self._call(start, model=model))
+
+        return call
 
     async def cancel(self, job_id: str) -> None:
         task = self._tasks.get(job_id)

@@ -78,9 +78,11 @@ class HuggingFaceProvider:
         attempts: int = 3,
         base_delay: float = 1.0,
         sleep: Any = asyncio.sleep,
+        bill_to: str = "",
         spec: catalog.ProviderSpec | None = None,
     ):
         self._raw_key = api_key
+        self._bill_to = bill_to.strip()
         self._spec = spec or catalog.provider(self.id)
         self.model = (model or "").strip() or self._spec.default_model
         self.provider = (provider or "").strip() or str(self._spec.get("default_provider") or "hf-inference")
@@ -98,6 +100,8 @@ class HuggingFaceProvider:
 
     async def _send(self, method: str, url: str, key: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
+        if self._bill_to:
+            headers["X-HF-Bill-To"] = self._bill_to
         try:
             r = await self._client.request(method, url, headers=headers, **kw)
         except httpx.HTTPError as exc:
@@ -111,6 +115,8 @@ class HuggingFaceProvider:
             body: Any = r.json()
         except ValueError:
             body = r.text
+        if not body and r.headers.get("x-error-message"):
+            body = {"error": r.headers["x-error-message"]}
         if r.status_code == 503 and isinstance(body, dict) and isinstance(body.get("estimated_time"), (int, float)):
             wait = float(body["estimated_time"])
             err: StudioError = RateLimited(f"{SERVICE}: HTTP 503 model loading ({wait:.0f} s)", retry_after=wait,
@@ -225,10 +231,13 @@ class HuggingFaceProvider:
         base = require_url(SERVICE, self._endpoint)
         spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        if spec.retired:
+            yield JobNotice(job_id, self._spec.retired_message(self.model, SERVICE) + " Trying it anyway.")
         w, h, _ = spec.fit(request.width, request.height)
         if (w, h) != (request.width, request.height):
             yield JobNotice(job_id, size_notice(SERVICE, (request.width, request.height), (w, h)))
-        steps = spec.steps(request.steps)
+        # A model the catalog does not know gets the task's standard parameters as the user set them.
+        steps = spec.steps(request.steps) if spec.known else request.steps
         batch = max(request.batch, 1)
         first_seed = request.seed if request.seed is not None else random.randint(0, 2**31 - 1)
         for i in range(batch):
@@ -236,7 +245,7 @@ class HuggingFaceProvider:
             params: dict[str, Any] = {"width": w, "height": h, "seed": seed}
             if steps is not None:
                 params["num_inference_steps"] = steps
-            if spec.get("guidance"):
+            if spec.get("guidance", not spec.known):
                 params["guidance_scale"] = request.cfg
             if request.negative_prompt and spec.get("negative_prompt", True):
                 params["negative_prompt"] = request.negative_prompt
@@ -310,5 +319,6 @@ def create(settings: Any, secrets: Any) -> HuggingFaceProvider:
         provider=str(cfg.get("provider") or spec.get("default_provider") or "hf-inference"),
         endpoint=str(cfg.get("endpoint") or cfg.get("base_url") or spec.get("endpoint") or ROUTER),
         hub_endpoint=str(cfg.get("hub_endpoint") or spec.get("hub_endpoint") or HUB),
+        bill_to=str(cfg.get("bill_to") or ""),
         timeout=clamp_timeout(cfg.get("timeout"), spec.get("timeout_s") or 300),
     )

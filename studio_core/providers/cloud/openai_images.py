@@ -205,6 +205,8 @@ class OpenAIImagesProvider:
             raise self._map_error(exc) from None
         spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        if spec.retired:
+            yield JobNotice(job_id, self._spec.retired_message(self.model, self.service) + " Trying it anyway.")
         w, h, _ = spec.fit(request.width, request.height)
         if (w, h) != (request.width, request.height):
             yield JobNotice(job_id, size_notice(self.service, (request.width, request.height), (w, h)))

@@ -191,6 +191,8 @@ class ReplicateProvider:
         base = require_url(SERVICE, self._endpoint)
         spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        if spec.retired:
+            yield JobNotice(job_id, self._spec.retired_message(self.model, SERVICE) + " Trying it anyway.")
         w, h, ratio = spec.fit(request.width, request.height)
         megapixels = "1"
         if spec.get("megapixels") and "0.25" in spec.get("megapixels") and request.width * request.height <= 400_000:

@@ -303,7 +303,8 @@ class ComfyClient:
         prompt_id = data.get("prompt_id")
         if prompt_id is None:
             return  # status broadcasts, the reconnect "executing" without prompt_id, feature_flags
-        if mtype in ("execution_start", "executing") and data.get("node") is not None or mtype == "execution_start":
+        # Type-1 previews carry no prompt id: they belong to whichever job runs now.
+        if mtype == "execution_start" or (mtype == "executing" and data.get("node") is not None):
             self._running_prompt = prompt_id
         elif mtype == "executing" and data.get("node") is None and self._running_prompt == prompt_id:
             self._running_prompt = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 from studio_core.errors import WorkflowError
@@ -61,6 +62,18 @@ class WorkflowMap:
 
     def merged(self, override: WorkflowMap) -> WorkflowMap:
         return replace(self, **{f: getattr(override, f) for f in FIELDS if getattr(override, f) is not None})
+
+
+def load_file(path: str | Path) -> str:
+    """The text of a workflow file, checked to be an API-format graph (blocking: call off the GUI thread).
+    Put it into ``request.with_options(workflow=text)``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"cannot read workflow {path}: {exc}",
+                            user_message=f"The workflow file '{Path(path).name}' could not be read.") from exc
+    parse(text)
+    return text
 
 
 def parse(text: str | bytes | Mapping[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 20 * 60.0
 HISTORY_POLL_S = (0.5, 1.0, 2.0, 4.0)
 IDLE_POLL_S = 30.0  # even on a healthy socket, check /history after this long without a message
+DEFAULT_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde", "ddim", "uni_pc")
+DEFAULT_SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
 
 
 def timeout_from_env(default: float = DEFAULT_TIMEOUT_S) -> float:
@@ -152,10 +154,11 @@ class ComfyProvider:
         return tuple(out)
 
     def samplers(self) -> tuple[str, ...]:
-        return oi.samplers(self._object_info or {})
+        """The server's samplers once object_info() has been fetched; common defaults before that."""
+        return oi.samplers(self._object_info or {}) or DEFAULT_SAMPLERS
 
     def schedulers(self) -> tuple[str, ...]:
-        return oi.schedulers(self._object_info or {})
+        return oi.schedulers(self._object_info or {}) or DEFAULT_SCHEDULERS
 
     async def check(self) -> ProviderStatus:
         if self._url_error is not None:
@@ -367,7 +370,11 @@ class ComfyProvider:
                     return
                 raise GenerationFailed(f"job {job.prompt_id} interrupted on the server",
                                        user_message="The generation was stopped on the ComfyUI server.")
-            # execution_success, progress_state, status: nothing to do (the final executing follows)
+            elif t == "execution_success":
+                # The final "executing null" should follow at once; if a lost reconnect swallows it,
+                # /history (written before that message) ends the job instead.
+                polling, poll_i = True, 0
+            # progress_state, status: nothing to do
 
     async def _from_history(self, job: _Job, seed: int | None, *, final: bool) -> AsyncIterator[JobEvent | None]:
         """Images from /history; yields None (and sets job.done) when the entry says finished."""

@@ -1,0 +1,315 @@
+"""Gallery at scale: 100,000 indexed PNGs, measured against a plain-text QListView floor.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gallery.py [--count 100000]
+
+The images (small Pillow-made sprites with this app's metadata) and their index are made
+once and kept in ~/.cache/studio-bench/gallery-<count>/ (STUDIO_BENCH_CACHE moves it).
+Not a test: it prints figures. Goals from the gallery issue: first paint < 300 ms and
+within 2× the floor, prompt search < 100 ms, memory bounded by the thumbnail cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ADJ = ["red", "blue", "green", "golden", "rusty", "ancient", "tiny", "giant", "frozen", "burning", "shadow",
+       "crystal", "wooden", "iron", "mossy", "royal", "cursed", "holy", "haunted", "glowing"]
+THING = ["dragon", "goblin", "potion", "sword", "shield", "chest", "slime", "knight", "wizard", "tree", "castle",
+         "mushroom", "skeleton", "bat", "key", "coin", "gem", "bow", "axe", "helmet", "boots", "ring", "scroll",
+         "bomb", "heart", "crown", "lantern", "barrel", "crate", "torch"]
+STYLE = ["pixel art", "16-bit sprite", "isometric", "game icon", "top-down", "side view"]
+SERVICES = ["comfyui", "comfyui", "comfyui", "huggingface", "replicate", "openai", "bedrock"]
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _make_chunk(args: tuple[str, int, int]) -> list[dict]:
+    from PIL import Image, ImageDraw
+
+    from studio_core.models import GenerationRequest
+    from studio_core.storage.images import encode_png, image_filename
+    from studio_core.storage.records import iso_to_ts
+
+    folder, start, stop = args
+    rows = []
+    for i in range(start, stop):
+        rnd = random.Random(i)
+        prompt = f"{rnd.choice(ADJ)} {rnd.choice(THING)} with {rnd.choice(THING)}, {rnd.choice(STYLE)} #{i}"
+        service = rnd.choice(SERVICES)
+        when = T0 + timedelta(seconds=i * 600 + rnd.randint(0, 500))
+        req = GenerationRequest(prompt=prompt, service=service, model=f"model-{rnd.randint(1, 5)}", width=32, height=32,
+                                steps=rnd.choice([4, 20, 30]), seed=rnd.randint(0, 2**31))
+        img = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+        d = ImageDraw.Draw(img)
+        c = (rnd.randint(40, 255), rnd.randint(40, 255), rnd.randint(40, 255), 255)
+        d.ellipse((4, 6, 28, 30), fill=c, outline=(20, 20, 20, 255))
+        d.rectangle((12, 2, 20, 10), fill=(c[2], c[0], c[1], 255))
+        created = when.isoformat(timespec="milliseconds")
+        cost = {"openai": 0.04, "huggingface": 0.003, "replicate": 0.003, "bedrock": 0.01}.get(service)
+        info = {"cost_usd": cost} if cost else {}
+        data = encode_png(img, request=req, seed=req.seed, created=created, info=info)
+        name = image_filename(service, prompt, when)
+        p = Path(folder) / name
+        p.write_bytes(data)
+        st = p.stat()
+        rows.append({"path": name, "service": service, "model": req.model, "prompt": prompt, "seed": req.seed,
+                     "width": 32, "height": 32, "steps": req.steps, "cfg": req.cfg, "sampler": req.sampler,
+                     "scheduler": req.scheduler, "quality": req.quality.value, "created": created,
+                     "created_ts": iso_to_ts(created), "file_size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                     "source": "studio", "cost_usd": cost, "request_json": req.to_json()})
+    return rows
+
+
+def prepare(root: Path, count: int) -> None:
+    """Make the images and the index once; later runs reuse them."""
+    from studio_core.paths import AppPaths
+    from studio_core.storage.index import ImageIndex
+
+    marker = root / "ready"
+    if marker.exists():
+        return
+    if root.exists():
+        shutil.rmtree(root)
+    paths = AppPaths.portable(root)
+    paths.ensure()
+    t = time.perf_counter()
+    chunks = [(str(paths.images), s, min(s + 2000, count)) for s in range(0, count, 2000)]
+    with multiprocessing.Pool(max(1, os.cpu_count() or 1)) as pool:
+        rows = [r for chunk in pool.imap_unordered(_make_chunk, chunks) for r in chunk]
+    print(f"made {count:,} PNGs in {time.perf_counter() - t:.1f} s", flush=True)
+
+    async def build():
+        idx = await ImageIndex.open(paths)  # the folder is full: this is a real rebuild
+        await idx.aclose()
+
+    t = time.perf_counter()
+    # The generated rows go straight in (the issue's "index of generated rows"); a rebuild
+    # from the files is timed separately below on a sample.
+    import sqlite3
+
+    from studio_core.storage.index import _INSERT_SQL, ROW_COLUMNS, MIGRATIONS
+
+    con = sqlite3.connect(paths.index_file)
+    con.execute("PRAGMA journal_mode=WAL")
+    with con:
+        for step in MIGRATIONS:
+            for sql in step:
+                con.execute(sql)
+        con.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+        con.executemany(_INSERT_SQL, [tuple(r.get(c) if r.get(c) is not None else
+                                            ("" if c not in ("seed", "cost_usd", "duration_s") else None)
+                                            for c in ROW_COLUMNS) for r in rows])
+    con.close()
+    print(f"indexed {count:,} rows in {time.perf_counter() - t:.1f} s", flush=True)
+    asyncio.run(build())
+    marker.write_text("ok")
+
+
+def floor_first_paint(app, count: int, grid) -> float:
+    from PySide6.QtCore import QStringListModel
+    from PySide6.QtWidgets import QListView
+
+    strings = [f"item {i}" for i in range(count)]
+    t = time.perf_counter()
+    model = QStringListModel(strings)
+    view = QListView()
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setUniformItemSizes(True)
+    view.setGridSize(grid)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setModel(model)
+    view.resize(1000, 700)
+    view.show()
+    app.processEvents()
+    view.viewport().repaint()
+    dt = time.perf_counter() - t
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return dt
+
+
+def visible_rows(view) -> int:
+    g = view.gridSize()
+    vp = view.viewport()
+    cols = max(1, vp.width() // g.width())
+    return cols * math.ceil(vp.height() / g.height())
+
+
+async def measure(app, root: Path, count: int, cold: bool) -> dict:
+    from PySide6.QtWidgets import QMainWindow
+
+    from studio_core.app_core import StudioCore
+    from studio_core.paths import AppPaths
+    from studio_core.storage.records import ImageQuery
+    from studio_gui.gallery.model import ThumbStateRole
+    from studio_gui.gallery.saved_tab import SavedTab
+    from studio_gui.tasks import TaskOwner
+    from tests.gui.conftest import wait_until
+
+    paths = AppPaths.portable(root)
+    if cold and paths.thumbnails.exists():
+        shutil.rmtree(paths.thumbnails)
+    out: dict = {}
+    t = time.perf_counter()
+    core = await StudioCore.open(paths, use_keyring=False)
+    out["core_open_s"] = time.perf_counter() - t  # includes reconciling 100k files with the index
+    tasks = TaskOwner()
+    win = QMainWindow()
+    try:
+        rss0 = rss_mb()
+        t = time.perf_counter()
+        tab = SavedTab(core, tasks=tasks)
+        win.setCentralWidget(tab)
+        win.resize(1280, 800)
+        win.show()
+        await tab.started()
+        await wait_until(lambda: tab.model.rowCount() > 0, timeout=30, interval=0.002)
+        n = visible_rows(tab.view)
+        await wait_until(lambda: all(tab.model.index(r, 0).data(ThumbStateRole) == "ready"
+                                     for r in range(min(n, tab.model.rowCount()))), timeout=60, interval=0.002)
+        tab.view.viewport().repaint()
+        out["first_paint_s"] = time.perf_counter() - t
+        out["visible"] = n
+        out["shot"] = tab.view.grab()
+
+        times = []
+        for word in ("dragon", "crystal goblin", "lantern", "zzznothing"):
+            t = time.perf_counter()
+            task = tab.model.set_query(ImageQuery(text=word))
+            await task
+            times.append((word, time.perf_counter() - t, tab.model.total))
+        out["search"] = times
+        t = time.perf_counter()
+        await core.index.count(ImageQuery(text="dragon"))
+        out["search_sql_count_s"] = time.perf_counter() - t
+
+        await tab.model.set_query(ImageQuery())
+        t = time.perf_counter()
+        pages = 0
+        while tab.model.rowCount() < tab.model.total:
+            tab.view.scrollToBottom()
+            if tab.model.canFetchMore():
+                tab.model.fetchMore()
+            await wait_until(lambda: not tab.model.fetching, timeout=30, interval=0.001)
+            pages += 1
+        tab.view.scrollToBottom()
+        tab.view.viewport().repaint()
+        out["scroll_end_s"] = time.perf_counter() - t
+        out["pages"] = pages
+        await wait_until(lambda: all(tab.model.index(r, 0).data(ThumbStateRole) == "ready"
+                                     for r in range(tab.model.rowCount() - 20, tab.model.rowCount())),
+                         timeout=60, interval=0.005)
+        out["rows_loaded"] = tab.model.rowCount()
+        out["rss_delta_mb"] = rss_mb() - rss0
+        out["thumbs_in_lru"] = len(tab.loader)
+        out["thumb_requests"] = tab.loader.requested
+        tab.closing()
+    finally:
+        await tasks.cancel_all()
+        win.close()
+        await core.aclose()
+    return out
+
+
+async def rebuild_sample(root: Path, n: int) -> float:
+    """Rebuild an index from ``n`` files' embedded metadata (what a lost index costs)."""
+    import tempfile
+
+    from studio_core.paths import AppPaths
+    from studio_core.storage.index import ImageIndex
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = AppPaths.portable(Path(tmp))
+        paths.ensure()
+        src = AppPaths.portable(root).images
+        for i, f in enumerate(os.scandir(src)):
+            if i >= n:
+                break
+            os.link(f.path, paths.images / f.name)
+        t = time.perf_counter()
+        idx = await ImageIndex.open(paths)
+        dt = time.perf_counter() - t
+        await idx.aclose()
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=100_000)
+    ap.add_argument("--shots", type=Path, default=None, help="save the first screen as PNG here")
+    args = ap.parse_args()
+    cache = Path(os.environ.get("STUDIO_BENCH_CACHE", Path.home() / ".cache" / "studio-bench"))
+    root = cache / f"gallery-{args.count}"
+    prepare(root, args.count)
+
+    from PySide6.QtWidgets import QApplication
+    import qasync
+
+    from studio_gui.gallery.delegate import GalleryDelegate
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)  # closing one measured window must not stop the loop
+    grid = GalleryDelegate().tile_size()
+    floors = [floor_first_paint(app, args.count, grid) for _ in range(3)]
+    floor = min(floors)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    gc.collect()
+    cold = loop.run_until_complete(measure(app, root, args.count, cold=True))
+    warm = loop.run_until_complete(measure(app, root, args.count, cold=False))
+    rebuild_n = min(5000, args.count)
+    rebuild = loop.run_until_complete(rebuild_sample(root, rebuild_n))
+    if args.shots:
+        warm["shot"].save(str(args.shots))
+
+    print(f"\n== gallery benchmark: {args.count:,} images, Qt {app.platformName()} ==")
+    print(f"floor: plain-text QListView, {args.count:,} rows, first paint  {floor * 1000:7.1f} ms")
+    for name, r in (("cold thumbnail cache", cold), ("warm thumbnail cache", warm)):
+        fp = r["first_paint_s"]
+        print(f"{name}:")
+        print(f"  core open (index + reconcile of {args.count:,} files) {r['core_open_s'] * 1000:7.1f} ms")
+        print(f"  Saved tab to first painted thumbnails ({r['visible']} tiles) {fp * 1000:7.1f} ms"
+              f"  = {fp / floor:.2f}× floor")
+        for word, dt, total in r["search"]:
+            print(f"  search {word!r:18} {dt * 1000:7.1f} ms  ({total:,} matches)")
+        print(f"  scroll to end: {r['scroll_end_s']:.2f} s over {r['pages']} pages, {r['rows_loaded']:,} rows")
+        print(f"  RSS growth {r['rss_delta_mb']:.0f} MB; thumbnails in LRU {r['thumbs_in_lru']} "
+              f"(cap 1500); thumbnail loads {r['thumb_requests']}")
+    print(f"rebuild from files: {rebuild_n:,} images in {rebuild:.2f} s "
+          f"(≈ {rebuild / rebuild_n * args.count:.0f} s for {args.count:,})")
+    print(f"peak RSS {peak_mb():.0f} MB")
+    loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
