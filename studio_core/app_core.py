@@ -46,10 +46,16 @@ class StudioCore:
         core = cls(paths, use_keyring=use_keyring)
         await core._open_index()
         from studio_core.jobs import JobQueue
+        from studio_core.providers.cloud.fallback import fallback_provider_for, request_for_image
 
-        # The lambda looks the registry up on each job, so a provider rebuilt after a
-        # settings change (or a test's stand-in) is the one used.
-        core.jobs = JobQueue(lambda service: core.services.provider(service), core.save_image)
+        # The lambdas look the registry and settings up on each job, so a provider rebuilt
+        # after a settings change (or a test's stand-in) and the current fallback order are used.
+        # Images are saved under the service that really made them (a fallback may have).
+        core.jobs = JobQueue(
+            fallback_provider_for(lambda service: core.services.provider(service),
+                                  lambda: core.settings.current.fallback_services),
+            lambda image, request: core.save_image(image, request_for_image(request, image)),
+        )
         core.on_close(core.jobs.aclose)
         return core
 

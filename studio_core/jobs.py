@@ -211,7 +211,8 @@ class JobQueue:
         """Running jobs first, then waiting ones in order; optionally the recent finished ones (newest first)."""
         out: list[JobEntry] = []
         for lane in self._lanes.values():
-            if lane.current is not None:
+            # current stays set until the lane resumes, a moment after the job ended
+            if lane.current is not None and lane.current.state is JobState.running:
                 out.append(self._snapshot(lane.current, 0))
         for lane in self._lanes.values():
             out.extend(self._snapshot(job, n) for n, job in enumerate(lane.pending, start=1))

@@ -83,7 +83,6 @@ async def shoot(app, home: Path, *, empty: bool) -> None:
     from studio_core.app_core import StudioCore
     from studio_core.paths import AppPaths
     from studio_gui.gallery.saved_tab import SavedTab
-    from studio_gui.gallery.model import ThumbStateRole
     from studio_gui.tasks import TaskOwner
     from tests.gui.conftest import wait_until
 
@@ -114,16 +113,16 @@ async def shoot(app, home: Path, *, empty: bool) -> None:
         fav = tab.model.record(2)
         await core.index.set_favourite([fav.id, tab.model.record(5).id], True)
         await wait_until(lambda: tab.detail.full_image is not None, timeout=10)
-        await wait_until(lambda: all(tab.model.index(r, 0).data(ThumbStateRole) != "loading"
-                                     for r in range(min(40, tab.model.rowCount()))), timeout=30)
+        await asyncio.sleep(0.2)
+        await wait_until(lambda: tab.loader.pending_count == 0, timeout=30)
         await asyncio.sleep(0.3)
         win.grab().save(str(OUT / "gallery_saved_tab.png"))
         tab.detail.grab().save(str(OUT / "gallery_detail_pane.png"))
         tab.filters.search.setText("dragon")
         await wait_until(lambda: tab.model.total and all(
             "dragon" in tab.model.record(r).prompt for r in range(tab.model.rowCount())), timeout=10)
-        await wait_until(lambda: all(tab.model.index(r, 0).data(ThumbStateRole) != "loading"
-                                     for r in range(min(40, tab.model.rowCount()))), timeout=30)
+        await asyncio.sleep(0.2)
+        await wait_until(lambda: tab.loader.pending_count == 0, timeout=30)
         tab.view.setCurrentIndex(tab.model.index(0, 0))
         await asyncio.sleep(0.4)
         win.grab().save(str(OUT / "gallery_search.png"))

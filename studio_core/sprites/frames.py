@@ -126,24 +126,29 @@ class AlignedFrames:
 
 
 def align_frames(images: Sequence[Image.Image], *, pivot: Pivot = "bottom-centre", margin: int = 0) -> AlignedFrames:
-    """Crop each frame to its alpha bounding box and place all on one canvas with their
-    pivots on the same point; the canvas is just large enough for every frame."""
+    """Put every frame on one canvas with its pivot (from the alpha bounding box) on the
+    same point. The canvas keeps the largest input size when everything fits, with the
+    pivot where the typical frame had it, so a 32×32 walk stays 32×32; it grows only
+    when a frame would otherwise be cut."""
     if not images:
         raise EmptySheet("no frames to align")
-    crops, offsets = [], []
+    crops, offsets, pivots = [], [], []
     for img in images:
         rgba = img.convert("RGBA")
         box = alpha_bbox(rgba) or (0, 0, rgba.width, rgba.height)
         px, py = pivot_of(box, pivot)
         crops.append(rgba.crop(box))
         offsets.append((px - box[0], py - box[1]))  # pivot inside the crop
+        pivots.append((px, py))
     left = max(ox for ox, _ in offsets)
     top = max(oy for _, oy in offsets)
     right = max(c.width - ox for c, (ox, _) in zip(crops, offsets))
     bottom = max(c.height - oy for c, (_, oy) in zip(crops, offsets))
-    w = int(np.ceil(left + right)) + 2 * margin
-    h = int(np.ceil(top + bottom)) + 2 * margin
-    pv = (int(round(left)) + margin, int(round(top)) + margin)
+    tx, ty = (float(v) for v in np.median(np.array(pivots), axis=0))
+    pvx, pvy = max(left, tx), max(top, ty)
+    w = max(max(im.width for im in images), int(np.ceil(pvx + right))) + 2 * margin
+    h = max(max(im.height for im in images), int(np.ceil(pvy + bottom))) + 2 * margin
+    pv = (int(round(pvx)) + margin, int(round(pvy)) + margin)
     out = []
     for crop, (ox, oy) in zip(crops, offsets):
         canvas = Image.new("RGBA", (w, h))

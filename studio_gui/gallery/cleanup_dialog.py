@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -14,15 +16,31 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QSpinBox,
+    QStyledItemDelegate,
     QVBoxLayout,
 )
 
 from studio_core.app_core import StudioCore
 from studio_core.storage.cleanup import human_size
 from studio_gui.gallery import actions
-from studio_gui.gallery.model import GalleryModel
+from studio_gui.gallery.model import GalleryModel, RecordRole
 from studio_gui.gallery.thumbnail_loader import ThumbnailLoader
 from studio_gui.tasks import TaskOwner
+
+
+class _RowDelegate(QStyledItemDelegate):
+    """Small icon + "title — date · size" rows; a QPixmap decoration would be drawn full size."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pm, QPixmap):
+            option.icon = QIcon(pm)
+            option.decorationSize = QSize(40, 40)
+        rec = index.data(RecordRole)
+        if rec is not None:
+            when = datetime.fromtimestamp(rec.created_ts).strftime("%Y-%m-%d") if rec.created_ts else "?"
+            option.text = f"{rec.title}  —  {when} · {human_size(rec.file_size)}"
 
 
 class CleanupDialog(QDialog):
@@ -72,6 +90,7 @@ class CleanupDialog(QDialog):
         self.list = QListView()
         self.list.setModel(self.model)
         self.list.setIconSize(QSize(40, 40))
+        self.list.setItemDelegate(_RowDelegate(self.list))
         self.list.setUniformItemSizes(True)
         self.list.setAccessibleName("Images that would be moved to the trash")
         lay.addWidget(self.list, 1)

@@ -154,12 +154,15 @@ class DetailPane(QWidget):
         for label, key in self.FIELDS:
             v = QLabel()
             v.setWordWrap(True)
+            v.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             v.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             v.setAccessibleName(label)
             self.values[key] = v
             self.form.addRow(label, v)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # Long prompts wrap instead of widening the pane.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(form_host)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         outer.addWidget(scroll, 2)

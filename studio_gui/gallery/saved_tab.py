@@ -151,6 +151,9 @@ class SavedTab(QWidget):
         lay.addStretch(2)
         line = QLabel("No saved images yet. Everything you generate is kept here, ready to find, reuse and drag"
                       " into your game.")
+        font = line.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        line.setFont(font)
         line.setAlignment(Qt.AlignmentFlag.AlignCenter)
         line.setWordWrap(True)
         lay.addWidget(line)
@@ -199,6 +202,9 @@ class SavedTab(QWidget):
     def _update_visibility(self) -> None:
         empty = self.model.total == 0 and self.filters.is_default() and not self.model.fetching
         self.stack.setCurrentWidget(self.empty if empty else self.splitter)
+        # Nothing to search, sort or clean in an empty gallery: keep the first-run screen plain.
+        for w in (self.filters, self.rescan_button, self.cleanup_button):
+            w.setVisible(not empty)
 
     def _on_model_reset(self) -> None:
         self._update_visibility()

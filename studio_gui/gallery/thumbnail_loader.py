@@ -79,6 +79,10 @@ class ThumbnailLoader(QObject):
             self._threads.append(t)
             t.start()
 
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
     def forget(self, key: Hashable) -> None:
         self._lru.pop(key, None)
         self._failed.discard(key)

@@ -69,9 +69,10 @@ def build_sheet(paths: list[Path], recipe: tuple[Step, ...], opts: SheetOptions,
         raise EmptySheet("no images selected")
     images = [sheet_image(p, recipe if opts.use_recipe else ()) for p in paths]
     names = [f"{opts.name}_{i:02d}" for i in range(len(images))]
-    warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles)
     if opts.align and not opts.tiles:
         images = list(frames.align_frames(images).images)
+    # Checked after aligning: warnings describe the sheet as it will be exported.
+    warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles)
     sheet_frames = [sheet.SheetFrame(n, im, opts.name, opts.frame_ms) for n, im in zip(names, images)]
     packed = sheet.pack(sheet_frames, layout=opts.layout, columns=opts.columns or None,
                         padding=opts.padding, extrude=opts.extrude)  # type: ignore[arg-type]
@@ -124,8 +125,9 @@ class SheetTab(QWidget):
         self.padding.setValue(1)
         self.extrude = QSpinBox()
         self.extrude.setRange(0, 8)
-        self.use_recipe = QCheckBox("Repeat the Sprite tab's steps on every frame")
+        self.use_recipe = QCheckBox("Repeat the sprite steps on each frame")
         self.use_recipe.setChecked(True)
+        self.use_recipe.setToolTip("Replays the Sprite tab's steps (background, pixel art…) on every frame")
         self.align = QCheckBox("Align frames (bottom-centre pivot)")
         self.align.setChecked(True)
         self.tiles = QCheckBox("These are tiles (check seams)")

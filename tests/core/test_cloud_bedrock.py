@@ -35,14 +35,15 @@ SD35 = "stability.sd3-5-large-v1:0"
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 API_KEY = "ABSKQmVkcm9ja0FQSUtleS1leGFtcGxlLXRlc3Qta2V5"
-SPEC = catalog.parse({"providers": {"bedrock": {"default_model": TITAN, "models": [
+CAT = catalog.parse({"providers": {"bedrock": {"default_model": TITAN, "models": [
     {"id": TITAN, "label": "Titan Image Generator v2", "family": "titan", "max_batch": 5,
-     "sizes": ["1024x1024", "1152x768", "768x1152", "512x512"], "price": {"usd_per_image": 0.01}},
+     "sizes": ["1024x1024", "1152x768", "768x1152", "512x512"],
+     "price": {"usd_per_image": 0.01, "tiers": {"standard": 0.01, "premium": 0.012}}},
     {"id": SD35, "label": "SD3.5 Large", "family": "stability", "max_batch": 1, "price_per_image": 0.08,
      "aspect_sizes": {"1:1": "1024x1024", "16:9": "1344x768", "9:16": "768x1344", "3:2": "1216x832"}},
     {"id": "amazon.nova-canvas-v1:0", "label": "Nova Canvas", "family": "nova", "status": "retired",
      "retired_on": "2026-09-30", "replacement": TITAN, "size_range": {"min": 320, "max": 4096, "multiple": 16}},
-]}}}).provider("bedrock")
+]}}})
 
 
 def aws_error(status: int, code: str, message: str, **headers: str) -> Reply:
@@ -85,7 +86,7 @@ def make(server: ScriptedServer, *, api_key: str | None = None, sleeps: Sleeps |
     cfg.setdefault("endpoint", server.url)
     cfg.setdefault("base_delay", 0.01)
     p = BedrockProvider(BedrockConfig(**cfg), api_key=api_key, sleep=sleeps if sleeps is not None else Sleeps())
-    p.spec = SPEC
+    p.catalog = CAT
     return p
 
 
@@ -223,7 +224,7 @@ def test_api_key_is_sent_as_bearer_from_the_secret_store(server, paths, monkeypa
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", API_KEY)
     settings = Settings(providers={"bedrock": {"endpoint": server.url, "region": "us-east-1"}})
     provider = bedrock.create(settings, SecretStore(paths.secrets_file))
-    provider.spec = SPEC
+    provider.catalog = CAT
     server.push(titan_ok())
     collect(provider, req())
     (seen,) = server.requests
@@ -249,6 +250,7 @@ def test_transparent_background_runs_titan_background_removal(server):
     assert second["taskType"] == "BACKGROUND_REMOVAL"
     assert second["backgroundRemovalParams"]["image"] == first.body["images"][0]
     assert dict(img.info)["background"] == "transparent"
+    assert dict(img.info)["cost_usd"] == 0.02  # generation plus the background-removal call
 
 
 # -- errors and retries ---------------------------------------------------------------------
@@ -465,7 +467,7 @@ def test_unknown_region_is_reported_as_unreachable_with_the_region(monkeypatch):
 
     p = BedrockProvider(BedrockConfig(region="xx-nowhere-9", attempts=1),
                         client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
-    p.spec = SPEC
+    p.catalog = CAT
     status = checked(p)
     assert hosts == ["bedrock.xx-nowhere-9.amazonaws.com"]
     assert status.state == ServiceState.unreachable and "xx-nowhere-9" in status.message
@@ -494,3 +496,11 @@ def test_expired_sso_login_says_run_aws_sso_login(server, aws_env, monkeypatch):
     assert status.state == ServiceState.needs_key
     assert "aws sso login --profile art-sso" in status.message
     assert server.requests == []
+
+
+def test_premium_quality_is_sent_and_priced(server):
+    server.push(titan_ok())
+    events = collect(make(server), req(quality="high"))
+    assert server.requests[0].json()["imageGenerationConfig"]["quality"] == "premium"
+    info = dict(images(events)[0].info)
+    assert info["cost_usd"] == 0.012 and info["quality"] == "premium" and info["region"] == "us-west-2"

@@ -35,7 +35,7 @@ GEMINI = "gemini-3.1-flash-image"
 IMAGEN = "imagen-4.0-generate-001"
 KEY = "AIzaSyTEST-0123456789abcdefghijklmnopq"
 TOKEN = "ya29.test-access-token"
-SPEC = catalog.parse({"providers": {"google": {"default_model": GEMINI, "models": [
+CAT = catalog.parse({"providers": {"google": {"default_model": GEMINI, "models": [
     {"id": GEMINI, "label": "Gemini 3.1 Flash Image", "api": "generateContent", "status": "active",
      "aspect_sizes": {"1:1": "1024x1024", "2:3": "832x1248", "3:2": "1248x832", "3:4": "864x1184", "4:3": "1184x864",
                       "9:16": "768x1344", "16:9": "1344x768", "21:9": "1536x672"},
@@ -45,7 +45,7 @@ SPEC = catalog.parse({"providers": {"google": {"default_model": GEMINI, "models"
     {"id": IMAGEN, "label": "Imagen 4", "api": "predict", "status": "retired", "retired_on": "2026-08-17",
      "aspect_sizes": {"1:1": "1024x1024", "3:4": "896x1280", "4:3": "1280x896", "9:16": "768x1408", "16:9": "1408x768"},
      "max_batch": 4, "price_per_image": 0.04},
-]}}}).provider("google")
+]}}})
 
 
 class FakeCredentials:
@@ -100,7 +100,7 @@ def make(server: ScriptedServer, *, api_key: str | None = KEY, credentials=None,
     cfg.setdefault("base_delay", 0.01)
     p = GoogleProvider(GoogleConfig(**cfg), api_key=api_key, credentials=credentials, http=http,
                        sleep=sleeps if sleeps is not None else Sleeps())
-    p.spec = SPEC
+    p.catalog = CAT
     return p
 
 
@@ -148,7 +148,9 @@ def test_gemini_api_generate_content_wire(server):
     assert isinstance(events[0], JobStarted)
     (img,) = images(events)
     assert img.data == base64.b64decode(reply.body["candidates"][0]["content"]["parts"][1]["inlineData"]["data"])
-    assert dict(img.info) == {"provider": "google", "model": GEMINI, "surface": "gemini", "cost_usd": 0.067}
+    info = dict(img.info)
+    assert info["provider"] == "google" and info["model"] == GEMINI and info["surface"] == "gemini"
+    assert info["cost_usd"] == 0.067 and info["size"] == "1024x1024"
     (seen,) = server.requests
     assert seen.method == "POST"
     assert seen.path == f"/v1beta/models/{GEMINI}:generateContent"
@@ -223,7 +225,7 @@ def test_key_comes_from_the_secret_store_via_create(server, paths, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", f"  {KEY}  ")
     settings = Settings(providers={"google": {"endpoint": server.url, "surface": "gemini", "base_delay": 0.01}})
     provider = google_provider.create(settings, SecretStore(paths.secrets_file))
-    provider.spec = SPEC
+    provider.catalog = CAT
     server.push(gemini_ok())
     collect(provider, req())
     assert server.requests[0].headers["x-goog-api-key"] == KEY
@@ -420,7 +422,7 @@ def test_vertex_project_and_credentials_from_adc(server):
     creds = FakeCredentials()
     server.push(gemini_ok())
     p = GoogleProvider(GoogleConfig(surface="vertex", endpoint=server.url, base_delay=0.01), load_adc=lambda: (creds, "adc-proj"))
-    p.spec = SPEC
+    p.catalog = CAT
     collect(p, req())
     (seen,) = server.requests
     assert seen.path.startswith("/v1/projects/adc-proj/locations/global/publishers/google/models/")

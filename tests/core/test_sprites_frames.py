@@ -51,11 +51,13 @@ def test_align_on_bottom_centre_pivot():
     for im in aligned.images:
         x0, y0, x1, y1 = frames.alpha_bbox(im)
         assert y1 == py and abs((x0 + x1) / 2 - px) <= 0.5
-    assert aligned.size == (20, 55)
+    assert aligned.size == (64, 64)  # the input size is kept when every frame fits
 
 
 def test_align_centre_and_empty():
     aligned = frames.align_frames([blob((0, 0, 9, 9)), blob((40, 40, 59, 59))], pivot="centre", margin=2)
-    assert aligned.size == (24, 24)
+    assert aligned.size == (68, 68)
+    big = frames.align_frames([blob((0, 0, 63, 9)), blob((35, 0, 44, 9)), blob((35, 0, 44, 9))])
+    assert big.size[0] > 64  # grows instead of cutting a frame
     with pytest.raises(EmptySheet):
         frames.align_frames([])

@@ -38,6 +38,7 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
+from studio_core import costs
 from studio_core.providers.cloud import bedrock_wire as wire
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud.common import (
@@ -100,11 +101,6 @@ class _Resolved:
     control: str
     bearer: str | None
     credentials: Any  # botocore Credentials (refreshable) when signing
-
-
-def price_of(m: catalog.ModelSpec) -> float | None:
-    v = m.price.get("usd_per_image", m.get("price_per_image"))
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _is_loopback(url: str) -> bool:
@@ -177,7 +173,11 @@ class BedrockProvider:
         self._load_credentials = load_credentials
         self._resolved: _Resolved | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        self.spec: catalog.ProviderSpec = catalog.provider(PROVIDER_ID)
+        self.catalog: catalog.Catalog = catalog.load()
+
+    @property
+    def spec(self) -> catalog.ProviderSpec:
+        return self.catalog.provider(PROVIDER_ID)
 
     # -- configuration ---------------------------------------------------------------
     @property
@@ -288,7 +288,7 @@ class BedrockProvider:
         if family == "stability":
             ratio = ratio or "1:1"
             same = (fw, fh) == (w, h) or abs(fw / fh - w / h) < 0.01
-            return wire.Shape(aspect_ratio=ratio), "" if same else (
+            return wire.Shape(fw, fh, ratio), "" if same else (
                 f"{m.label or m.id} makes images in fixed shapes; {w}×{h} became {ratio} (about {fw}×{fh}).")
         if (fw, fh) != (w, h):
             return wire.Shape(fw, fh), f"{m.label or m.id} can't make {w}×{h}; using the nearest supported size {fw}×{fh}."
@@ -324,8 +324,9 @@ class BedrockProvider:
             yield JobNotice(job_id, clamp_note)
         transparent = request.option("background") == "transparent"
         per_call = 1 if family == "stability" else max(1, min(m.max_batch, 5))
-        price = price_of(m)
-        bg_price = price_of(self.spec.model(BACKGROUND_MODEL)) if transparent else None
+        tier = wire.titan_quality(request)
+        bg_price = (costs.price_per_image(PROVIDER_ID, BACKGROUND_MODEL, cat=self.catalog).per_image
+                    if transparent else None)
         batch = max(1, request.batch)
         index = 0
         while index < batch:
@@ -343,23 +344,27 @@ class BedrockProvider:
                 yield JobNotice(job_id, decoded.note)
             for n, data in enumerate(decoded.images):
                 img_seed = decoded.seeds[n] if n < len(decoded.seeds) and decoded.seeds[n] is not None else seed
-                cost = price
                 if transparent:
                     async for item in self._retrying(job_id, lambda d=data: self.remove_background(d)):
                         if isinstance(item, Done):
                             data = item.value
                         else:
                             yield item
-                    cost = None if price is None and bg_price is None else (price or 0.0) + (bg_price or 0.0)
                 data, mime = await asyncio.to_thread(image_from_bytes, wire.SERVICE, data)
-                region = self._resolved.region if self._resolved else ""
-                info: list[tuple[str, Any]] = [("provider", PROVIDER_ID), ("model", model), ("region", region)]
-                if cost is not None:
-                    info.append(("cost_usd", round(cost, 4)))
-                if transparent:
-                    info.append(("background", "transparent"))
-                yield JobImage(job_id, data, mime=mime, seed=img_seed, index=index + n, info=tuple(info))
+                yield JobImage(job_id, data, mime=mime, seed=img_seed, index=index + n,
+                               info=self._info(model, shape, tier, transparent=transparent, bg_price=bg_price))
             index += count
+
+    def _info(self, model: str, shape: wire.Shape, tier: str, *, transparent: bool,
+              bg_price: float | None) -> tuple[tuple[str, Any], ...]:
+        extra: list[tuple[str, Any]] = [("region", self._resolved.region if self._resolved else "")]
+        if transparent:
+            extra.append(("background", "transparent"))
+        info = dict(costs.image_info(PROVIDER_ID, model, width=shape.width, height=shape.height, quality=tier,
+                                     extra=extra, cat=self.catalog))
+        if transparent and bg_price is not None:  # the background removal is billed as one more image
+            info["cost_usd"] = round(info.get("cost_usd", 0.0) + bg_price, 6)
+        return tuple(sorted(info.items()))
 
     async def remove_background(self, image: bytes) -> bytes:
         """Titan v2 BACKGROUND_REMOVAL: the same picture with a transparent background (PNG)."""

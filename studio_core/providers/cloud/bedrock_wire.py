@@ -75,13 +75,17 @@ def text_image_body(request: GenerationRequest, *, family: str, shape: Shape, co
         "textToImageParams": params,
         "imageGenerationConfig": {
             "numberOfImages": count,
-            "quality": "standard" if request.quality == QualityTier.optimized else "premium",
+            "quality": titan_quality(request),
             "cfgScale": round(min(max(request.cfg, 1.1), 10.0), 2),
             "height": shape.height,
             "width": shape.width,
             "seed": seed,
         },
     }
+
+
+def titan_quality(request: GenerationRequest) -> str:
+    return "standard" if request.quality == QualityTier.optimized else "premium"
 
 
 def background_removal_body(image: bytes) -> dict[str, Any]:

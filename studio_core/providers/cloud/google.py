@@ -38,6 +38,7 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
+from studio_core import costs
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud import google_wire as wire
 from studio_core.providers.cloud.common import (
@@ -131,7 +132,11 @@ class GoogleProvider:
         self._client: genai.Client | None = None
         self._project = config.project
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        self.spec: catalog.ProviderSpec = catalog.provider(PROVIDER_ID)
+        self.catalog: catalog.Catalog = catalog.load()
+
+    @property
+    def spec(self) -> catalog.ProviderSpec:
+        return self.catalog.provider(PROVIDER_ID)
 
     @property
     def default_model(self) -> str:
@@ -265,6 +270,9 @@ class GoogleProvider:
         await self._sdk()
         yield JobStarted(job_id)
         ratio, size, note = self._shape(request, m)
+        fw, fh, _ = m.fit(request.width, request.height)
+        scale = _SIZE_PX.get(size or "1K", 1024) // 1024
+        px = (fw * scale, fh * scale)  # what the service makes, for the price and the record
         if note:
             yield JobNotice(job_id, note)
         if m.retired or m.status in ("legacy", "deprecated"):
@@ -294,18 +302,11 @@ class GoogleProvider:
             if reasons:
                 yield JobNotice(job_id, f"Google filtered {len(reasons)} of the images: {'; '.join(reasons)}")
             for n, pic in enumerate(pictures):
-                yield await self._image(job_id, pic, model=model, index=made + n, spec=m,
-                                        seed=request.seed if imagen else None)
+                data, mime = await asyncio.to_thread(image_from_bytes, wire.SERVICE, pic.data)
+                info = costs.image_info(PROVIDER_ID, model, width=px[0], height=px[1],
+                                        extra=[("surface", self.config.surface)], cat=self.catalog)
+                yield JobImage(job_id, data, mime=mime, seed=request.seed if imagen else None, index=made + n, info=info)
             made += count
-
-    async def _image(self, job_id: str, pic: wire.Picture, *, model: str, index: int, spec: catalog.ModelSpec,
-                     seed: int | None) -> JobImage:
-        data, mime = await asyncio.to_thread(image_from_bytes, wire.SERVICE, pic.data)
-        info: list[tuple[str, Any]] = [("provider", PROVIDER_ID), ("model", model), ("surface", self.config.surface)]
-        price = spec.price.get("usd_per_image", spec.get("price_per_image"))
-        if isinstance(price, (int, float)) and not isinstance(price, bool):
-            info.append(("cost_usd", float(price)))
-        return JobImage(job_id, data, mime=mime, seed=seed, index=index, info=tuple(info))
 
     def _gemini_call(self, request: GenerationRequest, *, model: str, ratio: str | None,
                      size: str | None) -> Callable[[], Awaitable[Any]]:
