@@ -39,6 +39,7 @@ class StudioCore:
         self.index = None  # studio_core.storage.index.ImageIndex once open(); None if unusable
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._closed = False
+        self._comfy_server = None  # studio_core.comfy_server.ManagedServer, built on first use
 
     @classmethod
     async def open(cls, paths: AppPaths, *, use_keyring: bool = True) -> StudioCore:
@@ -93,6 +94,15 @@ class StudioCore:
             if asyncio.iscoroutine(result):
                 await result
         return saved
+
+    @property
+    def comfy_server(self):
+        """The ComfyUI server the app manages (configured in Settings); stopped by :meth:`aclose`."""
+        if self._comfy_server is None:
+            from studio_core.comfy_server import for_core
+
+            self._comfy_server = for_core(self)
+        return self._comfy_server
 
     def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
         """Register an async cleanup; run in reverse order by :meth:`aclose`."""

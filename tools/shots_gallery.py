@@ -160,6 +160,7 @@ def main() -> int:
         loop.run_until_complete(shoot(app, Path(tmp) / "empty-home", empty=True))
         populate(home / "data" / "images", 300)
         loop.run_until_complete(shoot(app, home, empty=False))
+    loop.close()  # shuts qasync's worker threads down; exiting with them alive aborts
     print("\n".join(str(p) for p in sorted(OUT.glob("gallery_*.png"))))
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any, Collection, Mapping
 import numpy as np
 from PIL import Image
 
+from studio_core.models import GenerationRequest
 from studio_core.sprites._np import connected_to, dilate, rgba_array, to_image
 from studio_core.sprites.errors import NoBackgroundFound
 
@@ -107,10 +108,20 @@ def choose_background_method(
     if service == "comfyui":
         node = find_removal_node(object_info)
         if node:
-            return BackgroundPlan(BackgroundMethod.comfy_node, node=node)
+            return BackgroundPlan(BackgroundMethod.comfy_node, node=node, options=(("background_node", node),))
     return BackgroundPlan(BackgroundMethod.in_app,
                           prompt_suffix=KEY_PROMPT.format(name=key_colour),
                           negative_suffix=KEY_NEGATIVE.format(name=key_colour))
+
+
+def apply_background_plan(request: GenerationRequest, plan: BackgroundPlan) -> GenerationRequest:
+    """The request to send: the plan's options, plus the key-colour words for ``in_app``
+    (after generation, run :func:`remove_background` on the result)."""
+    out = request.with_options(**dict(plan.options)) if plan.options else request
+    if plan.prompt_suffix:
+        out = out.replace(prompt=", ".join(p for p in (out.prompt.strip(), plan.prompt_suffix) if p),
+                          negative_prompt=", ".join(p for p in (out.negative_prompt.strip(), plan.negative_suffix) if p))
+    return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -504,3 +504,11 @@ def test_premium_quality_is_sent_and_priced(server):
     assert server.requests[0].json()["imageGenerationConfig"]["quality"] == "premium"
     info = dict(images(events)[0].info)
     assert info["cost_usd"] == 0.012 and info["quality"] == "premium" and info["region"] == "us-west-2"
+
+
+def test_check_rejected_credentials_vs_no_permission_to_read_model_info(server):
+    server.push(aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid."))
+    assert checked(make(server)).state == ServiceState.needs_key
+    server.push(aws_error(403, "AccessDeniedException", "User is not authorized to perform: bedrock:GetFoundationModel"))
+    status = checked(make(server))
+    assert status.state == ServiceState.ready and "GetFoundationModel" in status.message

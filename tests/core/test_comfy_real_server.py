@@ -35,11 +35,18 @@ def _tool():
     return mod
 
 
+_TOOL = _tool()
+# Resolved at import: the autouse isolation fixture later points XDG_CACHE_HOME at a temp folder.
+_CACHE = str(_TOOL.cache_root())
+
+
 @pytest.fixture(scope="module")
 def comfy_url(tmp_path_factory: pytest.TempPathFactory):
-    tool = _tool()
+    tool = _TOOL
     log = tmp_path_factory.mktemp("comfy") / "server.log"
-    proc, url = tool.start(log_path=log)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDIO_TEST_CACHE", _CACHE)
+        proc, url = tool.start(log_path=log)
     try:
         yield url
     finally:

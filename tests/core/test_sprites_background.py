@@ -95,3 +95,16 @@ def test_recorded_object_info_has_no_removal_node():
     for f in sorted(data.glob("comfy_object_info*.json")):
         info = json.loads(f.read_text())
         assert choose_background_method("comfyui", object_info=info).method is BackgroundMethod.in_app
+
+
+def test_apply_background_plan():
+    from studio_core.models import GenerationRequest
+
+    base = GenerationRequest("slime", negative_prompt="text")
+    req = background.apply_background_plan(base, choose_background_method("openai"))
+    assert req.option("background") == "transparent" and req.prompt == "slime"
+    req = background.apply_background_plan(base, choose_background_method("comfyui", object_info={"BRIA_RMBG": {}}))
+    assert req.option("background_node") == "BRIA_RMBG"
+    req = background.apply_background_plan(base, choose_background_method("huggingface"))
+    assert req.prompt.startswith("slime, isolated on a plain flat solid green background")
+    assert req.negative_prompt.startswith("text, gradient background")

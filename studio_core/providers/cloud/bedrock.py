@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import httpx
 
 from studio_core.errors import (
+    AuthenticationFailed,
     InvalidRequest,
     InvalidResponse,
     MissingCredentials,
@@ -263,6 +264,15 @@ class BedrockProvider:
             r = await self._resolve()
             content = await self._send("GET", f"{r.control}/foundation-models/{urllib.parse.quote(model, safe='')}", None,
                                        model=model)
+        except AuthenticationFailed as exc:
+            if "AccessDeniedException" in str(exc):
+                # The signature was accepted; only the model-info read is not permitted. API keys and
+                # narrow IAM policies often allow InvokeModel alone, so this is not a failure.
+                return ProviderStatus(ServiceState.ready, (
+                    f"Signed in to Bedrock in {self._resolved.region if self._resolved else ''}, but these credentials may "
+                    "not read model details (bedrock:GetFoundationModel), so model access could not be checked. "
+                    "Generating will tell."), (("model", model),))
+            return status_from_error(exc)
         except StudioError as exc:
             return status_from_error(exc)
         lifecycle = ""
