@@ -19,9 +19,9 @@ from studio_core.sprites.palettes import Palette, palette_from_image
 Method = Literal["kcentroid", "dominant"]
 Dither = Literal["none", "ordered"]
 GRID_CHOICES = (16, 32, 48, 64, 128)
-# Sampling at most this many pixels per cell side keeps the cost flat for huge cells;
-# a strided sample still hits every distinct region of a cell generated at 1024 px.
-_MAX_SAMPLES_PER_SIDE = 6
+# At most this many samples per cell side keeps the cost flat however large the cells;
+# 5×5 evenly spread samples still land in every region a generated 16-px cell holds.
+_MAX_SAMPLES_PER_SIDE = 5
 _WEIGHTS = np.array([2.0, 4.0, 3.0], dtype=np.float32)  # cheap perceptual RGB weighting
 
 
@@ -40,18 +40,18 @@ def grid_size(width: int, height: int, grid: int) -> tuple[int, int]:
     return gw, gh
 
 
-def _cells(arr: np.ndarray, gw: int, gh: int) -> np.ndarray:
-    h, w, c = arr.shape
-    cw, ch = max(1, w // gw), max(1, h // gh)
-    if (w, h) != (gw * cw, gh * ch):
-        mode = "RGBA" if c == 4 else "RGB"
-        arr = np.asarray(Image.fromarray(arr, mode).resize((gw * cw, gh * ch), Image.Resampling.NEAREST))
-    sx, sy = -(-cw // _MAX_SAMPLES_PER_SIDE), -(-ch // _MAX_SAMPLES_PER_SIDE)
-    # Sample before reshaping so only the sampled pixels are ever copied; starting half a
-    # stride in keeps the samples off the cell borders, where generated edges blur.
-    sampled = arr.reshape(gh, ch, gw, cw, c)[:, sy // 2::sy, :, sx // 2::sx]
-    n = sampled.shape[1] * sampled.shape[3]
-    return sampled.transpose(0, 2, 1, 3, 4).reshape(gh * gw, n, c)
+def _cells(img: Image.Image, gw: int, gh: int) -> np.ndarray:
+    """(cells, samples, channels): a few nearest-neighbour samples from inside each cell.
+
+    Pillow's NEAREST resize to ``samples`` × the grid reads only the sampled pixels, at
+    cell-interior positions (never on a border, where generated edges blur), so the full
+    image is never copied or converted.
+    """
+    w, h = img.size
+    s = max(1, min(_MAX_SAMPLES_PER_SIDE, w // gw, h // gh))
+    arr = np.asarray(img.resize((gw * s, gh * s), Image.Resampling.NEAREST))
+    c = arr.shape[2]
+    return arr.reshape(gh, s, gw, s, c).transpose(0, 2, 1, 3, 4).reshape(gh * gw, s * s, c)
 
 
 def _kcentroid(x: np.ndarray, wgt: np.ndarray, iters: int = 3) -> np.ndarray:
@@ -112,10 +112,10 @@ def downscale(img: Image.Image, grid: int, *, method: Method = "kcentroid") -> I
     Alpha becomes the mean alpha of the cell; colour comes only from its opaque pixels,
     so a transparent background never tints the sprite's edge.
     """
-    # RGB input skips the RGBA conversion: a full-size copy that costs as much as the rest.
-    arr = np.asarray(img) if img.mode in ("RGB", "RGBA") else rgba_array(img)
-    gw, gh = grid_size(arr.shape[1], arr.shape[0], grid)
-    cells = _cells(arr, gw, gh)
+    if img.mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA")
+    gw, gh = grid_size(img.width, img.height, grid)
+    cells = _cells(img, gw, gh)
     x = cells[..., :3].astype(np.float32)
     a = cells[..., 3] if cells.shape[2] == 4 else np.full(cells.shape[:2], 255, dtype=np.uint8)
     wgt = a >= 128
@@ -124,7 +124,7 @@ def downscale(img: Image.Image, grid: int, *, method: Method = "kcentroid") -> I
     colour = _kcentroid(x, wgt) if method == "kcentroid" else _dominant(x, wgt)
     out = np.empty((gh * gw, 4), dtype=np.uint8)
     out[:, :3] = np.clip(np.round(colour), 0, 255)
-    out[:, 3] = np.round(a.mean(1)).astype(np.uint8)
+    out[:, 3] = np.round(a.astype(np.float32) @ np.full(a.shape[1], 1 / a.shape[1], dtype=np.float32))
     return to_image(out.reshape(gh, gw, 4))
 
 

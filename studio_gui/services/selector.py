@@ -89,10 +89,37 @@ class ServiceSelector(QWidget):
 
     # -- lifecycle --------------------------------------------------------------------
     async def started(self) -> None:
-        """Load prices off the GUI thread, then check every service in the background."""
+        """Load prices off the GUI thread, then check the services in the background."""
         self._facts = await asyncio.to_thread(load_catalog)
         self._show_facts()
-        self.refresh()
+        self.tasks.spawn(self._initial_checks(), name="initial service checks")
+
+    async def _initial_checks(self) -> None:
+        """Check what can be used without loading every cloud SDK at once.
+
+        A cloud service with no key anywhere is marked "needs key" from the secrets store
+        alone; the others are checked one after another, the selected one first, because
+        importing the SDKs (openai, google-genai: a second or more each) in parallel
+        would hold the interpreter long enough to make the fresh window stutter.
+        """
+        from studio_core.services import SERVICES
+
+        def key_sources() -> dict[str, str | None]:
+            return {s.id: self.core.secrets.source(s.secret_name) for s in SERVICES if s.secret_name}
+
+        sources = await asyncio.to_thread(key_sources)
+        ambient = {"bedrock", "google"}  # AWS profiles/SSO and Google ADC need no stored key
+        selected = self.core.settings.current.selected_service
+        order = sorted(self.cards, key=lambda sid: (sid != "comfyui", sid != selected))
+        for sid in order:
+            if sid in sources and sources[sid] is None and sid not in ambient:
+                self._apply_status(sid, ProviderStatus(ServiceState.needs_key, "Add an API key in Settings to use this service."))
+                continue
+            self.check(sid)
+            task = self._checks.get(sid)
+            if task is not None:
+                # Long enough for the SDK import; a slow server must not hold up the next card.
+                await asyncio.wait([task], timeout=1.0)
 
     def closing(self) -> None:
         self._unsubscribe()

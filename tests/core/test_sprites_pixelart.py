@@ -123,3 +123,13 @@ def test_binary_garbage(tmp_path: Path):
 def test_unknown_builtin():
     with pytest.raises(PaletteError):
         palettes.builtin_palette("nope")
+
+
+def test_kcentroid_never_blends_opposite_colours():
+    # Red and green have opposite channel trends: a mean/std start would average them to mud.
+    img = Image.new("RGB", (160, 160), (255, 0, 0))
+    d = ImageDraw.Draw(img)
+    for x in range(0, 160, 16):
+        d.rectangle((x, 0, x + 5, 159), fill=(0, 200, 0))  # 6 of every 16 columns green
+    out = pixelart.downscale(img, 10)
+    assert {c for _, c in out.getcolors()} == {(255, 0, 0, 255)}

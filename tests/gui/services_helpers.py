@@ -9,8 +9,14 @@ from tests.fakes import FakeProvider
 class FakeServices:
     """Stands in for ``core.services.provider``: a FakeProvider per id, or an exception to raise."""
 
-    def __init__(self, core, monkeypatch, statuses: dict[str, ProviderStatus | BaseException] | None = None):
+    def __init__(self, core, monkeypatch, statuses: dict[str, ProviderStatus | BaseException] | None = None,
+                 *, with_keys: bool = True):
         self.core = core
+        if with_keys:
+            # The selector marks keyless cloud services "needs key" without asking the provider.
+            for info in core.services.all():
+                if info.secret_name:
+                    core.secrets.set(info.secret_name, f"test-key-{info.id}-0000")
         self.providers: dict[str, FakeProvider] = {}
         self.raises: dict[str, BaseException] = {}
         for info in core.services.all():

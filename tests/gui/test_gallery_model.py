@@ -134,3 +134,29 @@ def test_search_cancels_previous_query(qapp, paths, loop, loader):
         m.detach()
         loop.run_until_complete(tasks.cancel_all())
         loop.run_until_complete(index.aclose())
+
+
+def test_session_grid_shows_only_this_sessions_images(qtbot, core, loop):
+    import time as _time
+
+    from studio_core.models import GenerationRequest, JobImage
+    from studio_gui.gallery.delegate import GalleryDelegate
+    from studio_gui.gallery.session import session_grid
+    from tests.fakes import png_bytes
+
+    old = save(core.paths, "before the session", when=T0)
+    loop.run_until_complete(core.index.rescan())
+    tasks = TaskOwner()
+    model, view = session_grid(core, tasks=tasks, since_ts=_time.time() - 1)
+    qtbot.addWidget(view)
+    try:
+        loop.run_until_complete(model.set_query(model.query))
+        assert model.rowCount() == 0 and old.path.exists()
+        loop.run_until_complete(core.save_image(JobImage("j", png_bytes(), seed=3), GenerationRequest(prompt="fresh imp")))
+        assert [model.record(r).prompt for r in range(model.rowCount())] == ["fresh imp"]
+        assert isinstance(view.itemDelegate(), GalleryDelegate)
+        assert view.mime_for([model.record(0)]).urls()[0].fileName() == "fresh_imp_3.png"
+    finally:
+        model.detach()
+        model.loader.close()
+        loop.run_until_complete(tasks.cancel_all())

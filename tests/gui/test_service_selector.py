@@ -284,3 +284,18 @@ def test_an_error_card_opens_settings_but_an_unreachable_one_is_selected(qtbot, 
     qtbot.mouseClick(sel.cards["comfyui"], Qt.MouseButton.LeftButton)
     assert core.settings.current.selected_service == "comfyui"
     settle(loop, tasks)
+
+
+def test_keyless_cloud_services_show_needs_key_without_loading_their_sdk(loop, core, monkeypatch, make_selector, tasks):
+    fakes = FakeServices(core, monkeypatch, with_keys=False)
+    asked: list[str] = []
+    real = fakes.provider
+    monkeypatch.setattr(core.services, "provider", lambda sid: asked.append(sid) or real(sid))
+    sel = make_selector()
+    loop.run_until_complete(sel.started())
+    settle(loop, tasks)
+    for sid in ("huggingface", "replicate", "openai", "azure"):
+        assert sel.cards[sid].state == "needs_key", sid
+        assert sid not in asked
+    # AWS and Google can use ambient credentials (profiles, SSO, ADC), so they are asked.
+    assert "bedrock" in asked and "google" in asked and "comfyui" in asked
