@@ -226,6 +226,7 @@ class ManagedServer:
         self.state = ServerState.stopped
         self.message = ""
         self.port: int | None = None
+        self.argv: tuple[str, ...] = ()  # the last command line started
         self.restarts = 0
         self.last_lines: collections.deque[str] = collections.deque(maxlen=40)
         self.log_listeners: list[LogListener] = []
@@ -289,6 +290,7 @@ class ManagedServer:
             self.flags = tuple(await self._flags_provider())
         flags = self.flags + tuple(f for f in self.extra_flags if f not in self.flags and f not in spec.argv)
         argv = build_argv(spec, port=port, flags=flags)
+        self.argv = tuple(argv)
         self._set_state(ServerState.starting, f"Starting ComfyUI on port {port}…")
         self.last_lines.clear()
         self._stopping = False

@@ -233,7 +233,8 @@ class JobQueue:
 
     @property
     def busy(self) -> bool:
-        return any(lane.current is not None or lane.pending for lane in self._lanes.values())
+        return any(lane.pending or (lane.current is not None and lane.current.state is JobState.running)
+                   for lane in self._lanes.values())
 
     def _position(self, job: _Job) -> int:
         lane = self._lanes.get(job.lane)

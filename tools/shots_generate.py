@@ -111,7 +111,7 @@ class ScriptedProvider:
         final = sprite(kind)
         total = request.steps
         for step in range(1, total + 1):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.08)
             preview = preview_jpeg(final, max(0.05, 1 - step / total)) if step % 2 == 0 else None
             yield JobProgress(job_id, step, total, preview=preview)
             if self.hold_at is not None and step == self.hold_at:

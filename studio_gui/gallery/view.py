@@ -28,6 +28,8 @@ from studio_gui.gallery.model import GalleryModel, RecordRole, thumb_key
 
 log = logging.getLogger(__name__)
 
+MAX_DRAG = 500  # each dragged file is staged (linked) on the GUI thread before the drag starts
+
 
 def drag_name(rec: ImageRecord) -> str:
     stem = safe_component(rec.prompt, max_len=32, fallback="") if rec.prompt else ""
@@ -185,6 +187,12 @@ class GalleryView(QListView):
     def startDrag(self, supportedActions) -> None:
         records = self.selected_records()
         if not records:
+            return
+        if len(records) > MAX_DRAG:
+            from studio_core.errors import StudioError
+
+            self.drag_failed.emit(StudioError(f"{len(records)} selected", user_message=(
+                f"Drag at most {MAX_DRAG} images at a time; for more, use Export or Show in folder.")))
             return
         try:
             mime = self.mime_for(records)

@@ -36,6 +36,7 @@ class BasicSettings(QWidget):
         form.addRow("Size", size)
 
         self.steps_box = self._spin(1, 150, steps, name="Steps")
+        self.steps_box.setMaximumWidth(90)
         self.steps_box.setToolTip("More steps: more detail, slower. Some cloud services ignore this.")
         form.addRow("Steps", self.steps_box)
 

@@ -93,6 +93,9 @@ class PromptPanel(QWidget):
         lay.addWidget(self.chips_title)
         self.chips = QWidget()
         self.chips.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        # Boxes size a height-for-width child at its minimum width: without a floor, one
+        # chip per line makes the whole column tall enough to scroll.
+        self.chips.setMinimumWidth(360)
         self.chips_layout = FlowLayout(self.chips, spacing=4)
         lay.addWidget(self.chips)
 

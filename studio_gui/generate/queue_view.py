@@ -7,11 +7,11 @@ image grids use model/view instead).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.jobs import JobEntry, JobState
 
-TITLE_CHARS = 48
+TITLE_CHARS = 34
 
 
 def short(text: str, n: int = TITLE_CHARS) -> str:
@@ -27,6 +27,8 @@ class QueueRow(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         where = "running" if entry.state is JobState.running else f"#{entry.position}"
         self.label = QLabel()
+        # Ignored: a long prompt is clipped instead of pushing the Cancel button out of view.
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setToolTip(entry.request.prompt)
         self.label.setText(f"<b>{where}</b> · {_escape(short(entry.request.prompt))}"

@@ -123,6 +123,7 @@ class GenerateTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(column)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.results_model = SessionResultsModel(self)
         self.results_view = SessionResultsView()

@@ -190,3 +190,35 @@ def test_startup_messages_and_rescan(qtbot, core, loop):
     finally:
         h.saved_tab.closing()
         loop.run_until_complete(h.tasks.cancel_all())
+
+
+def test_enter_opens_and_space_previews(host, core, loop, qtbot, monkeypatch):
+    from studio_gui.gallery import actions
+
+    tab = host.saved_tab
+    add(core, loop, "bat wing", seed=2)
+    opened = []
+    monkeypatch.setattr(actions.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    tab.view.setFocus()
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    loop.run_until_complete(wait_until(lambda: tab.detail.full_image is not None))
+    qtbot.keyClick(tab.view, Qt.Key.Key_Return)
+    assert opened and opened[0].toLocalFile().endswith(tab.model.record(0).name)
+    qtbot.keyClick(tab.view, Qt.Key.Key_Space)
+    assert tab._preview is not None and tab._preview.isVisible()
+    qtbot.keyClick(tab.view, Qt.Key.Key_Space)
+    assert tab._preview is None
+
+
+def test_export_and_missing_file_message(host, core, loop, tmp_path):
+    from studio_core.errors import StorageError
+
+    tab = host.saved_tab
+    add(core, loop, "export gem", seed=4)
+    rec = tab.model.record(0)
+    loop.run_until_complete(tab._export(rec, tmp_path / "gem", "WebP, smaller, with settings (*.webp)"))
+    assert (tmp_path / "gem.webp").exists() and "Exported" in tab.banner.label.text()
+    (core.paths.images / rec.path).unlink()  # deleted behind the app's back
+    with pytest.raises(StorageError) as ei:
+        loop.run_until_complete(tab._export(rec, tmp_path / "gem2.png", "PNG with generation settings (*.png)"))
+    assert "Rescan" in ei.value.user_message

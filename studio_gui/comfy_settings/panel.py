@@ -1,0 +1,463 @@
+"""ComfySettingsPanel (the seed's ComfyUISettings): model, size, quality, batch, seed, and
+whether it all fits the card, with the planner's fixes one click away.
+
+Contract with the Generate tab: ``request_fields()`` returns the GenerationRequest fields
+this panel controls (model, width, height, steps, cfg, sampler, scheduler, seed, batch,
+quality, options); ``apply_request()`` fills the panel from a request; ``changed`` fires on
+every edit; ``problem()`` is "" or the inline error that should keep Generate disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QWidget)
+
+from studio_core.errors import StudioError
+from studio_core.hardware.estimator import Precision
+from studio_core.hardware.planner import JobShape, Proposal, ProposalKind, assess
+from studio_core.hardware.presets import InvalidSize, parse_seed, parse_side, presets_for, quality_spec
+from studio_core.models import GenerationRequest, QualityTier
+from studio_gui.comfy_settings.fit_view import FitView
+from studio_gui.comfy_settings.model_selector import ModelSelector, precision_of
+from studio_gui.comfy_settings.monitor import monitor_for
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+CUSTOM = "Custom size…"
+ERROR_STYLE = "color: #d0312d;"
+
+
+class ComfySettingsPanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, core, *, tasks: TaskOwner, parent: QWidget | None = None, monitor=None):
+        super().__init__(parent)
+        self.core = core
+        self.tasks = tasks
+        self.monitor = monitor
+        self._options: dict[str, Any] = {}
+        self._updating = False
+        s = core.settings.current
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+
+        self.models = ModelSelector()
+        self.models.set_offline(s.comfy_model)
+        self.models.model_changed.connect(self._on_model_changed)
+        reload = QPushButton("↻")
+        reload.setToolTip("Ask the server again for its models")
+        reload.setAccessibleName("Reload models")
+        reload.setMaximumWidth(32)
+        reload.clicked.connect(lambda: self.tasks.spawn(self.load_models()))
+        mrow = QHBoxLayout()
+        mrow.addWidget(self.models, 1)
+        mrow.addWidget(reload, 0)
+        form.addRow("Model", mrow)
+
+        self.preset = QComboBox()
+        self.preset.setAccessibleName("Size preset")
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        self.width_edit = self._size_edit("Width")
+        self.height_edit = self._size_edit("Height")
+        srow = QHBoxLayout()
+        srow.addWidget(self.preset, 1)
+        srow.addWidget(self.width_edit)
+        srow.addWidget(QLabel("×"))
+        srow.addWidget(self.height_edit)
+        form.addRow("Size", srow)
+        self.size_error = self._error_label()
+        form.addRow("", self.size_error)
+        self.upscale_note = QLabel()
+        self.upscale_note.hide()
+        form.addRow("", self.upscale_note)
+
+        self.tier_group = QButtonGroup(self)
+        trow = QHBoxLayout()
+        self.tier_buttons: dict[QualityTier, QPushButton] = {}
+        for tier in QualityTier:
+            b = QPushButton(quality_spec(tier).label)
+            b.setCheckable(True)
+            b.setAccessibleName(f"Quality {tier.value}")
+            self.tier_group.addButton(b)
+            self.tier_buttons[tier] = b
+            b.clicked.connect(lambda _=False, t=tier: self._on_tier(t))
+            trow.addWidget(b)
+        self.tier_hint = QLabel()
+        trow.addWidget(self.tier_hint, 1)
+        form.addRow("Quality", trow)
+
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 150)
+        self.steps.setAccessibleName("Steps")
+        self.cfg = QDoubleSpinBox()
+        self.cfg.setRange(0.0, 30.0)
+        self.cfg.setSingleStep(0.5)
+        self.cfg.setDecimals(1)
+        self.cfg.setAccessibleName("CFG")
+        self.sampler = QComboBox()
+        self.sampler.setAccessibleName("Sampler")
+        self.scheduler = QComboBox()
+        self.scheduler.setAccessibleName("Scheduler")
+        prow = QHBoxLayout()
+        for label, w in (("Steps", self.steps), ("CFG", self.cfg), ("Sampler", self.sampler),
+                         ("Scheduler", self.scheduler)):
+            prow.addWidget(QLabel(label))
+            prow.addWidget(w)
+        prow.addStretch(1)
+        form.addRow("", prow)
+
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 8)
+        self.batch.setAccessibleName("Batch size")
+        self.batch.setToolTip("Images made in one run; each needs its own memory while sampling")
+        self.random_seed = QCheckBox("Random")
+        self.seed_edit = QLineEdit()
+        self.seed_edit.setPlaceholderText("seed")
+        self.seed_edit.setAccessibleName("Seed")
+        self.seed_edit.setMaximumWidth(180)
+        self.random_seed.toggled.connect(self._on_random_toggled)
+        self.tiled = QCheckBox("Tiled VAE decode")
+        self.tiled.setToolTip("Decode the image in 512-pixel tiles (VAEDecodeTiled): far less memory, a bit slower")
+        brow = QHBoxLayout()
+        brow.addWidget(self.batch)
+        brow.addSpacing(12)
+        brow.addWidget(QLabel("Seed"))
+        brow.addWidget(self.seed_edit)
+        brow.addWidget(self.random_seed)
+        brow.addSpacing(12)
+        brow.addWidget(self.tiled)
+        brow.addStretch(1)
+        form.addRow("Batch", brow)
+        self.seed_error = self._error_label()
+        form.addRow("", self.seed_error)
+
+        self.fit = FitView()
+        self.fit.proposal_chosen.connect(self.apply_proposal)
+        form.addRow(self.fit)
+        self.server_note = self._error_label()
+        form.addRow(self.server_note)
+
+        for w in (self.steps, self.batch):
+            w.valueChanged.connect(self._on_edit)
+        self.cfg.valueChanged.connect(self._on_edit)
+        self.sampler.currentIndexChanged.connect(self._on_edit)
+        self.scheduler.currentIndexChanged.connect(self._on_edit)
+        self.seed_edit.textChanged.connect(self._on_edit)
+        self.tiled.toggled.connect(self._on_edit)
+
+        self._fill_presets()
+        self._set_samplers(("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"), ("normal", "karras"))
+        self._updating = True
+        self._set_size(s.width, s.height)
+        self.batch.setValue(max(1, min(8, s.batch)))
+        self.random_seed.setChecked(s.seed < 0)
+        if s.seed >= 0:
+            self.seed_edit.setText(str(s.seed))
+        self._on_random_toggled(s.seed < 0)
+        try:
+            tier = QualityTier(s.quality)
+        except ValueError:
+            tier = QualityTier.optimized
+        self._updating = False
+        self._on_tier(tier)
+
+    # -- building blocks --------------------------------------------------------------------
+    def _size_edit(self, name: str) -> QLineEdit:
+        e = QLineEdit()
+        e.setAccessibleName(name)
+        e.setMaximumWidth(70)
+        e.setToolTip(f"{name} in pixels, 64–4096; rounded to a multiple of 8")
+        e.editingFinished.connect(self._on_size_edited)
+        e.textEdited.connect(lambda _: self._on_size_typed())
+        return e
+
+    def _error_label(self) -> QLabel:
+        lab = QLabel()
+        lab.setWordWrap(True)
+        lab.setStyleSheet(ERROR_STYLE)
+        lab.hide()
+        return lab
+
+    def _set_samplers(self, samplers, schedulers) -> None:
+        for box, items, default in ((self.sampler, samplers, "euler"), (self.scheduler, schedulers, "normal")):
+            cur = box.currentText() or default
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(list(items))
+            i = box.findText(cur)
+            box.setCurrentIndex(i if i >= 0 else 0)
+            box.blockSignals(False)
+
+    def _fill_presets(self) -> None:
+        fam = self.models.family()
+        cur = (self._side(self.width_edit), self._side(self.height_edit))
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        for p in presets_for(fam):
+            self.preset.addItem(p.label, (p.width, p.height))
+        self.preset.addItem(CUSTOM, None)
+        self.preset.blockSignals(False)
+        self._sync_preset(*cur)
+
+    def _sync_preset(self, w: int | None, h: int | None) -> None:
+        i = self.preset.findData((w, h)) if w and h else -1
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(i if i >= 0 else self.preset.count() - 1)
+        self.preset.blockSignals(False)
+
+    @staticmethod
+    def _side(edit: QLineEdit) -> int | None:
+        try:
+            return parse_side(edit.text())
+        except InvalidSize:
+            return None
+
+    def _set_size(self, w: int, h: int) -> None:
+        self.width_edit.setText(str(w))
+        self.height_edit.setText(str(h))
+        self._sync_preset(w, h)
+        self._validate()
+
+    # -- reactions ----------------------------------------------------------------------------
+    def _on_model_changed(self, _name: str) -> None:
+        self._fill_presets()
+        fam = self.models.family()
+        if fam.default_steps:  # distilled models (Turbo, schnell) want their own steps/CFG
+            self._on_tier(self.current_tier())
+        self._on_edit()
+
+    def _on_preset(self, _i: int) -> None:
+        data = self.preset.currentData()
+        if data:
+            self._options.pop("upscale_to", None)
+            self.width_edit.setText(str(data[0]))
+            self.height_edit.setText(str(data[1]))
+        else:
+            self.width_edit.setFocus()
+        self._on_edit()
+
+    def _on_size_typed(self) -> None:
+        self._options.pop("upscale_to", None)
+        self._validate()
+        self._sync_preset(self._side(self.width_edit), self._side(self.height_edit))
+        self._on_edit()
+
+    def _on_size_edited(self) -> None:
+        # Show the rounded value once the user leaves the field.
+        for e in (self.width_edit, self.height_edit):
+            v = self._side(e)
+            if v is not None and e.text().strip() != str(v):
+                e.setText(str(v))
+        self._on_size_typed()
+
+    def _on_tier(self, tier: QualityTier) -> None:
+        spec = quality_spec(tier, profile=self._profile(), family=self.models.family())
+        self.tier_buttons[tier].setChecked(True)
+        self._updating = True
+        self.steps.setValue(spec.steps)
+        self.cfg.setValue(spec.cfg)
+        self._updating = False
+        self.tier_hint.setText(f"{spec.steps} steps · CFG {spec.cfg:g} · {spec.time_hint}")
+        self._on_edit()
+
+    def _on_random_toggled(self, on: bool) -> None:
+        self.seed_edit.setEnabled(not on)
+        self._on_edit()
+
+    def _on_edit(self, *_a) -> None:
+        if self._updating:
+            return
+        self._validate()
+        self.refresh_fit()
+        self.changed.emit()
+
+    def _validate(self) -> None:
+        errors = []
+        for edit, what in ((self.width_edit, "Width"), (self.height_edit, "Height")):
+            try:
+                parse_side(edit.text(), what=what)
+            except InvalidSize as exc:
+                errors.append(exc.user_message)
+        self.size_error.setText(" ".join(errors))
+        self.size_error.setVisible(bool(errors))
+        seed_err = ""
+        if not self.random_seed.isChecked():
+            try:
+                if parse_seed(self.seed_edit.text()) is None:
+                    seed_err = "Enter a seed, or tick Random."
+            except InvalidSize as exc:
+                seed_err = exc.user_message
+        self.seed_error.setText(seed_err)
+        self.seed_error.setVisible(bool(seed_err))
+        up = self._options.get("upscale_to")
+        self.upscale_note.setText(f"Upscaled to {up.replace('x', '×')} afterwards (the planner's proposal)." if up else "")
+        self.upscale_note.setVisible(bool(up))
+
+    # -- the contract ---------------------------------------------------------------------------
+    def current_tier(self) -> QualityTier:
+        for tier, b in self.tier_buttons.items():
+            if b.isChecked():
+                return tier
+        return QualityTier.optimized
+
+    def problem(self) -> str:
+        self._validate()
+        for lab in (self.size_error, self.seed_error):
+            if lab.text():
+                return lab.text()
+        return ""
+
+    def request_fields(self) -> dict[str, Any]:
+        s = self.core.settings.current
+        seed = None
+        if not self.random_seed.isChecked():
+            try:
+                seed = parse_seed(self.seed_edit.text())
+            except InvalidSize:
+                seed = None
+        options = dict(self._options)
+        if self.tiled.isChecked():
+            options["tiled_vae"] = True
+        return {
+            "model": self.models.current() or s.comfy_model,
+            "width": self._side(self.width_edit) or s.width,
+            "height": self._side(self.height_edit) or s.height,
+            "steps": self.steps.value(),
+            "cfg": float(self.cfg.value()),
+            "sampler": self.sampler.currentText() or "euler",
+            "scheduler": self.scheduler.currentText() or "normal",
+            "seed": seed,
+            "batch": self.batch.value(),
+            "quality": self.current_tier(),
+            "options": options,
+        }
+
+    def apply_request(self, request: GenerationRequest) -> None:
+        self._updating = True
+        try:
+            if request.model:
+                self.models.select(request.model)
+                self._fill_presets()
+            self._set_size(request.width, request.height)
+            self.tier_buttons[request.quality].setChecked(True)
+            self.steps.setValue(request.steps)
+            self.cfg.setValue(request.cfg)
+            for box, value in ((self.sampler, request.sampler), (self.scheduler, request.scheduler)):
+                if box.findText(value) < 0:
+                    box.addItem(value)
+                box.setCurrentIndex(box.findText(value))
+            self.batch.setValue(max(1, min(8, request.batch)))
+            self.random_seed.setChecked(request.seed is None)
+            self.seed_edit.setText("" if request.seed is None else str(request.seed))
+            self.tiled.setChecked(bool(request.option("tiled_vae")))
+            self._options = {k: v for k, v in (("upscale_to", request.option("upscale_to")),) if v}
+        finally:
+            self._updating = False
+        self._on_edit()
+
+    # -- the estimate ---------------------------------------------------------------------------
+    def _profile(self):
+        from studio_core.hardware.profiles import DEFAULT_PROFILE
+
+        return self.monitor.profile if self.monitor is not None else DEFAULT_PROFILE
+
+    def _server_lowvram(self) -> bool:
+        server = getattr(self.core, "_comfy_server", None)
+        return bool(server is not None and server.running and "--lowvram" in server.argv)
+
+    def job_shape(self) -> JobShape:
+        f = self.request_fields()
+        name = f["model"]
+        return JobShape(self.models.family(), f["width"], f["height"], f["batch"], Precision(precision_of(name)),
+                        bool(f["options"].get("tiled_vae")), self._server_lowvram())
+
+    def refresh_fit(self) -> None:
+        profile = self._profile()
+        mon = self.monitor
+        self.fit.show_assessment(assess(self.job_shape(), profile), profile=profile,
+                                 gpu=mon.gpu if mon else None, note=mon.note() if mon else "",
+                                 profile_guessed=mon.profile_is_guess if mon else True)
+
+    def apply_proposal(self, p: Proposal) -> None:
+        """The user picked a fix: change exactly what it says, nothing else."""
+        self._updating = True
+        try:
+            if "batch" in p.changes:
+                self.batch.setValue(p.changes["batch"])
+            if "width" in p.changes:
+                self._set_size(p.changes["width"], p.changes["height"])
+            if p.options.get("tiled_vae"):
+                self.tiled.setChecked(True)
+            if "upscale_to" in p.options:
+                self._options["upscale_to"] = p.options["upscale_to"]
+        finally:
+            self._updating = False
+        if p.kind is ProposalKind.lowvram:
+            self._lowvram()
+        self._on_edit()
+
+    def _lowvram(self) -> None:
+        s = self.core.settings.current
+        if not s.comfy_manage_server or not hasattr(self.core, "comfy_server"):
+            self.server_note.setText("Add --lowvram to the command that starts your ComfyUI server, then restart it. "
+                                     "(The app can start ComfyUI for you: Settings → ComfyUI server.)")
+            self.server_note.show()
+            return
+        server = self.core.comfy_server
+        server.extra_flags = tuple(dict.fromkeys(server.extra_flags + ("--lowvram",)))
+        self.server_note.setText("Restarting ComfyUI with --lowvram…")
+        self.server_note.show()
+        self.tasks.spawn(self._restart(server))
+
+    async def _restart(self, server) -> None:
+        try:
+            await server.stop()
+            await server.start()
+            text = "ComfyUI runs with --lowvram now."
+        except StudioError as exc:
+            text = exc.user_message
+        if shiboken6.isValid(self):
+            self.server_note.setText(text)
+            self.refresh_fit()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def started(self) -> None:
+        if self.monitor is None:
+            self.monitor = monitor_for(self.core, tasks=self.tasks)
+        self.monitor.updated.connect(self._on_monitor)
+        await self.load_models()
+
+    def _on_monitor(self) -> None:
+        if shiboken6.isValid(self):
+            self.refresh_fit()
+
+    async def load_models(self) -> None:
+        wanted = self.models.current() or self.core.settings.current.comfy_model
+        try:
+            provider = self.core.services.provider("comfyui")
+            models = await provider.list_models()
+        except StudioError as exc:
+            if shiboken6.isValid(self):
+                self.models.set_offline(wanted)
+                self.server_note.setText(exc.user_message)
+                self.server_note.show()
+            return
+        except (ImportError, asyncio.TimeoutError) as exc:
+            log.info("models not loaded: %s", exc)
+            return
+        if not shiboken6.isValid(self):
+            return
+        self.server_note.hide()
+        self.models.set_models(models, wanted=wanted)
+        samplers = getattr(provider, "samplers", None)
+        schedulers = getattr(provider, "schedulers", None)
+        if samplers and schedulers:
+            self._set_samplers(samplers(), schedulers())
+        self._on_edit()
