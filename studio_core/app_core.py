@@ -104,6 +104,10 @@ class StudioCore:
             self._comfy_server = for_core(self)
         return self._comfy_server
 
+    async def _close_settings(self) -> None:
+        await self.settings.flush()
+        self.settings.close()
+
     def on_close(self, closer: Callable[[], Awaitable[Any]]) -> None:
         """Register an async cleanup; run in reverse order by :meth:`aclose`."""
         self._closers.append(closer)
@@ -112,7 +116,7 @@ class StudioCore:
         if self._closed:
             return
         self._closed = True
-        self._closers.insert(0, self.settings.flush)
+        self._closers.insert(0, self._close_settings)
         self._closers.insert(1, self.services.aclose)
         for closer in reversed(self._closers):
             try:

@@ -351,8 +351,8 @@ class ManagedServer:
             except RuntimeError:  # the loop is closed: the app is gone
                 pass
 
-        with open(self.log_file, "a", encoding="utf-8", errors="replace") as f:
-            assert proc.stdout is not None
+        assert proc.stdout is not None
+        with open(self.log_file, "a", encoding="utf-8", errors="replace") as f, proc.stdout:
             for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 f.write(line + "\n")

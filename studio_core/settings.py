@@ -89,7 +89,6 @@ class SettingsStore:
         self._settings = self._load()
         self._subscribers: list[Callable[[Settings], None]] = []
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: set[asyncio.Future] = set()
 
     @property
     def current(self) -> Settings:
@@ -116,19 +115,20 @@ class SettingsStore:
     def save(self) -> None:
         """Write the current settings; off the loop's thread when a loop is running.
 
-        Writes go through one worker so they land in order; :meth:`flush` waits for them.
+        Once a background writer exists every write goes through it, so writes land in
+        the order they were made; :meth:`flush` waits for all of them.
         """
         text = json.dumps(dataclasses.asdict(self._settings), indent=2, sort_keys=True, ensure_ascii=False)
         try:
-            loop = asyncio.get_running_loop()
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is None and self._writer is None:
             atomic_write_text(self.path, text)
             return
         if self._writer is None:
             self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="settings")
-        fut = loop.run_in_executor(self._writer, self._write_logged, text)
-        self._pending.add(fut)
-        fut.add_done_callback(self._pending.discard)
+        self._writer.submit(self._write_logged, text)
 
     def _write_logged(self, text: str) -> None:
         try:
@@ -137,10 +137,15 @@ class SettingsStore:
             log.error("could not save settings: %s", getattr(exc, "user_message", exc))
 
     async def flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait until every write made so far is on disk."""
+        writer = self._writer
+        if writer is not None:
+            # The worker runs jobs in order: once this no-op ran, every earlier write has.
+            await asyncio.get_running_loop().run_in_executor(writer, lambda: None)
+
+    def close(self) -> None:
         if self._writer is not None:
-            self._writer.shutdown(wait=False)
+            self._writer.shutdown(wait=True)
             self._writer = None
 
     def _warn(self, text: str) -> None:

@@ -72,6 +72,10 @@ class MainWindow(QMainWindow):
         self.status.addWidget(self.status_label, 1)
         from studio_gui.services.spend import SpendLabel
 
+        from studio_gui.comfy_settings.health_panel import HealthStatusButton
+
+        self.comfy_health = HealthStatusButton(self.core, tasks=self.tasks)  # a click opens the health panel
+        self.status.addPermanentWidget(self.comfy_health)
         self.spend = SpendLabel(self.core, tasks=self.tasks)
         self.status.addPermanentWidget(self.spend)
         self.setStatusBar(self.status)
@@ -100,7 +104,7 @@ class MainWindow(QMainWindow):
         """Called once the window is shown: start background checks (never blocks)."""
         if not self.core.settings.current.first_run_done and not self.core.settings.path.exists():
             self._show_first_run()
-        for part in (self.services, self.generate_tab, self.saved_tab, self.spend):
+        for part in (self.services, self.generate_tab, self.saved_tab, self.spend, self.comfy_health):
             hook = getattr(part, "started", None)
             if hook is not None:
                 await hook()
@@ -160,7 +164,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.ui = self.collect_ui_state()
-        for part in (self.services, self.generate_tab, self.saved_tab, self.spend):
+        for part in (self.services, self.generate_tab, self.saved_tab, self.spend, self.comfy_health):
             hook = getattr(part, "closing", None)
             if hook is not None:
                 hook()

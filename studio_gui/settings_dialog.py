@@ -28,6 +28,9 @@ def _storage_page(core: StudioCore, *, tasks: TaskOwner, parent=None) -> QWidget
 # (title, factory) in display order; later issues append their pages here.
 PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", _storage_page)]
 PAGES[:0] = [("Services", ServicesPage), ("Fallback", FallbackPage)]
+from studio_gui.comfy_settings.server_page import server_page  # noqa: E402
+
+PAGES.insert(1, ("ComfyUI server", server_page))
 
 
 class SettingsDialog(QDialog):

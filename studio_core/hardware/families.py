@@ -100,3 +100,14 @@ def detect_family(name: str) -> ModelFamily:
 
 
 FAMILIES: tuple[ModelFamily, ...] = (SD15, SD2, SDXL, SD3, FLUX)
+
+_BY_ID = {f.id: f for f in FAMILIES}
+
+
+def family_for(name: str, hint: str = "") -> ModelFamily:
+    """The family from the name, else from ``hint`` (what the server or the provider says,
+    e.g. ``ModelInfo.family`` "flux" for a file in models/diffusion_models)."""
+    fam = detect_family(name)
+    if fam is UNKNOWN and hint in _BY_ID:
+        return _BY_ID[hint]
+    return fam

@@ -120,7 +120,9 @@ def _proposals(shape: JobShape, profile: HardwareProfile, budget: float) -> list
         peak = _gpu_peak(cur, budget)
         fits = peak <= budget
         tail = f" Estimated peak afterwards: {_gb(peak)} of {_gb(budget)} — " + ("fits." if fits else "still over.")
-        out.append(Proposal(kind, title, why + tail, dict(changes), dict(options), flag, peak, fits))
+        # Steps build on each other, so the title names what this one carries from before.
+        full = title if not out else f"{out[-1].title}, and {title[0].lower()}{title[1:]}"
+        out.append(Proposal(kind, full, why + tail, dict(changes), dict(options), flag, peak, fits))
         return fits
 
     # 1. Smaller batch.

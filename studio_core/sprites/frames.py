@@ -11,7 +11,6 @@ import random
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-import numpy as np
 from PIL import Image
 
 from studio_core.models import GenerationRequest
@@ -77,11 +76,21 @@ class FrameSpec:
     request: GenerationRequest
 
 
+def pick_poses(poses: Sequence[str], frames: int | None) -> tuple[str, ...]:
+    """``frames`` poses spread evenly over the cycle (all of them when None or more):
+    a 4-frame walk keeps the contact and passing poses of both feet."""
+    if frames is None or frames >= len(poses):
+        return tuple(poses)
+    n = max(1, frames)
+    return tuple(poses[i * len(poses) // n] for i in range(n))
+
+
 def animation_requests(base: GenerationRequest, animation: str, *, directions: int = 1,
-                       rng: random.Random | None = None) -> tuple[FrameSpec, ...]:
-    """One request per frame and direction: same seed and settings, the pose in the prompt."""
+                       frames: int | None = None, rng: random.Random | None = None) -> tuple[FrameSpec, ...]:
+    """One request per frame and direction: same seed and settings, the pose in the prompt.
+    ``frames`` per direction picks that many of the template's poses (see :func:`pick_poses`)."""
     try:
-        poses = ANIMATIONS[animation]
+        poses = pick_poses(ANIMATIONS[animation], frames)
     except KeyError:
         raise ValueError(f"unknown animation {animation!r}; choose from {sorted(ANIMATIONS)}") from None
     if directions not in DIRECTIONS:
@@ -102,6 +111,9 @@ def animation_requests(base: GenerationRequest, animation: str, *, directions: i
 
 
 def alpha_bbox(img: Image.Image, threshold: int = 16) -> tuple[int, int, int, int] | None:
+    # numpy is imported where used: the Generate tab reads this module's tables at start-up.
+    import numpy as np
+
     a = np.asarray(img.convert("RGBA"))[..., 3] >= threshold
     rows, cols = np.flatnonzero(a.any(1)), np.flatnonzero(a.any(0))
     if not len(rows):
@@ -130,6 +142,8 @@ def align_frames(images: Sequence[Image.Image], *, pivot: Pivot = "bottom-centre
     same point. The canvas keeps the largest input size when everything fits, with the
     pivot where the typical frame had it, so a 32×32 walk stays 32×32; it grows only
     when a frame would otherwise be cut."""
+    import numpy as np
+
     if not images:
         raise EmptySheet("no frames to align")
     crops, offsets, pivots = [], [], []

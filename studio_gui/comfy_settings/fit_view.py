@@ -75,7 +75,7 @@ class FitView(QWidget):
             extra.append(f"{gpu.utilisation_pct}%")
         if gpu is not None and gpu.temperature_c is not None:
             extra.append(f"{gpu.temperature_c} °C")
-        self.numbers.setText(used_txt + (" · " + " · ".join(extra) if extra else "") + f"  est. {a.peak_mib / 1024:.1f}")
+        self.numbers.setText(used_txt + " in use" + (" · " + " · ".join(extra) if extra else ""))
         colour = COLOURS[a.level].name()
         card = f"the {profile.name} profile (assumed)" if profile_guessed else f"this {profile.name} card"
         self.verdict.setText(

@@ -172,3 +172,13 @@ class HealthStatusButton(QToolButton):
     def detach(self) -> None:
         if self.active is not None:
             self.active.close()
+
+    # MainWindow's part hooks.
+    async def started(self) -> None:
+        self.attach()
+        self.refresh()
+        if self.core.settings.current.comfy_manage_server:
+            self.tasks.spawn(self.core.comfy_server.start(), name="comfyui-autostart")
+
+    def closing(self) -> None:
+        self.detach()

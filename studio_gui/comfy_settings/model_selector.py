@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from studio_core.hardware.estimator import estimate_vram
-from studio_core.hardware.families import ModelFamily, detect_family
+from studio_core.hardware.families import ModelFamily, detect_family, family_for
 from studio_core.models import ModelInfo
 
 DEFAULT_MODEL = "sd_xl_base_1.0.safetensors"
@@ -55,12 +55,14 @@ class ModelSelector(QWidget):
         lay.addWidget(self.combo)
         lay.addWidget(self.empty)
         self._loading = False
+        self._hints: dict[str, str] = {}  # the server's/provider's family per model
 
     def current(self) -> str:
         return self.combo.currentData(ModelRole) or ""
 
     def family(self) -> ModelFamily:
-        return detect_family(self.current() or DEFAULT_MODEL)
+        name = self.current() or DEFAULT_MODEL
+        return family_for(name, self._hints.get(name, ""))
 
     def set_models(self, models: tuple[ModelInfo, ...] | list[ModelInfo], *, wanted: str = "") -> None:
         """Fill from the server's list; keep ``wanted`` (else SDXL Base 1.0, else the first)."""
@@ -68,8 +70,9 @@ class ModelSelector(QWidget):
         before = self.current()
         self.combo.clear()
         names = [m.id for m in models]
+        self._hints = {m.id: m.family for m in models if m.family}
         for m in models:
-            self.combo.addItem(describe(m.id, detect_family(m.id), present=m.present), m.id)
+            self.combo.addItem(describe(m.id, family_for(m.id, m.family), present=m.present), m.id)
             self.combo.setItemData(self.combo.count() - 1, m.notes or m.id, Qt.ItemDataRole.ToolTipRole)
         if wanted and wanted not in names and models:
             self.combo.addItem(describe(wanted, detect_family(wanted), present=False), wanted)

@@ -91,24 +91,36 @@ class HardwareMonitor(QObject):
         self.updated.emit()
 
     async def _run(self) -> None:
+        # The loop is captured once: a task step that Qt runs outside qasync's run loop (a
+        # modal dialog, a test's processEvents) has no *running* loop, and asyncio.sleep or
+        # to_thread would fail there, while call_later/run_in_executor on the loop still work.
+        loop = asyncio.get_running_loop()
         ticks = 0
         while True:
             try:
-                await self._read_gpu()
+                await self._read_gpu(loop)
                 if ticks % int(HEALTH_INTERVAL_S / GPU_INTERVAL_S) == 0:
                     await self._read_health()
                 self.updated.emit()
             except asyncio.CancelledError:
                 raise
+            except RuntimeError as exc:
+                log.debug("hardware monitor step skipped: %s", exc)
             except Exception:  # a monitor must never stop the app or spam dialogs
                 log.exception("hardware monitor")
             ticks += 1
-            await asyncio.sleep(GPU_INTERVAL_S)
+            tick = loop.create_future()
+            handle = loop.call_later(GPU_INTERVAL_S, lambda f=tick: f.done() or f.set_result(None))
+            try:
+                await tick
+            finally:
+                handle.cancel()
 
-    async def _read_gpu(self) -> None:
+    async def _read_gpu(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if not is_local(self.url) and self.nvml_checked:
             return
-        self.nvml = await asyncio.to_thread(gpu.probe)
+        loop = loop or asyncio.get_running_loop()
+        self.nvml = await loop.run_in_executor(None, gpu.probe)
         self.nvml_checked = True
 
     async def _read_health(self) -> None:

@@ -21,17 +21,15 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 from studio_core.errors import StudioError
 from studio_core.hardware.estimator import Precision
 from studio_core.hardware.planner import JobShape, Proposal, ProposalKind, assess
-from studio_core.hardware.presets import InvalidSize, parse_seed, parse_side, presets_for, quality_spec
+from studio_core.hardware.presets import InvalidSize, parse_seed, quality_spec
 from studio_core.models import GenerationRequest, QualityTier
 from studio_gui.comfy_settings.fit_view import FitView
 from studio_gui.comfy_settings.model_selector import ModelSelector, precision_of
 from studio_gui.comfy_settings.monitor import monitor_for
+from studio_gui.comfy_settings.size_picker import SizePicker, error_label
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
-
-CUSTOM = "Custom size…"
-ERROR_STYLE = "color: #d0312d;"
 
 
 class ComfySettingsPanel(QWidget):
@@ -61,19 +59,12 @@ class ComfySettingsPanel(QWidget):
         mrow.addWidget(reload, 0)
         form.addRow("Model", mrow)
 
-        self.preset = QComboBox()
-        self.preset.setAccessibleName("Size preset")
-        self.preset.currentIndexChanged.connect(self._on_preset)
-        self.width_edit = self._size_edit("Width")
-        self.height_edit = self._size_edit("Height")
-        srow = QHBoxLayout()
-        srow.addWidget(self.preset, 1)
-        srow.addWidget(self.width_edit)
-        srow.addWidget(QLabel("×"))
-        srow.addWidget(self.height_edit)
-        form.addRow("Size", srow)
-        self.size_error = self._error_label()
-        form.addRow("", self.size_error)
+        self.size_picker = SizePicker()
+        self.size_picker.changed.connect(self._on_size_changed)
+        sp = self.size_picker
+        self.preset, self.width_edit, self.height_edit = sp.preset, sp.width_edit, sp.height_edit
+        self.size_error = self.size_picker.error_text
+        form.addRow("Size", self.size_picker)
         self.upscale_note = QLabel()
         self.upscale_note.hide()
         form.addRow("", self.upscale_note)
@@ -135,13 +126,13 @@ class ComfySettingsPanel(QWidget):
         brow.addWidget(self.tiled)
         brow.addStretch(1)
         form.addRow("Batch", brow)
-        self.seed_error = self._error_label()
+        self.seed_error = error_label()
         form.addRow("", self.seed_error)
 
         self.fit = FitView()
         self.fit.proposal_chosen.connect(self.apply_proposal)
         form.addRow(self.fit)
-        self.server_note = self._error_label()
+        self.server_note = error_label()
         form.addRow(self.server_note)
 
         for w in (self.steps, self.batch):
@@ -169,22 +160,6 @@ class ComfySettingsPanel(QWidget):
         self._on_tier(tier)
 
     # -- building blocks --------------------------------------------------------------------
-    def _size_edit(self, name: str) -> QLineEdit:
-        e = QLineEdit()
-        e.setAccessibleName(name)
-        e.setMaximumWidth(70)
-        e.setToolTip(f"{name} in pixels, 64–4096; rounded to a multiple of 8")
-        e.editingFinished.connect(self._on_size_edited)
-        e.textEdited.connect(lambda _: self._on_size_typed())
-        return e
-
-    def _error_label(self) -> QLabel:
-        lab = QLabel()
-        lab.setWordWrap(True)
-        lab.setStyleSheet(ERROR_STYLE)
-        lab.hide()
-        return lab
-
     def _set_samplers(self, samplers, schedulers) -> None:
         for box, items, default in ((self.sampler, samplers, "euler"), (self.scheduler, schedulers, "normal")):
             cur = box.currentText() or default
@@ -196,34 +171,10 @@ class ComfySettingsPanel(QWidget):
             box.blockSignals(False)
 
     def _fill_presets(self) -> None:
-        fam = self.models.family()
-        cur = (self._side(self.width_edit), self._side(self.height_edit))
-        self.preset.blockSignals(True)
-        self.preset.clear()
-        for p in presets_for(fam):
-            self.preset.addItem(p.label, (p.width, p.height))
-        self.preset.addItem(CUSTOM, None)
-        self.preset.blockSignals(False)
-        self._sync_preset(*cur)
-
-    def _sync_preset(self, w: int | None, h: int | None) -> None:
-        i = self.preset.findData((w, h)) if w and h else -1
-        self.preset.blockSignals(True)
-        self.preset.setCurrentIndex(i if i >= 0 else self.preset.count() - 1)
-        self.preset.blockSignals(False)
-
-    @staticmethod
-    def _side(edit: QLineEdit) -> int | None:
-        try:
-            return parse_side(edit.text())
-        except InvalidSize:
-            return None
+        self.size_picker.set_family(self.models.family())
 
     def _set_size(self, w: int, h: int) -> None:
-        self.width_edit.setText(str(w))
-        self.height_edit.setText(str(h))
-        self._sync_preset(w, h)
-        self._validate()
+        self.size_picker.set_size(w, h)
 
     # -- reactions ----------------------------------------------------------------------------
     def _on_model_changed(self, _name: str) -> None:
@@ -233,29 +184,12 @@ class ComfySettingsPanel(QWidget):
             self._on_tier(self.current_tier())
         self._on_edit()
 
-    def _on_preset(self, _i: int) -> None:
-        data = self.preset.currentData()
-        if data:
-            self._options.pop("upscale_to", None)
-            self.width_edit.setText(str(data[0]))
-            self.height_edit.setText(str(data[1]))
-        else:
-            self.width_edit.setFocus()
+    def _on_size_changed(self) -> None:
+        self._options.pop("upscale_to", None)  # the user chose a size themselves
         self._on_edit()
 
     def _on_size_typed(self) -> None:
-        self._options.pop("upscale_to", None)
-        self._validate()
-        self._sync_preset(self._side(self.width_edit), self._side(self.height_edit))
-        self._on_edit()
-
-    def _on_size_edited(self) -> None:
-        # Show the rounded value once the user leaves the field.
-        for e in (self.width_edit, self.height_edit):
-            v = self._side(e)
-            if v is not None and e.text().strip() != str(v):
-                e.setText(str(v))
-        self._on_size_typed()
+        self.size_picker.on_typed()
 
     def _on_tier(self, tier: QualityTier) -> None:
         spec = quality_spec(tier, profile=self._profile(), family=self.models.family())
@@ -279,14 +213,7 @@ class ComfySettingsPanel(QWidget):
         self.changed.emit()
 
     def _validate(self) -> None:
-        errors = []
-        for edit, what in ((self.width_edit, "Width"), (self.height_edit, "Height")):
-            try:
-                parse_side(edit.text(), what=what)
-            except InvalidSize as exc:
-                errors.append(exc.user_message)
-        self.size_error.setText(" ".join(errors))
-        self.size_error.setVisible(bool(errors))
+        self.size_picker.validate()
         seed_err = ""
         if not self.random_seed.isChecked():
             try:
@@ -327,8 +254,8 @@ class ComfySettingsPanel(QWidget):
             options["tiled_vae"] = True
         return {
             "model": self.models.current() or s.comfy_model,
-            "width": self._side(self.width_edit) or s.width,
-            "height": self._side(self.height_edit) or s.height,
+            "width": (self.size_picker.chosen() or (s.width, s.height))[0],
+            "height": (self.size_picker.chosen() or (s.width, s.height))[1],
             "steps": self.steps.value(),
             "cfg": float(self.cfg.value()),
             "sampler": self.sampler.currentText() or "euler",

@@ -128,7 +128,7 @@ class DetailPane(QWidget):
         outer.setContentsMargins(6, 0, 0, 0)
         self.image = CheckerImage(self)
         self.image.setAccessibleName("Selected image")
-        outer.addWidget(self.image, 3)
+        outer.addWidget(self.image, 5)
 
         buttons = QGridLayout()
         self.reuse_button = self._button("Reuse settings", "Fill the Generate tab with this image's settings",
@@ -165,7 +165,7 @@ class DetailPane(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(form_host)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        outer.addWidget(scroll, 2)
+        outer.addWidget(scroll, 4)
         self.show_record(None)
 
     def _button(self, text: str, tip: str, signal) -> QPushButton:

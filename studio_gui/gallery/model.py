@@ -30,6 +30,7 @@ PathRole = Qt.ItemDataRole.UserRole + 2  # absolute path as str
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3  # "ready" | "loading" | "broken"
 FIRST_PAGE = 300
 PAGE = 1000
+MAX_PAGE = 8000
 
 _placeholders: dict[tuple[int, str], QPixmap] = {}
 
@@ -206,6 +207,7 @@ class GalleryModel(QAbstractListModel):
             if self._query_task is me:
                 self._query_task = None  # done: listeners below may ask `fetching`
             self._generation += 1
+            self.page_size = PAGE
             if self._fetch_task is not None:
                 self._fetch_task.cancel()
                 self._fetch_task = None
@@ -237,6 +239,8 @@ class GalleryModel(QAbstractListModel):
             if len(page) < 1:
                 self._exhausted = True
                 return
+            # Pages grow so a long scroll needs few round trips; the first stays small for speed.
+            self.page_size = min(self.page_size * 2, MAX_PAGE)
             first = len(self._records)
             self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
             self._records.extend(page)

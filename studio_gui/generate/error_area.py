@@ -51,7 +51,7 @@ class ErrorArea(QFrame):
         outer.addLayout(row)
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
-        self.details.setMaximumHeight(90)
+        self.details.setMaximumHeight(64)
         self.details.setVisible(False)
         self.details_button.toggled.connect(self.details.setVisible)
         outer.addWidget(self.details)

@@ -7,7 +7,7 @@ import time
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 PREVIEW_SIZE = 220
 
@@ -111,9 +111,7 @@ class ProgressPanel(QWidget):
         self.preview.setStyleSheet("QLabel { border: 1px dashed palette(mid); border-radius: 4px; }")
         self.preview.setText("Live preview")
         self.preview.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.preview_row = QHBoxLayout()
-        self.preview_row.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
-        lay.addLayout(self.preview_row)
+        # The preview is placed by the owner (beside the queue); this panel only feeds it.
 
         self._timer = QTimer(self)
         self._timer.setInterval(1000)

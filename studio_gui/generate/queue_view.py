@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVB
 
 from studio_core.jobs import JobEntry, JobState
 
-TITLE_CHARS = 34
+TITLE_CHARS = 28
 
 
 def short(text: str, n: int = TITLE_CHARS) -> str:
@@ -30,9 +30,8 @@ class QueueRow(QWidget):
         # Ignored: a long prompt is clipped instead of pushing the Cancel button out of view.
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setToolTip(entry.request.prompt)
-        self.label.setText(f"<b>{where}</b> · {_escape(short(entry.request.prompt))}"
-                           f" <span style='color:gray'>({entry.request.service})</span>")
+        self.label.setToolTip(f"{entry.request.prompt}\n({entry.request.service})")
+        self.label.setText(f"<b>{where}</b> · {_escape(short(entry.request.prompt))}")
         self.cancel = QToolButton()
         self.cancel.setText("✕")
         self.cancel.setAutoRaise(True)

@@ -60,6 +60,7 @@ class GenerateTab(QWidget):
         self._current_job: str | None = None
         self._comfy_panel: QWidget | None = None
         self._comfy_tried = False
+        self._started = False
         self._build()
         self.bridge = JobBridge(core.jobs, self)
         self._connect_bridge()
@@ -107,7 +108,6 @@ class GenerateTab(QWidget):
         self.progress = ProgressPanel()
         self.queue_view = QueueView()
         self.queue_view.cancel_requested.connect(self.cancel_job)
-        self.progress.preview_row.addWidget(self.queue_view, 1)
 
         column = QWidget()
         col = QVBoxLayout(column)
@@ -115,21 +115,34 @@ class GenerateTab(QWidget):
         col.addLayout(self.extras_layout)
         col.addWidget(self.settings_toggle)
         col.addWidget(self.settings_stack)
-        col.addWidget(self.error_area)
-        col.addLayout(buttons)
-        col.addWidget(self.progress)
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(column)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Errors, the buttons and the progress line stay pinned below the scrolling
+        # settings, so Generate and what it is doing never scroll out of sight.
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 6)
+        ll.addWidget(scroll, 1)
+        pinned = QVBoxLayout()
+        pinned.setContentsMargins(9, 0, 9, 0)
+        pinned.addWidget(self.error_area)
+        pinned.addLayout(buttons)
+        pinned.addWidget(self.progress)
+        ll.addLayout(pinned)
 
+        now = QHBoxLayout()
+        now.addWidget(self.progress.preview, 0, Qt.AlignmentFlag.AlignTop)
+        now.addWidget(self.queue_view, 1)
         self.results_model = SessionResultsModel(self)
         self.results_view = SessionResultsView()
         self.results_view.setModel(self.results_model)
         results = QWidget()
         rl = QVBoxLayout(results)
+        rl.addLayout(now)
         rl.addWidget(QLabel("<b>THIS SESSION</b>"))
         rl.addWidget(self.results_view, 1)
         self.results_hint = QLabel("Finished sprites appear here. Drag one into Godot, Unity, Aseprite or a folder.")
@@ -137,11 +150,11 @@ class GenerateTab(QWidget):
         rl.addWidget(self.results_hint)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(left)
         self.splitter.addWidget(results)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([600, 400])
+        self.splitter.setSizes([620, 460])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.splitter)
@@ -201,7 +214,13 @@ class GenerateTab(QWidget):
         return self.settings_stack.currentWidget()
 
     def problem(self) -> str:
-        return self.prompt_panel.problem()
+        """Why Generate can't run now, in plain words; "" when it can."""
+        problem = self.prompt_panel.problem()
+        if not problem:
+            panel_problem = getattr(self.settings_panel, "problem", None)
+            if callable(panel_problem):
+                problem = panel_problem() or ""
+        return problem
 
     def build_request(self) -> GenerationRequest:
         fields = {k: v for k, v in self.settings_panel.request_fields().items() if k in _REQUEST_FIELDS}
@@ -292,6 +311,13 @@ class GenerateTab(QWidget):
             return False
         self._current_job = None
         self.progress.stop(text)
+        # Another service's lane may still be running: follow that one from here on.
+        other = next((e for e in self.core.jobs.entries() if e.state is JobState.running), None)
+        if other is not None:
+            self._current_job = other.job_id
+            self.progress.start()
+            if other.total:
+                self.progress.update_progress(other.step, other.total)
         self._update_buttons()
         return True
 
@@ -358,6 +384,9 @@ class GenerateTab(QWidget):
             changed.connect(self._update_buttons)
         self.settings_stack.addWidget(panel)
         self._comfy_panel = panel
+        hook = getattr(panel, "started", None)
+        if self._started and hook is not None:
+            self.tasks.spawn(hook(), name="comfy settings start")
         return panel
 
     def _on_settings_toggled(self, on: bool) -> None:
@@ -381,6 +410,7 @@ class GenerateTab(QWidget):
 
     # -- lifecycle --------------------------------------------------------------------------
     async def started(self) -> None:
+        self._started = True
         self.prompt_panel.prompt.setFocus()
         suggestions = await asyncio.to_thread(load_suggestions)
         if shiboken6.isValid(self):

@@ -95,3 +95,30 @@ def test_load_file(tmp_path: Path):
         cw.load_file(tmp_path / "missing.json")
     with pytest.raises(WorkflowError):
         cw.load_file(DATA / "comfy_workflow_ui.json")
+
+
+
+def test_explicit_not_used_in_the_map_leaves_the_input_alone():
+    import asyncio
+    import json as _json
+    from pathlib import Path as _Path
+
+    from studio_core.models import GenerationRequest
+    from studio_core.providers.comfy import custom_workflow as cw
+    from studio_core.providers.comfy.provider import ComfyProvider
+
+    text = (_Path(__file__).resolve().parents[1] / "data" / "comfy_workflow_api_sdxl.json").read_text()
+    assert cw.find_inputs(cw.parse(text)).negative is not None, "fixture should have a negative prompt input"
+    base = GenerationRequest(prompt="a slime", negative_prompt="NEG-WORDS").with_options(workflow=text)
+
+    async def graph_for(req):
+        prov = ComfyProvider("http://127.0.0.1:9")
+        try:
+            graph, _seed = await prov.prepare(req)
+        finally:
+            await prov.aclose()
+        return _json.dumps(graph)
+
+    assert "NEG-WORDS" in asyncio.run(graph_for(base))
+    used = asyncio.run(graph_for(base.with_options(workflow_map={"negative": None})))
+    assert "NEG-WORDS" not in used and "a slime" in used

@@ -209,3 +209,38 @@ def test_real_comfyui_start_log_stop(paths, monkeypatch):
 def test_launch_spec_is_plain_data():
     spec = LaunchSpec(("python", "main.py"), Path("."), "git")
     assert build_argv(spec, port=1)[-1] == "--disable-auto-launch"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX process groups")
+def test_core_owns_the_managed_server(tmp_path, paths):
+    """StudioCore.comfy_server: flags from the profile, the URL saved, stopped by core.aclose()."""
+    from studio_core.app_core import StudioCore
+
+    folder = _fake_comfy(tmp_path / "c", _FAKE_SERVER)
+    (folder / "venv" / "bin").mkdir(parents=True)
+    (folder / "venv" / "bin" / "python").symlink_to(sys.executable)
+
+    async def scenario():
+        core = await StudioCore.open(paths)
+        core.settings.update(comfy_server_folder=str(folder), comfy_manage_server=True)
+        server = core.comfy_server
+        assert core.comfy_server is server
+        url = await server.start()
+        assert core.settings.current.comfy_url == url
+        child = int((folder / "child.pid").read_text())
+        pid = server.pid
+        await core.aclose()
+        return server, child, pid
+
+    server, child, pid = run_async(scenario())
+    assert "--preview-method" in server.argv
+    assert "--cpu" in server.argv and "--lowvram" not in server.argv  # no NVIDIA driver here
+    assert server.state is ServerState.stopped
+    assert not _alive(child) and not _alive(pid)
+
+
+def test_no_job_object_off_windows():
+    from studio_core.comfy_server import _windows_job
+
+    if os.name != "nt":
+        assert _windows_job(None) is None  # type: ignore[arg-type]

@@ -89,3 +89,11 @@ def test_seed_card_figures():
 
 def test_flux_has_no_cfg_batch_doubling_and_sd3_uses_16_channels():
     assert FLUX.uses_cfg is False and SD3.latent_channels == 16
+
+
+def test_server_hint_fills_in_an_unknown_name():
+    from studio_core.hardware.families import family_for
+
+    assert family_for("my_model.safetensors", "flux").id == "flux"
+    assert family_for("sd_xl_base_1.0.safetensors", "flux").id == "sdxl"  # the name wins when it is clear
+    assert family_for("x.safetensors", "nonsense") is UNKNOWN

@@ -19,10 +19,16 @@ from tests.conftest import run_async
 from tests.core.test_index import save
 
 
+@pytest.fixture(autouse=True)
+def _no_reconcile_delay(monkeypatch):
+    monkeypatch.setattr(ImageIndex, "reconcile_delay_s", 0.0)
+
+
 def _rows(paths) -> set[str]:
     async def go():
         idx = await ImageIndex.open(paths)
         try:
+            await idx.wait_reconciled()
             return {r.path for r in await idx.query(ImageQuery(), limit=100_000)}, list(idx.messages)
         finally:
             await idx.aclose()

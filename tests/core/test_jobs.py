@@ -84,7 +84,9 @@ def test_runs_in_order_one_at_a_time_and_saves_with_metadata(paths):
         kinds = [type(e) for e in rec.events if getattr(e, "job_id", None) == ids[0]]
         assert kinds.index(JobSaved) < kinds.index(JobFinished)
         assert core.jobs.entry(ids[0]).state is JobState.done
-        assert not core.jobs.busy
+        assert not core.jobs.busy and core.jobs.entries() == []
+        done = core.jobs.entries(include_finished=True)
+        assert [e.job_id for e in done] == ids[::-1] and all(len(e.saved) == 1 for e in done)
         await core.aclose()
 
     run_async(main())

@@ -80,8 +80,8 @@ def test_paging_live_insert_and_remove(qapp, paths, loop, loader, monkeypatch):
     tasks = TaskOwner()
     try:
         m = GalleryModel(index, loader, tasks=tasks)
-        m.page_size = 10
         loop.run_until_complete(m.set_query(ImageQuery()))
+        m.page_size = 10
         assert m.rowCount() == 10 and m.total == 25 and m.canFetchMore()
         inserted = []
         m.rowsInserted.connect(lambda _p, a, b: inserted.append((a, b)))

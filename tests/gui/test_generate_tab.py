@@ -26,10 +26,12 @@ def jpeg_bytes(color=(30, 120, 200)) -> bytes:
 
 @pytest.fixture
 def loop(qapp):
-    """conftest's loop, except that qasync's extra processEvents() after run_until_complete
-    (qasync 0.28: "run loop one last time") still sees a running loop. Without this, a job
-    step that falls due in that moment fails with "no running event loop" (seen here about
-    one run in five). The app itself never hits it: it runs one run_until_complete."""
+    """conftest's loop, except that asyncio sees it as running for the whole test.
+
+    qasync's run_until_complete processes events once more after the loop stopped (qasync
+    0.28: "run loop one last time"), and pytest-qt processes events after each test; a
+    task step that falls due then fails with "no running event loop" (seen here about one
+    run in five). The app never hits this: it runs a single run_until_complete."""
     import qasync
 
     class Loop(qasync.QEventLoop):
@@ -39,14 +41,9 @@ def loop(qapp):
             finally:
                 asyncio.events._set_running_loop(self)
 
-        def run_until_complete(self, future):
-            try:
-                return super().run_until_complete(future)
-            finally:
-                asyncio.events._set_running_loop(None)
-
     lp = Loop(qapp, already_running=False)
     asyncio.set_event_loop(lp)
+    asyncio.events._set_running_loop(lp)
     yield lp
     try:
         pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
@@ -55,6 +52,7 @@ def loop(qapp):
         if pending:
             lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     finally:
+        asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         lp.close()
 
@@ -71,6 +69,9 @@ def tab(qtbot, core, loop, fake):
     from studio_gui.generate.tab import GenerateTab
     from studio_gui.tasks import TaskOwner
 
+    # A cloud service shows the basic settings; the ComfyUI panel (another part, with its
+    # own background monitor) is covered by its own test below.
+    core.settings.update(selected_service="openai")
     tasks = TaskOwner()
     w = GenerateTab(core, tasks=tasks)
     qtbot.addWidget(w)
@@ -249,6 +250,7 @@ def test_drag_mime_data_has_file_urls(tab, qtbot, loop, core):
     assert len(urls) == 1 and urls[0].isLocalFile()
     assert Path(urls[0].toLocalFile()) == Path(tab.session_results()[0].path)
     assert "text/uri-list" in model.mimeTypes()
+    assert tab.results_view.dragEnabled()
     settle(loop, core, tab)
 
 
@@ -262,22 +264,47 @@ def test_results_model_passes_modeltester(tab, qtbot, loop, core, qtmodeltester)
 
 def test_apply_request_and_decorators(tab, qtbot, loop, fake):
     req = GenerationRequest(prompt="an iron helmet", negative_prompt="blurry", width=512, height=768,
-                            steps=12, seed=99, service="comfyui")
+                            steps=12, seed=99, service="openai")
     tab.apply_request(req)
     assert tab.prompt_panel.text() == "an iron helmet"
     assert tab.prompt_panel.negative_text() == "blurry" and tab.prompt_panel.negative.isVisible()
     tab.add_prompt_decorator(lambda r: r.replace(prompt=r.prompt + ", pixel art"))
     built = tab.build_request()
-    if tab.settings_panel is tab.basic_settings:
-        assert (built.width, built.height, built.steps, built.seed) == (512, 768, 12, 99)
+    assert (built.width, built.height, built.steps, built.seed) == (512, 768, 12, 99)
     assert built.prompt == "an iron helmet, pixel art" and built.negative_prompt == "blurry"
-    assert built.service == "comfyui"
+    assert built.service == "openai"
 
 
-def test_service_change_switches_the_settings_panel(tab, core):
-    core.settings.update(selected_service="openai")
+def test_service_change_switches_the_settings_panel(tab, core, loop):
     assert tab.settings_panel is tab.basic_settings
     assert "OpenAI" in tab.settings_toggle.text()
-    assert tab.build_request().service == "openai" if tab.prompt_panel.text() else True
+    tab.prompt_panel.prompt.setPlainText("a lamp")
+    assert tab.build_request().service == "openai"
     core.settings.update(selected_service="comfyui")
     assert tab.settings_toggle.text() == "ComfyUI settings"
+    panel = tab.settings_panel
+    fields = panel.request_fields()
+    assert {"width", "height", "steps", "seed"} <= set(fields)
+    request = tab.build_request()
+    assert request.service == "comfyui" and request.width == fields["width"]
+    loop.run_until_complete(tab.tasks.cancel_all())  # the ComfyUI panel's monitors
+    core.settings.update(selected_service="openai")
+    assert tab.settings_panel is tab.basic_settings
+
+
+def test_progress_follows_a_job_still_running_on_another_service(tab, qtbot, loop, core):
+    slow = FakeProvider("slow", steps=200, delay=0.02)
+    quick = FakeProvider("quick", steps=2, delay=0.01)
+    core.jobs.provider_for = lambda s: slow if s == "comfyui" else quick
+    tab.apply_request(GenerationRequest(prompt="slow one", service="comfyui"))
+    slow_id = tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.running_state() is not None))
+    core.settings.update(selected_service="openai")
+    loop.run_until_complete(tab.tasks.cancel_all())  # the ComfyUI panel's monitors
+    tab.prompt_panel.prompt.setPlainText("quick one")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    loop.run_until_complete(wait_until(lambda: tab._current_job == slow_id))
+    assert tab.cancel_button.isEnabled()
+    tab.cancel_current()
+    settle(loop, core, tab)

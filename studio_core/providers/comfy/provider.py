@@ -12,6 +12,7 @@ after any finished images have been yielded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -206,6 +207,10 @@ class ComfyProvider:
             user_map = request.option("workflow_map")
             if user_map:
                 mapping = mapping.merged(custom_workflow.WorkflowMap.from_value(user_map))
+            if isinstance(user_map, Mapping):
+                # An explicit None is the user's "(not used)": the automatic guess must not fill it.
+                mapping = dataclasses.replace(mapping, **{k: None for k in custom_workflow.FIELDS
+                                                          if k in user_map and user_map[k] is None})
             values = {"prompt": request.prompt, "negative": request.negative_prompt, "seed": seed,
                       "width": request.width, "height": request.height, "steps": request.steps}
             # A workflow without a seed input has no seed to report.

@@ -1,0 +1,443 @@
+"""FramesPanel: one image, N variants, or an animation's frames from one Generate click.
+
+    panel = FramesPanel(core, tasks=tasks, parent=generate_tab)
+    tasks.spawn(panel.load())                        # cloud batch limits and prices, off the GUI thread
+    panel.set_request_source(generate_tab.build_request)   # optional: the summary shows the seed
+    job_ids = panel.submit(request)                  # expand, queue, and follow the set
+
+When a set is done the "Frames ready" bar offers the Sprite Tools' Sheet tab on its
+images, aligned on a bottom-centre pivot. The requests themselves come from
+:mod:`studio_core.sprites.frames`; this widget only chooses among them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio_core.app_core import StudioCore
+from studio_core.models import GenerationRequest
+from studio_core.sprites import frames
+from studio_gui.sprites.frame_tracker import FrameSetTracker
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["single", "variants", "animation"]
+MODES: dict[str, str] = {"single": "Single image", "variants": "Variants", "animation": "Animation"}
+MAX_VARIANTS = 64
+
+
+@dataclass(frozen=True)
+class FrameSettings:
+    mode: Mode = "single"
+    count: int = 4
+    animation: str = "walk"
+    directions: int = 1
+    frames_per_direction: int = 0  # 0: every pose of the template
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """What one Generate click queues: ``requests`` in frame order, ``names`` one per image."""
+
+    requests: tuple[GenerationRequest, ...]
+    names: tuple[str, ...]
+    meta: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", "single"))
+
+    @property
+    def images(self) -> int:
+        return sum(max(1, r.batch) for r in self.requests)
+
+
+def plan_frames(request: GenerationRequest, settings: FrameSettings, *, max_batch: int = 1,
+                rng: random.Random | None = None) -> FramePlan:
+    """Pure: the requests for ``settings``. A request without a seed gets one here, so the
+    whole set shares it (animation) or counts up from it (variants)."""
+    if settings.mode == "single":
+        return FramePlan((request,), tuple(f"image_{i:02d}" for i in range(max(1, request.batch))),
+                         {"kind": "single", "seed": request.seed})
+    if request.seed is None:
+        request = request.replace(seed=(rng or random.Random()).randint(0, frames.SEED_MAX))
+    if settings.mode == "variants":
+        reqs = frames.variant_requests(request, max(1, settings.count), max_batch=max_batch)
+        names = tuple(f"variant_{i:02d}" for i in range(sum(r.batch for r in reqs)))
+        return FramePlan(reqs, names, {"kind": "variants", "seed": request.seed, "count": len(names),
+                                       "prompt": request.prompt})
+    per_dir = settings.frames_per_direction or None
+    specs = frames.animation_requests(request, settings.animation, directions=settings.directions, frames=per_dir)
+    per_dir_n = len(specs) // max(1, settings.directions)
+    return FramePlan(tuple(s.request for s in specs), tuple(s.name for s in specs), {
+        "kind": "animation", "seed": request.seed, "animation": settings.animation,
+        "directions": settings.directions, "frames_per_direction": per_dir_n,
+        "animations": [s.animation for s in specs], "prompt": request.prompt})
+
+
+def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) -> str:
+    """The summary line: '8 frames · 8 jobs · seed 1234 fixed'."""
+    n, jobs = plan.images, len(plan.requests)
+    seed = plan.meta.get("seed")
+    parts: list[str]
+    if plan.kind == "single":
+        parts = [f"{n} image" + ("s" if n != 1 else ""), "1 job"]
+    elif plan.kind == "variants":
+        per = max(r.batch for r in plan.requests)
+        parts = [f"{n} variants", f"{jobs} job" + ("s" if jobs != 1 else "") + (f" of {per}" if per > 1 else "")]
+        parts.append(f"seeds {seed}–{seed + n - 1}" if seed_known and n > 1 else
+                     f"seed {seed}" if seed_known else "consecutive seeds from a random start")
+    else:
+        d = plan.meta["directions"]
+        head = f"{n} frames" + (f" ({d} directions × {plan.meta['frames_per_direction']})" if d > 1 else "")
+        parts = [head, f"{jobs} jobs", f"seed {seed} fixed" if seed_known else "one random seed, fixed"]
+    if cost is not None:
+        parts.append(f"≈ ${cost:.2f}" if cost >= 0.01 or cost == 0 else f"≈ ${cost:.4f}")
+    return " · ".join(parts)
+
+
+class FramesReadyBar(QFrame):
+    """Progress of the newest set, then 'Frames ready' with the sheet action."""
+
+    make_sheet = Signal(list, dict)  # paths, meta
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("FramesReadyBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self._paths: list[Path] = []
+        self._meta: dict[str, Any] = {}
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.sheet_button = QPushButton("Align && make sheet…")
+        self.sheet_button.setToolTip("Open the frames in Sprite Tools' Sheet tab, aligned on a bottom-centre pivot")
+        self.sheet_button.clicked.connect(lambda: self.make_sheet.emit(list(self._paths), dict(self._meta)))
+        self.close_button = QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setAutoRaise(True)
+        self.close_button.setToolTip("Dismiss")
+        self.close_button.setAccessibleName("Dismiss frames bar")
+        self.close_button.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 4, 4)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.sheet_button)
+        row.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_progress(self, title: str, saved: int, total: int, lost: int) -> None:
+        self.text.setText(f"{title}: {saved} of {total} ready" + (f", {lost} failed" if lost else "") + "…")
+        self.setToolTip("")
+        self.sheet_button.hide()
+        self.show()
+
+    def show_set(self, title: str, paths: list[Path], meta: dict[str, Any]) -> None:
+        self._paths, self._meta = list(paths), dict(meta)
+        failed = list(meta.get("failed") or ())
+        expected = int(meta.get("expected") or len(paths))
+        animation = meta.get("kind") == "animation"
+        if not failed:
+            self.text.setText(f"✓ {title}: {len(paths)} frames ready (seed {meta.get('seed')}).")
+            self.setToolTip("")
+        else:
+            name, why = failed[0]
+            more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+            self.text.setText(f"⚠ {title}: {len(paths)} of {expected} ready. {name}{more} failed: {why}")
+            self.setToolTip("\n".join(f"{n}: {w}" for n, w in failed))
+        self.sheet_button.setText("Align && make sheet…" if animation else "Make sheet…")
+        self.sheet_button.setEnabled(bool(paths))
+        self.sheet_button.show()
+        self.show()
+
+    def paths(self) -> list[Path]:
+        return list(self._paths)
+
+
+class FramesPanel(QWidget):
+    """The Generate tab's 'one / variants / animation' choice, collapsed to one line by default."""
+
+    summary_changed = Signal(str)
+    mode_changed = Signal(str)
+
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.core = core
+        self.tasks = tasks
+        self.rng = random.Random()
+        self._request_source: Callable[[], GenerationRequest] | None = None
+        self._catalog: Any = None  # studio_core.providers.cloud.catalog.Catalog once load() ran
+        self.tracker = FrameSetTracker(core, self)
+        self.tracker.set_progress.connect(self._on_tracker_progress)
+        self.tracker.set_finished.connect(self._on_tracker_set_finished)
+        self._build()
+        self.ready_bar.make_sheet.connect(self.open_sheet)
+        self._unsubscribe_settings = core.settings.subscribe(lambda _s: self.refresh())
+        self.destroyed.connect(self._unsubscribe_settings)
+        self.refresh()
+
+    # -- layout -----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.toggle = QToolButton()
+        self.toggle.setCheckable(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.setAccessibleName("Frames and variants")
+        self.toggle.toggled.connect(self.set_expanded)
+
+        self.mode_group = QButtonGroup(self)
+        self.mode_buttons: dict[str, QRadioButton] = {}
+        modes = QHBoxLayout()
+        for key, label in MODES.items():
+            b = QRadioButton(label)
+            b.setAccessibleName(f"{label} mode")
+            self.mode_group.addButton(b)
+            self.mode_buttons[key] = b
+            modes.addWidget(b)
+        modes.addStretch(1)
+        self.mode_buttons["single"].setChecked(True)
+        self.mode_buttons["variants"].setToolTip("The same prompt N times with consecutive seeds")
+        self.mode_buttons["animation"].setToolTip("One frame per pose and direction, one seed, the same settings")
+
+        self.count = QSpinBox()
+        self.count.setRange(2, MAX_VARIANTS)
+        self.count.setValue(4)
+        self.count.setAccessibleName("Number of variants")
+        self.variants_row = QWidget()
+        vr = QHBoxLayout(self.variants_row)
+        vr.setContentsMargins(0, 0, 0, 0)
+        vr.addWidget(QLabel("Count"))
+        vr.addWidget(self.count)
+        vr.addWidget(QLabel("seed, seed+1, …"))
+        vr.addStretch(1)
+
+        self.template = QComboBox()
+        self.template.setAccessibleName("Animation template")
+        for name, poses in frames.ANIMATIONS.items():
+            self.template.addItem(name, name)
+            # The tooltip lists the exact pose words each frame adds: nothing hidden.
+            self.template.setItemData(self.template.count() - 1, "\n".join(f"{i + 1}. {p}" for i, p in enumerate(poses)),
+                                      Qt.ItemDataRole.ToolTipRole)
+        self.template.setCurrentIndex(max(0, self.template.findData("walk")))
+        self.directions = QComboBox()
+        self.directions.setAccessibleName("Directions")
+        for d in sorted(frames.DIRECTIONS):
+            self.directions.addItem(f"{d}", d)
+            self.directions.setItemData(self.directions.count() - 1,
+                                        ", ".join(k for k, _ in frames.DIRECTIONS[d]), Qt.ItemDataRole.ToolTipRole)
+        self.per_direction = QSpinBox()
+        self.per_direction.setAccessibleName("Frames per direction")
+        self.per_direction.setToolTip("Fewer frames pick poses evenly spread over the cycle")
+        self.animation_row = QWidget()
+        ar = QHBoxLayout(self.animation_row)
+        ar.setContentsMargins(0, 0, 0, 0)
+        ar.addWidget(QLabel("Template"))
+        ar.addWidget(self.template)
+        ar.addWidget(QLabel("Directions"))
+        ar.addWidget(self.directions)
+        ar.addWidget(QLabel("Frames"))
+        ar.addWidget(self.per_direction)
+        ar.addStretch(1)
+        self._sync_per_direction()
+
+        self.summary = QLabel("")
+        self.summary.setObjectName("FramesSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Frames summary")
+
+        self.body = QWidget()
+        bl = QVBoxLayout(self.body)
+        bl.setContentsMargins(18, 0, 0, 0)
+        bl.addLayout(modes)
+        bl.addWidget(self.variants_row)
+        bl.addWidget(self.animation_row)
+        bl.addWidget(self.summary)
+        self.body.hide()
+
+        self.ready_bar = FramesReadyBar()
+        root = QVBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(2)
+        root.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        root.addWidget(self.body)
+        root.addWidget(self.ready_bar)
+
+        for sig in (self.count.valueChanged, self.directions.currentIndexChanged, self.per_direction.valueChanged):
+            sig.connect(lambda *_: self.refresh())
+        self.template.currentIndexChanged.connect(self._on_template_changed)
+        for b in self.mode_buttons.values():
+            b.toggled.connect(self._on_mode_toggled)
+        self.variants_row.hide()
+        self.animation_row.hide()
+
+    def set_expanded(self, on: bool) -> None:
+        if self.toggle.isChecked() != on:
+            self.toggle.setChecked(on)  # re-enters through toggled
+            return
+        self.body.setVisible(on)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def _sync_per_direction(self) -> None:
+        poses = len(frames.ANIMATIONS.get(self.template.currentData() or "", ())) or 1
+        self.per_direction.blockSignals(True)
+        self.per_direction.setRange(1, poses)
+        self.per_direction.setValue(poses)
+        self.per_direction.blockSignals(False)
+
+    def _on_template_changed(self, _=None) -> None:
+        self._sync_per_direction()
+        self.refresh()
+
+    def _on_mode_toggled(self, checked: bool) -> None:
+        if not checked:
+            return
+        mode = self.mode()
+        self.variants_row.setVisible(mode == "variants")
+        self.animation_row.setVisible(mode == "animation")
+        self.refresh()
+        self.mode_changed.emit(mode)
+
+    # -- state ------------------------------------------------------------------------
+    def mode(self) -> Mode:
+        return next((k for k, b in self.mode_buttons.items() if b.isChecked()), "single")  # type: ignore[return-value]
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode_buttons[mode].setChecked(True)
+
+    def settings(self) -> FrameSettings:
+        per = self.per_direction.value()
+        full = len(frames.ANIMATIONS.get(self.template.currentData() or "", ()))
+        return FrameSettings(mode=self.mode(), count=self.count.value(), animation=self.template.currentData() or "walk",
+                             directions=int(self.directions.currentData() or 1),
+                             frames_per_direction=0 if per >= full else per)
+
+    def set_settings(self, s: FrameSettings) -> None:
+        self.count.setValue(s.count)
+        self.template.setCurrentIndex(max(0, self.template.findData(s.animation)))
+        self.directions.setCurrentIndex(max(0, self.directions.findData(s.directions)))
+        if s.frames_per_direction:
+            self.per_direction.setValue(s.frames_per_direction)
+        self.set_mode(s.mode)
+
+    def set_request_source(self, source: Callable[[], GenerationRequest] | None) -> None:
+        self._request_source = source
+        self.refresh()
+
+    async def load(self) -> None:
+        """Read the cloud catalog (batch limits, prices) in a thread; until then a cloud
+        service counts as one image per job."""
+        from studio_core.providers.cloud import catalog
+
+        self._catalog = await asyncio.to_thread(catalog.load)
+        self.refresh()
+
+    def batch_limit(self, request: GenerationRequest) -> int:
+        """Images one job may make. ComfyUI: the Batch setting, which the VRAM gauge
+        checked for this card; a cloud model: its catalog ``max_batch``; else 1."""
+        if request.service == "comfyui":
+            return max(1, request.batch)
+        if self._catalog is not None and request.service in self._catalog.providers:
+            return self._catalog.provider(request.service).model(request.model).max_batch
+        return 1
+
+    def plan(self, request: GenerationRequest) -> FramePlan:
+        return plan_frames(request, self.settings(), max_batch=self.batch_limit(request), rng=self.rng)
+
+    def expand(self, request: GenerationRequest) -> list[GenerationRequest]:
+        """Pure: the requests one Generate click queues, in frame order."""
+        return list(self.plan(request).requests)
+
+    def _cost(self, plan: FramePlan, request: GenerationRequest) -> float | None:
+        if self._catalog is None or request.service not in self._catalog.providers:
+            return None
+        from studio_core import costs
+
+        est = costs.price_per_image(request.service, request.model, width=request.width, height=request.height,
+                                    cat=self._catalog)
+        return est.total(plan.images)
+
+    def describe(self, request: GenerationRequest | None = None) -> str:
+        if request is None:
+            request = self._current_request()
+        plan = self.plan(request if request is not None else GenerationRequest(prompt="", seed=0))
+        known = request is not None and request.seed is not None
+        return describe(plan, seed_known=known, cost=self._cost(plan, request) if request is not None else None)
+
+    def _current_request(self) -> GenerationRequest | None:
+        if self._request_source is None:
+            return None
+        try:
+            return self._request_source()
+        except Exception:  # settings mid-edit; the summary simply omits the seed
+            return None
+
+    def refresh(self) -> None:
+        text = self.describe()
+        self.summary.setText(text)
+        mode = self.mode()
+        head = MODES[mode] if mode == "single" else f"{MODES[mode]}: {text}"
+        self.toggle.setText(f"Frames — {head}")
+        self.summary_changed.emit(text)
+
+    # -- commands ---------------------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> list[str]:
+        """Expand ``request``, queue every request and follow the set; returns the job ids
+        (the first is the one to show progress for). Raises what ``JobQueue.submit`` raises."""
+        plan = self.plan(request)
+        job_ids = [self.core.jobs.submit(r) for r in plan.requests]
+        if plan.kind != "single":
+            title = str(plan.meta.get("animation", "")).capitalize() if plan.kind == "animation" else "Variants"
+            meta = dict(plan.meta, names=list(plan.names), all_names=list(plan.names), title=title)
+            set_id = self.tracker.track(job_ids, plan.kind, meta)
+            if self.tracker.is_running(set_id):
+                self.ready_bar.show_progress(title, 0, plan.images, 0)
+        return job_ids
+
+    def _on_tracker_progress(self, set_id: int, saved: int, total: int, lost: int) -> None:
+        if self.tracker.is_running(set_id) and saved + lost < total:
+            self.ready_bar.show_progress(self.tracker.meta(set_id).get("title", "Frames"), saved, total, lost)
+
+    def _on_tracker_set_finished(self, paths: list, meta: dict) -> None:
+        self.ready_bar.show_set(str(meta.get("title") or "Frames"), [Path(p) for p in paths], meta)
+
+    def open_sheet(self, paths: list, meta: dict) -> QWidget | None:
+        """The Sprite Tools on ``paths``, Sheet tab, frames aligned bottom-centre; an
+        animation gets one row per direction and starts building at once."""
+        if not paths:
+            return None
+        from studio_gui.sprites import dialog  # the dialog pulls numpy: load it on first use
+
+        dlg = dialog.open_sprite_tools(self.window(), self.core, [Path(p) for p in paths])
+        sheet = getattr(dlg, "sheet_tab", None)
+        if sheet is not None:
+            animation = meta.get("kind") == "animation"
+            dlg.tabs.setCurrentWidget(sheet)
+            sheet.name.setText(str(meta.get("animation") or "variants"))
+            # align_frames' default pivot is bottom-centre, which is what the check box says.
+            sheet.align.setChecked(animation)
+            if animation and int(meta.get("directions") or 1) > 1 and not meta.get("failed"):
+                sheet.columns.setValue(int(meta.get("frames_per_direction") or 0))
+            sheet.build()
+        return dlg

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+from PySide6.QtCore import QObject, Signal
+
+from studio_core.gpu import VramInfo
+from studio_core.hardware.health import health_from
+from studio_core.hardware.planner import FitLevel, ProposalKind
+from studio_core.hardware.profiles import profile_for_total
+from studio_core.models import GenerationRequest, JobProgress, JobStarted, ModelInfo, QualityTier
+from tests.gui.conftest import wait_until
+
+MODELS = (ModelInfo("v1-5-pruned-emaonly.safetensors"), ModelInfo("sd_xl_base_1.0.safetensors"),
+          ModelInfo("flux1-schnell-fp8.safetensors"))
+
+
+class FakeMonitor(QObject):
+    updated = Signal()
+
+    def __init__(self, total_mib=6144.0, used_mib=1000.0):
+        super().__init__()
+        self.gpu = VramInfo("NVIDIA GeForce RTX 3050", "560.94", total_mib, used_mib, total_mib - used_mib, 40, 60)
+        self.profile = profile_for_total(int(total_mib))
+        self.profile_is_guess = False
+        self.url = "http://127.0.0.1:8188"
+        self.health = health_from(self.url, {"system": {"comfyui_version": "0.3.64"}, "devices": [
+            {"name": "cuda:0 NVIDIA GeForce RTX 3050 : cudaMallocAsync", "type": "cuda", "vram_total": total_mib * 2**20,
+             "vram_free": (total_mib - used_mib) * 2**20}]}, {"queue_running": [1], "queue_pending": []})
+
+    def note(self):
+        return ""
+
+
+@pytest.fixture
+def panel(qtbot, core):
+    from studio_gui.comfy_settings.panel import ComfySettingsPanel
+    from studio_gui.tasks import TaskOwner
+
+    p = ComfySettingsPanel(core, tasks=TaskOwner(), monitor=FakeMonitor())
+    qtbot.addWidget(p)
+    p.models.set_models(MODELS)
+    return p
+
+
+def test_contract_fields_and_defaults(panel):
+    f = panel.request_fields()
+    assert set(f) == {"model", "width", "height", "steps", "cfg", "sampler", "scheduler", "seed", "batch", "quality",
+                      "options"}
+    assert f["model"] == "sd_xl_base_1.0.safetensors"  # SDXL Base 1.0 is the default when present
+    assert (f["width"], f["height"], f["steps"], f["cfg"], f["seed"], f["batch"]) == (1024, 1024, 20, 6.0, None, 1)
+    assert f["quality"] is QualityTier.optimized and f["options"] == {}
+    GenerationRequest(prompt="x", **f)  # the fields build a request as they are
+
+
+def test_quality_tiers_set_steps_and_cfg(panel, qtbot):
+    with qtbot.waitSignal(panel.changed):
+        panel.tier_buttons[QualityTier.ultra].click()
+    f = panel.request_fields()
+    assert (f["steps"], f["cfg"], f["quality"]) == (35, 7.5, QualityTier.ultra)
+    assert "up to 20 min" in panel.tier_hint.text()
+
+
+def test_presets_follow_the_model(panel):
+    labels = [panel.preset.itemText(i) for i in range(panel.preset.count())]
+    assert len(labels) == 9 and labels[-1].startswith("Custom") and "1024×1024" in labels[0]
+    panel.models.select("v1-5-pruned-emaonly.safetensors")
+    assert "512×512" in panel.preset.itemText(0)
+    panel.preset.setCurrentIndex(2)  # Landscape 768×512
+    assert (panel.request_fields()["width"], panel.request_fields()["height"]) == (768, 512)
+
+
+@pytest.mark.parametrize("w,needle", [("0", "more than 0"), ("7", "too small"), ("100000", "too large"),
+                                      ("abc", "whole number"), ("-64", "more than 0")])
+def test_bad_sizes_are_shown_in_place(panel, w, needle):
+    panel.width_edit.setText(w)
+    panel._on_size_typed()
+    assert needle in panel.problem()
+    assert not panel.size_error.isHidden() and needle in panel.size_error.text()
+    assert panel.request_fields()["width"] == 1024  # nothing invalid leaks into a request
+
+
+def test_custom_size_rounds_to_8(panel):
+    panel.width_edit.setText("1001")
+    panel.width_edit.editingFinished.emit()
+    assert panel.width_edit.text() == "1000" and panel.problem() == ""
+    assert panel.preset.currentText().startswith("Custom")
+
+
+def test_seed_fixed_and_bad(panel):
+    panel.random_seed.setChecked(False)
+    panel.seed_edit.setText("-3")
+    assert "negative" in panel.problem()
+    panel.seed_edit.setText("12345")
+    assert panel.problem() == "" and panel.request_fields()["seed"] == 12345
+
+
+def test_apply_request_round_trip(panel):
+    req = GenerationRequest(prompt="p", model="v1-5-pruned-emaonly.safetensors", width=640, height=448, steps=31,
+                            cfg=5.5, sampler="dpmpp_2m", scheduler="karras", seed=7, batch=2,
+                            quality=QualityTier.high, options={"tiled_vae": True})
+    panel.apply_request(req)
+    f = panel.request_fields()
+    assert GenerationRequest(prompt="p", **f) == req
+
+
+def test_over_budget_offers_fixes_and_changes_nothing_until_clicked(panel):
+    panel.models.select("v1-5-pruned-emaonly.safetensors")
+    panel.width_edit.setText("1024")
+    panel.height_edit.setText("1024")
+    panel.batch.setValue(4)
+    a = panel.fit.assessment
+    assert a.level is FitLevel.over and a.proposals[0].kind is ProposalKind.smaller_batch
+    assert not panel.fit.fix_row.isHidden() and "Batch 1" in panel.fit.fix_text.text()
+    assert panel.batch.value() == 4  # not applied silently
+    panel.fit.fix_button.click()
+    assert panel.batch.value() == 1 and panel.fit.assessment.level is not FitLevel.over
+    assert panel.fit.fix_row.isHidden()
+
+
+def test_lowvram_for_an_unmanaged_server_explains_in_place(panel):
+    panel.width_edit.setText("1024")
+    panel._on_size_typed()
+    a = panel.fit.assessment  # SDXL fp16 on 6 GB: over, and only --lowvram fits
+    assert a.proposals[-1].kind is ProposalKind.lowvram
+    panel.apply_proposal(a.proposals[-1])
+    assert "--lowvram" in panel.server_note.text() and not panel.server_note.isHidden()
+
+
+def test_empty_server_state(panel):
+    panel.models.set_models(())
+    assert not panel.models.empty.isHidden()
+    assert "sd_xl_base_1.0.safetensors" in panel.models.empty.text()
+    assert "models/checkpoints" in panel.models.empty.text()
+
+
+def test_model_entries_describe_family_size_and_need(panel):
+    texts = [panel.models.combo.itemText(i) for i in range(panel.models.combo.count())]
+    assert any("SDXL · 1024×1024 · needs ~" in t for t in texts)
+    assert any("SD 1.5 · 512×512" in t for t in texts)
+    panel.models.set_models(MODELS, wanted="missing_model.safetensors")
+    assert "not on the server" in panel.models.combo.itemText(panel.models.combo.count() - 1)
+
+
+def test_health_panel_shows_server_and_progress(qtbot, core):
+    from studio_gui.comfy_settings.health_panel import ActiveJobs, HealthPanel
+    from studio_gui.tasks import TaskOwner
+
+    active = ActiveJobs(core)
+    hp = HealthPanel(core, tasks=TaskOwner(), monitor=FakeMonitor(used_mib=2150), active=active)
+    qtbot.addWidget(hp)
+    active._on_event(JobStarted("j1"))
+    active._on_event(JobProgress("j1", 1, 20))
+    active._on_event(JobProgress("j1", 5, 20))
+    f = hp.fields
+    assert f["status"].text().startswith("● running") and f["version"].text() == "0.3.64"
+    assert f["device"].text() == "NVIDIA GeForce RTX 3050"
+    assert f["vram"].text().startswith("2.1 GB / 6.0 GB") and f["queue"].text() == "1 running, 0 waiting"
+    assert f["active"].text().startswith("step 5/20") and "left" in f["active"].text()
+    active.close()
+
+
+def test_real_monitor_without_driver_or_server(core, loop):
+    from studio_gui.comfy_settings.monitor import HardwareMonitor
+    from studio_gui.tasks import TaskOwner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    core.settings.update(comfy_url=f"http://127.0.0.1:{port}")
+    mon = HardwareMonitor(core, tasks=TaskOwner())
+    loop.run_until_complete(mon.refresh())
+    assert mon.nvml is None and mon.gpu is None  # this machine has no NVIDIA driver
+    assert mon.health.status == "unreachable"
+    assert "No NVIDIA driver found" in mon.note()
+    assert mon.profile.name  # falls back to the seed's card
+
+
+def test_status_button_in_main_window_opens_health(qtbot, core, loop):
+    from studio_gui.main_window import MainWindow
+
+    w = MainWindow(core)
+    qtbot.addWidget(w)
+    loop.run_until_complete(w.comfy_health.started())
+    loop.run_until_complete(wait_until(lambda: w.comfy_health.monitor.health is not None, timeout=20))
+    assert "ComfyUI" in w.comfy_health.text()
+    w.comfy_health.click()
+    assert w.comfy_health._dialog is not None and w.comfy_health._dialog.isVisible()
+    w.comfy_health._dialog.close()
+    loop.run_until_complete(w.tasks.cancel_all())
+
+
+def test_server_page_rejects_a_folder_that_is_not_comfyui(qtbot, core, tmp_path):
+    from studio_gui.comfy_settings.server_page import ServerPage
+    from studio_gui.settings_dialog import PAGES
+    from studio_gui.tasks import TaskOwner
+
+    assert "ComfyUI server" in [t for t, _ in PAGES]
+    page = ServerPage(core, tasks=TaskOwner())
+    qtbot.addWidget(page)
+    page.folder.setText(str(tmp_path))
+    page.start_button.click()
+    assert "not a ComfyUI folder" in page.error.text() and not page.error.isHidden()
+    assert core.settings.current.comfy_server_folder == str(tmp_path)
+    assert page.state_label.text() == "Stopped"
