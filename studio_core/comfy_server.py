@@ -213,7 +213,7 @@ class ManagedServer:
     def __init__(self, spec: LaunchSpec | Callable[[], LaunchSpec], *, log_dir: Path,
                  flags: tuple[str, ...] = (), max_restarts: int = 2, start_timeout: float = 180.0,
                  env: dict[str, str] | None = None,
-                 flags_provider: Callable[[], Awaitable[tuple[str, ...]]] | None = None):
+                 flags_provider: Callable[[LaunchSpec], Awaitable[tuple[str, ...]]] | None = None):
         self._spec = spec
         self._flags_provider = flags_provider
         # Flags the user asked for on top of the profile's (the planner's --lowvram).
@@ -287,7 +287,7 @@ class ManagedServer:
                                          "ComfyUI). Stop it, or leave the port empty so the app picks a free one.")
         self.port = port
         if self._flags_provider is not None:
-            self.flags = tuple(await self._flags_provider())
+            self.flags = tuple(await self._flags_provider(spec))
         flags = self.flags + tuple(f for f in self.extra_flags if f not in self.flags and f not in spec.argv)
         argv = build_argv(spec, port=port, flags=flags)
         self.argv = tuple(argv)
@@ -484,14 +484,20 @@ def for_core(core) -> ManagedServer:
             return command_spec(s.comfy_start_command, cwd=s.comfy_server_folder or None)
         return inspect_folder(s.comfy_server_folder)
 
-    async def profile_flags() -> tuple[str, ...]:
+    async def profile_flags(launch: LaunchSpec) -> tuple[str, ...]:
         info = await asyncio.to_thread(gpu.probe)
         prof = profile_for_total(int(info.total_mib)) if info else DEFAULT_PROFILE
-        flags = list(prof.server_flags())
-        if info is None:
-            flags = [f for f in flags if f != "--lowvram"]  # meaningless on the CPU
-            if sys.platform != "darwin":
+        given = set(launch.argv)
+        flags: list[str] = []
+        if "--preview-method" not in given:
+            flags += ["--preview-method", "auto"]
+        # A user's own memory flag wins; argparse refuses two of them together.
+        memory_flags = {"--lowvram", "--normalvram", "--highvram", "--novram", "--gpu-only", "--cpu"}
+        if not given & memory_flags:
+            if info is None and sys.platform != "darwin":
                 flags.append("--cpu")  # CUDA builds of torch refuse to start without a driver
+            elif info is not None and prof.lowvram:
+                flags.append("--lowvram")
         return tuple(flags)
 
     server = ManagedServer(spec, log_dir=core.paths.logs, flags_provider=profile_flags)

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio_core.hardware.estimator import OVERHEAD_MIB, Precision, VramEstimate, estimate_vram
+from studio_core.hardware.estimator import Precision, VramEstimate, estimate_vram
 from studio_core.hardware.families import ModelFamily
 from studio_core.hardware.profiles import HardwareProfile
 
@@ -196,5 +196,4 @@ def _fit_resolution(shape: JobShape, budget: float) -> tuple[int, int] | None:
             return w, h
 
 
-__all__ = ["Assessment", "FitLevel", "JobShape", "Proposal", "ProposalKind", "assess", "level_for",
-           "OVERHEAD_MIB"]
+__all__ = ["Assessment", "FitLevel", "JobShape", "Proposal", "ProposalKind", "assess", "level_for"]

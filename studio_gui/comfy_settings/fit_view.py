@@ -60,6 +60,7 @@ class FitView(QWidget):
         self.fix_row.hide()
         lay.addWidget(self.fix_row)
         self._best: Proposal | None = None
+        self._shown: tuple[Proposal, ...] | None = None
         self.assessment: Assessment | None = None
 
     def show_assessment(self, a: Assessment, *, profile: HardwareProfile, gpu: VramInfo | None,
@@ -84,16 +85,25 @@ class FitView(QWidget):
             f"most memory goes to {a.estimate.dominant}).")
         self.note.setText(note)
         self.note.setVisible(bool(note))
-        self.menu.clear()
         self._best = next((p for p in a.proposals if p.fits), a.proposals[0] if a.proposals else None)
+        self.fix_row.setVisible(self._best is not None)
+        # The gauge refreshes every second; rebuilding an open menu would close it under the cursor.
+        if a.proposals == self._shown:
+            return
+        self._shown = a.proposals
+        self.menu.clear()
         for p in a.proposals:
-            act = self.menu.addAction(p.title + ("" if p.fits else " (not enough alone)"))
+            act = self.menu.addAction(p.title + ("" if p.fits else " (still over)"))
             act.setToolTip(p.explanation)
             act.triggered.connect(lambda _=False, p=p: self.proposal_chosen.emit(p))
         self.menu.setToolTipsVisible(True)
         if self._best is not None:
             self.fix_button.setToolTip(f"{self._best.title}: {self._best.explanation}")
-            self.fix_text.setText(f"<b>{self._best.title}.</b> {self._best.explanation}")
+            # Inline: the first sentence and the outcome; the whole explanation is the tooltip.
+            why, _, after = self._best.explanation.partition(" Estimated peak afterwards: ")
+            first = why.split(". ")[0].rstrip(".") + "."
+            self.fix_text.setText(f"<b>{self._best.title}.</b> {first} Afterwards: {after}")
+            self.fix_text.setToolTip(self._best.explanation)
         self.fix_row.setVisible(self._best is not None)
 
     def _apply_best(self) -> None:

@@ -19,32 +19,48 @@ def short(text: str, n: int = TITLE_CHARS) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+class ElidedLabel(QLabel):
+    """One line of plain text that ends in "…" when the column is too narrow for it."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._full = text
+        # Ignored: a long prompt shrinks instead of pushing the Cancel button out of view.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setText(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.width()))
+
+
 class QueueRow(QWidget):
     def __init__(self, entry: JobEntry, on_cancel, parent: QWidget | None = None):
         super().__init__(parent)
         self.job_id = entry.job_id
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        where = "running" if entry.state is JobState.running else f"#{entry.position}"
-        self.label = QLabel()
-        # Ignored: a long prompt is clipped instead of pushing the Cancel button out of view.
-        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setToolTip(f"{entry.request.prompt}\n({entry.request.service})")
-        self.label.setText(f"<b>{where}</b> · {_escape(short(entry.request.prompt))}")
+        running = entry.state is JobState.running
+        self.place = QLabel(f"<b>{'running' if running else f'#{entry.position}'}</b>")
+        self.prompt = ElidedLabel(" ".join(entry.request.prompt.split()))
+        self.prompt.setToolTip(f"{entry.request.prompt}\n({entry.request.service})")
         self.cancel = QToolButton()
         self.cancel.setText("✕")
         self.cancel.setAutoRaise(True)
-        tip = "Stop this generation" if entry.state is JobState.running else "Remove from the queue"
+        tip = "Stop this generation" if running else "Remove from the queue"
         self.cancel.setToolTip(tip)
         self.cancel.setAccessibleName(f"{tip}: {short(entry.request.prompt, 30)}")
         self.cancel.clicked.connect(lambda: on_cancel(entry.job_id))
-        lay.addWidget(self.label, 1)
+        lay.addWidget(self.place)
+        lay.addWidget(self.prompt, 1)
         lay.addWidget(self.cancel)
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def text(self) -> str:
+        return f"{self.place.text()} {self.prompt.full_text()}"
 
 
 class QueueView(QWidget):

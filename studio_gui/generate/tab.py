@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import shiboken6
 from PySide6.QtCore import Qt
@@ -23,49 +23,56 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio_core.app_core import StudioCore
-from studio_core.errors import StudioError
+from studio_core.errors import GenerationFailed, StudioError
 from studio_core.jobs import JobSaved, JobSaveFailed, JobState
 from studio_core.models import GenerationRequest, JobImage, JobProgress
 from studio_core.services import service_info
 from studio_core.settings import Settings
 from studio_gui.bridge import JobBridge
 from studio_gui.errors import present_error
-from studio_gui.generate.basic_settings import BasicSettings
 from studio_gui.generate.error_area import ErrorArea
 from studio_gui.generate.progress_panel import ProgressPanel
 from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
 from studio_gui.generate.queue_view import QueueView
+from studio_gui.generate.settings_slot import SettingsSlot
 from studio_gui.generate.session_results import SessionResultsModel, SessionResultsView, load_thumbnail_into
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 PromptDecorator = Callable[[GenerationRequest], GenerationRequest]
+Submitter = Callable[[GenerationRequest], "str | list[str]"]
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
 
 class GenerateTab(QWidget):
-    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None,
+                 extensions: bool = True):
         super().__init__(parent)
         self.core = core
         self.tasks = tasks
         self._decorators: list[PromptDecorator] = []
         self._current_job: str | None = None
-        self._comfy_panel: QWidget | None = None
-        self._comfy_tried = False
         self._started = False
+        self._submitter: Submitter | None = None
+        self._apply_hooks: list[Callable[[GenerationRequest], None]] = []
+        self._start_hooks: list[Callable[[], Awaitable[Any]]] = []
         self._build()
         self.bridge = JobBridge(core.jobs, self)
         self._connect_bridge()
         self._unsubscribe_settings: Callable[[], None] | None = core.settings.subscribe(self._on_settings_changed)
         self._on_settings_changed(core.settings.current)
+        self.style_picker: Any = None
+        self.frames_panel: Any = None
+        if extensions:
+            from studio_gui.generate.extensions import attach_all
+
+            attach_all(self)
         self._refresh_queue()
         self._update_buttons()
 
@@ -77,17 +84,10 @@ class GenerateTab(QWidget):
         self.extras_layout = QHBoxLayout()
         self.extras_layout.setContentsMargins(0, 0, 0, 0)
 
-        self.settings_toggle = QToolButton()
-        self.settings_toggle.setCheckable(True)
-        self.settings_toggle.setChecked(True)
-        self.settings_toggle.setAutoRaise(True)
-        self.settings_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.settings_toggle.setArrowType(Qt.ArrowType.DownArrow)
-        self.settings_toggle.toggled.connect(self._on_settings_toggled)
-        s = self.core.settings.current
-        self.basic_settings = BasicSettings(width=s.width, height=s.height, seed=s.seed)
-        self.settings_stack = QStackedWidget()
-        self.settings_stack.addWidget(self.basic_settings)
+        self.settings_slot = SettingsSlot(self.core, tasks=self.tasks)
+        self.settings_slot.changed.connect(self._update_buttons)
+        self.basic_settings = self.settings_slot.basic
+        self.settings_toggle = self.settings_slot.toggle
 
         self.error_area = ErrorArea()
 
@@ -113,8 +113,10 @@ class GenerateTab(QWidget):
         col = QVBoxLayout(column)
         col.addWidget(self.prompt_panel)
         col.addLayout(self.extras_layout)
-        col.addWidget(self.settings_toggle)
-        col.addWidget(self.settings_stack)
+        col.addWidget(self.settings_slot)
+        self.sections_layout = QVBoxLayout()
+        self.sections_layout.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(self.sections_layout)
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -187,7 +189,27 @@ class GenerateTab(QWidget):
         return lambda: self._decorators.remove(fn) if fn in self._decorators else None
 
     def add_prompt_widget(self, widget: QWidget) -> None:
+        """A control shown under the prompt (style and asset-type pickers)."""
         self.extras_layout.addWidget(widget)
+
+    def add_section(self, widget: QWidget) -> None:
+        """A block shown under the service settings (frames and variants)."""
+        self.sections_layout.addWidget(widget)
+
+    def set_submitter(self, fn: Submitter | None) -> None:
+        """Replace ``core.jobs.submit`` (e.g. to expand one request into frames). ``fn``
+        returns a job id or a list of them; progress follows whichever starts first."""
+        self._submitter = fn
+
+    def on_apply_request(self, fn: Callable[[GenerationRequest], None]) -> None:
+        """``fn(request)`` runs after :meth:`apply_request` filled the fields."""
+        self._apply_hooks.append(fn)
+
+    def on_started(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        """An async start-up step (loading data off the GUI thread) run by :meth:`started`."""
+        self._start_hooks.append(fn)
+        if self._started:
+            self.tasks.spawn(fn(), name="generate tab start hook")
 
     def apply_request(self, request: GenerationRequest) -> None:
         """Fill the fields from a request (the gallery's "Reuse settings")."""
@@ -202,6 +224,8 @@ class GenerateTab(QWidget):
         apply = getattr(panel, "apply_request", None)
         if apply is not None:
             apply(request)
+        for hook in list(self._apply_hooks):
+            hook(request)
         self.prompt_panel.prompt.setFocus()
 
     # -- state ------------------------------------------------------------------------
@@ -211,7 +235,7 @@ class GenerateTab(QWidget):
 
     @property
     def settings_panel(self) -> Any:
-        return self.settings_stack.currentWidget()
+        return self.settings_slot.panel
 
     def problem(self) -> str:
         """Why Generate can't run now, in plain words; "" when it can."""
@@ -247,13 +271,16 @@ class GenerateTab(QWidget):
                                                    user_message="Some settings are not valid. Check the values above."))
             return None
         self.error_area.clear()
+        submit = self._submitter or self.core.jobs.submit
         try:
-            job_id = self.core.jobs.submit(request)
+            result = submit(request)
         except StudioError as exc:
             self.error_area.show_error(exc)
             return None
         self._update_buttons()
-        return job_id
+        if isinstance(result, (list, tuple)):
+            return result[0] if result else None
+        return result
 
     def cancel_current(self) -> None:
         if self._current_job is not None:
@@ -323,7 +350,11 @@ class GenerateTab(QWidget):
 
     def _on_job_finished(self, job_id: str, images: int) -> None:
         n = f"{images} image{'s' if images != 1 else ''}"
-        self._job_ended(job_id, f"Done · {n} in {self.progress.elapsed_text()}")
+        mine = self._job_ended(job_id, f"Done · {n} in {self.progress.elapsed_text()}")
+        if mine and images == 0:
+            self.error_area.show_error(GenerationFailed(
+                "the job ended without an image",
+                user_message="The service finished but sent back no image. Try again, or check the server's log."))
 
     def _on_job_failed(self, job_id: str, error: object) -> None:
         self._job_ended(job_id, "Failed.")
@@ -344,54 +375,8 @@ class GenerateTab(QWidget):
     def _on_settings_changed(self, settings: Settings) -> None:
         if not shiboken6.isValid(self):
             return
-        service = settings.selected_service
-        panel: QWidget = self.basic_settings
-        if service == "comfyui":
-            panel = self._comfy() or self.basic_settings
-        self.settings_stack.setCurrentWidget(panel)
-        try:
-            name = service_info(service).name
-        except StudioError:
-            name = service
-        label = "ComfyUI settings" if service == "comfyui" else f"Settings for {name}"
-        self.settings_toggle.setText(label)
+        self.settings_slot.set_service(settings.selected_service)
         self._update_buttons()
-
-    def _comfy(self) -> QWidget | None:
-        """The hardware-aware ComfyUI panel, when that part of the app is installed.
-
-        Any failure to build it falls back to the basic fields, logged: a broken optional
-        panel must not take the Generate tab down with it."""
-        if self._comfy_tried:
-            return self._comfy_panel
-        self._comfy_tried = True
-        try:
-            from studio_gui.comfy_settings.panel import ComfySettingsPanel
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("studio_gui.comfy_settings"):
-                log.exception("ComfyUI settings panel could not be imported")
-            return None
-        except Exception:
-            log.exception("ComfyUI settings panel could not be imported")
-            return None
-        try:
-            panel = ComfySettingsPanel(self.core, tasks=self.tasks, parent=self)
-        except Exception:
-            log.exception("ComfyUI settings panel could not be built")
-            return None
-        changed = getattr(panel, "changed", None)
-        if changed is not None:
-            changed.connect(self._update_buttons)
-        self.settings_stack.addWidget(panel)
-        self._comfy_panel = panel
-        hook = getattr(panel, "started", None)
-        if self._started and hook is not None:
-            self.tasks.spawn(hook(), name="comfy settings start")
-        return panel
-
-    def _on_settings_toggled(self, on: bool) -> None:
-        self.settings_stack.setVisible(on)
-        self.settings_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     def _update_buttons(self) -> None:
         problem = self.problem()
@@ -415,9 +400,9 @@ class GenerateTab(QWidget):
         suggestions = await asyncio.to_thread(load_suggestions)
         if shiboken6.isValid(self):
             self.prompt_panel.set_suggestions(suggestions)
-        hook = getattr(self._comfy_panel, "started", None)
-        if hook is not None:
-            await hook()
+        await self.settings_slot.start()
+        for fn in list(self._start_hooks):
+            self.tasks.spawn(fn(), name="generate tab start hook")
 
     def closing(self) -> None:
         if self._unsubscribe_settings is not None:

@@ -23,10 +23,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QToolButton,
@@ -38,6 +36,7 @@ from studio_core.app_core import StudioCore
 from studio_core.models import GenerationRequest
 from studio_core.sprites import frames
 from studio_gui.sprites.frame_tracker import FrameSetTracker
+from studio_gui.sprites.frames_ready_bar import FramesReadyBar
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -115,64 +114,6 @@ def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) ->
     if cost is not None:
         parts.append(f"≈ ${cost:.2f}" if cost >= 0.01 or cost == 0 else f"≈ ${cost:.4f}")
     return " · ".join(parts)
-
-
-class FramesReadyBar(QFrame):
-    """Progress of the newest set, then 'Frames ready' with the sheet action."""
-
-    make_sheet = Signal(list, dict)  # paths, meta
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("FramesReadyBar")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self._paths: list[Path] = []
-        self._meta: dict[str, Any] = {}
-        self.text = QLabel("")
-        self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.sheet_button = QPushButton("Align && make sheet…")
-        self.sheet_button.setToolTip("Open the frames in Sprite Tools' Sheet tab, aligned on a bottom-centre pivot")
-        self.sheet_button.clicked.connect(lambda: self.make_sheet.emit(list(self._paths), dict(self._meta)))
-        self.close_button = QToolButton()
-        self.close_button.setText("✕")
-        self.close_button.setAutoRaise(True)
-        self.close_button.setToolTip("Dismiss")
-        self.close_button.setAccessibleName("Dismiss frames bar")
-        self.close_button.clicked.connect(self.hide)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 4, 4, 4)
-        row.addWidget(self.text, 1)
-        row.addWidget(self.sheet_button)
-        row.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_progress(self, title: str, saved: int, total: int, lost: int) -> None:
-        self.text.setText(f"{title}: {saved} of {total} ready" + (f", {lost} failed" if lost else "") + "…")
-        self.setToolTip("")
-        self.sheet_button.hide()
-        self.show()
-
-    def show_set(self, title: str, paths: list[Path], meta: dict[str, Any]) -> None:
-        self._paths, self._meta = list(paths), dict(meta)
-        failed = list(meta.get("failed") or ())
-        expected = int(meta.get("expected") or len(paths))
-        animation = meta.get("kind") == "animation"
-        if not failed:
-            self.text.setText(f"✓ {title}: {len(paths)} frames ready (seed {meta.get('seed')}).")
-            self.setToolTip("")
-        else:
-            name, why = failed[0]
-            more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
-            self.text.setText(f"⚠ {title}: {len(paths)} of {expected} ready. {name}{more} failed: {why}")
-            self.setToolTip("\n".join(f"{n}: {w}" for n, w in failed))
-        self.sheet_button.setText("Align && make sheet…" if animation else "Make sheet…")
-        self.sheet_button.setEnabled(bool(paths))
-        self.sheet_button.show()
-        self.show()
-
-    def paths(self) -> list[Path]:
-        return list(self._paths)
 
 
 class FramesPanel(QWidget):
@@ -298,6 +239,7 @@ class FramesPanel(QWidget):
             return
         self.body.setVisible(on)
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.refresh()
 
     def _sync_per_direction(self) -> None:
         poses = len(frames.ANIMATIONS.get(self.template.currentData() or "", ())) or 1
@@ -397,8 +339,9 @@ class FramesPanel(QWidget):
         text = self.describe()
         self.summary.setText(text)
         mode = self.mode()
-        head = MODES[mode] if mode == "single" else f"{MODES[mode]}: {text}"
-        self.toggle.setText(f"Frames — {head}")
+        # Collapsed, the header carries the summary so a 64-job click is never a surprise.
+        collapsed = not self.toggle.isChecked() and mode != "single"
+        self.toggle.setText(f"Frames: {MODES[mode]}" + (f" — {text}" if collapsed else ""))
         self.summary_changed.emit(text)
 
     # -- commands ---------------------------------------------------------------------
@@ -435,6 +378,12 @@ class FramesPanel(QWidget):
             animation = meta.get("kind") == "animation"
             dlg.tabs.setCurrentWidget(sheet)
             sheet.name.setText(str(meta.get("animation") or "variants"))
+            # Frame names read better than the gallery's file names; the paths stay in the items.
+            names = list(meta.get("names") or ())
+            for i in range(min(sheet.frames_list.count(), len(names))):
+                item = sheet.frames_list.item(i)
+                item.setToolTip(item.text())
+                item.setText(str(names[i]))
             # align_frames' default pivot is bottom-centre, which is what the check box says.
             sheet.align.setChecked(animation)
             if animation and int(meta.get("directions") or 1) > 1 and not meta.get("failed"):

@@ -244,3 +244,28 @@ def test_no_job_object_off_windows():
 
     if os.name != "nt":
         assert _windows_job(None) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.comfy_server
+def test_real_comfyui_from_a_start_command_through_core(paths, monkeypatch):
+    """The user's own command; the app adds --listen/--port and, with no NVIDIA driver, --cpu."""
+    from studio_core.app_core import StudioCore
+
+    monkeypatch.setenv("STUDIO_TEST_CACHE", _TEST_CACHE)
+    folder = cts.install()
+
+    async def scenario():
+        core = await StudioCore.open(paths)
+        core.settings.update(comfy_server_folder=str(folder), comfy_start_command=f'"{cts.venv_python()}" main.py')
+        server = core.comfy_server
+        url = await server.start()
+        async with httpx.AsyncClient() as c:
+            stats = (await c.get(url + "/system_stats")).json()
+        pid = server.pid
+        await core.aclose()
+        return server, stats, pid, url
+
+    server, stats, pid, url = run_async(scenario(), timeout=180)
+    assert server.argv[:2] == (str(cts.venv_python()), "main.py") and "--cpu" in server.argv
+    assert stats["devices"][0]["type"] == "cpu"
+    assert server.state is ServerState.stopped and not _alive(pid)

@@ -60,3 +60,28 @@ def test_lowvram_is_last_resort_and_never_applied():
 def test_every_proposal_explains_its_estimate():
     for p in assess(JobShape(FLUX, 1024, 1024, precision="fp8", batch=2), RTX_3050).proposals:
         assert "Estimated peak afterwards" in p.explanation and p.title
+
+
+def test_proposal_options_reach_the_comfy_graph():
+    """tiled_vae → VAEDecodeTiled (2024 and 0.3.x inputs), upscale_to → ImageScale back to the asked size."""
+    import json
+    from pathlib import Path
+
+    from studio_core.models import GenerationRequest
+    from studio_core.providers.comfy import workflow
+
+    info = json.loads((Path(__file__).resolve().parents[1] / "data" / "comfy_object_info_0.3.64.json").read_text())
+    info["VAEDecodeTiled"] = {"input": {"required": {
+        "samples": ["LATENT"], "vae": ["VAE"], "tile_size": ["INT", {"default": 512, "min": 64, "max": 4096}],
+        "overlap": ["INT", {"default": 64, "min": 0, "max": 4096}]}}}
+    a = assess(JobShape(SD15, 2048, 2048), profile_for_total(4096))
+    lower = next(p for p in a.proposals if p.kind is ProposalKind.lower_resolution)
+    req = GenerationRequest(prompt="x", model="v1-5-pruned-emaonly.safetensors", width=2048, height=2048)
+    req = req.replace(**lower.changes).with_options(**lower.options)
+    graph = workflow.build(req, info)
+    by_class = {v["class_type"]: v["inputs"] for v in graph.values()}
+    assert by_class["VAEDecodeTiled"]["tile_size"] == 512 and by_class["VAEDecodeTiled"]["overlap"] == 64
+    assert (by_class["ImageScale"]["width"], by_class["ImageScale"]["height"]) == (2048, 2048)
+    assert by_class["EmptyLatentImage"]["width"] == lower.changes["width"]
+    plain = {v["class_type"] for v in workflow.build(GenerationRequest(prompt="x"), info).values()}
+    assert "VAEDecode" in plain and "ImageScale" not in plain

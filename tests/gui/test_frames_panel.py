@@ -143,7 +143,9 @@ def test_summary_line_follows_the_controls(panel, qtbot):
     panel.set_mode("animation")
     panel.directions.setCurrentIndex(panel.directions.findData(1))
     assert panel.summary.text() == "8 frames · 8 jobs · seed 1234 fixed"
-    assert "Animation" in panel.toggle.text() and not panel.variants_row.isVisibleTo(panel)
+    assert panel.toggle.text() == "Frames: Animation" and not panel.variants_row.isVisibleTo(panel)
+    panel.set_expanded(False)  # collapsed, the header says what a click will queue
+    assert panel.toggle.text() == "Frames: Animation — 8 frames · 8 jobs · seed 1234 fixed"
     panel.set_request_source(lambda: base(seed=None))
     assert panel.summary.text() == "8 frames · 8 jobs · one random seed, fixed"
 
@@ -235,6 +237,7 @@ def test_make_sheet_prepares_the_sheet_tab(loop, panel, core):
         tab = dlg.sheet_tab
         assert dlg.tabs.currentWidget() is tab and tab.ordered_paths() == paths
         assert tab.name.text() == "attack" and tab.align.isChecked() and tab.columns.value() == 2
+        assert tab.frames_list.item(0).text() == "attack_down_00" and tab.frames_list.item(7).text() == "attack_up_01"
         loop.run_until_complete(wait_until(lambda: tab.message.text().startswith("Ready to drag"), timeout=20))
     finally:
         dlg.close()

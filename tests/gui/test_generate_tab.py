@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from studio_core.errors import DiskFull, ProviderUnavailable
-from studio_core.models import GenerationRequest, JobImage, JobProgress, JobStarted
+from studio_core.models import GenerationRequest, JobImage, JobNotice, JobProgress, JobStarted
 from studio_core.storage.images import read_metadata
 from tests.fakes import FakeProvider, png_bytes
 from tests.gui.conftest import wait_until
@@ -145,7 +145,7 @@ def test_ctrl_enter_generates_and_result_lands_on_disk_with_metadata(tab, qtbot,
 
 def test_progress_shows_steps_time_and_preview(tab, qtbot, loop, core):
     script = [JobStarted(""), JobProgress("", 1, 4), 0.05, JobProgress("", 2, 4, preview=jpeg_bytes()), 0.05,
-              JobProgress("", 3, 4), 30.0]
+              JobNotice("", "Connection to ComfyUI lost; reconnecting…"), JobProgress("", 3, 4), 30.0]
     core.jobs.provider_for = lambda s: FakeProvider(script=script)
     type_prompt(qtbot, tab, "a knight")
     tab.generate()
@@ -153,6 +153,7 @@ def test_progress_shows_steps_time_and_preview(tab, qtbot, loop, core):
     text = tab.progress.label.text()
     assert text.startswith("step 3 of 4 · 0:0") and "left" in text
     assert tab.progress.bar.maximum() == 4 and tab.progress.bar.value() == 3
+    assert tab.progress.notice.isVisible() and "reconnecting" in tab.progress.notice.text()
     loop.run_until_complete(wait_until(lambda: tab.progress.preview.pixmap() is not None
                                        and not tab.progress.preview.pixmap().isNull()))
     assert tab.cancel_button.isEnabled()
@@ -172,12 +173,13 @@ def test_queue_shows_waiting_jobs_and_each_can_be_cancelled(tab, qtbot, loop, co
     assert tab.generate_button.text() == "Add to queue"
     assert "2 waiting" in tab.queue_view.title.text()
     rows = tab.queue_view.rows
-    assert "running" in rows[0].label.text() and "#1" in rows[1].label.text() and "#2" in rows[2].label.text()
+    assert "running" in rows[0].text() and "#1" in rows[1].text() and "#2" in rows[2].text()
+    assert rows[2].text().endswith("third")
     second = rows[1].job_id
     rows[1].cancel.click()
     loop.run_until_complete(wait_until(lambda: "1 waiting" in tab.queue_view.title.text()))
     assert [r.job_id for r in tab.queue_view.rows if r.job_id == second] == []
-    assert "#1" in tab.queue_view.rows[1].label.text()
+    assert "#1" in tab.queue_view.rows[1].text()
     tab.cancel_button.click()  # stops the running one; the third starts
     loop.run_until_complete(wait_until(lambda: [r.prompt for r in slow.requests] == ["first", "third"]))
     assert slow.cancelled  # the provider saw the cancellation
@@ -307,4 +309,44 @@ def test_progress_follows_a_job_still_running_on_another_service(tab, qtbot, loo
     loop.run_until_complete(wait_until(lambda: tab._current_job == slow_id))
     assert tab.cancel_button.isEnabled()
     tab.cancel_current()
+    settle(loop, core, tab)
+
+
+def test_style_picker_adds_its_words_and_reuse_does_not_double_them(tab, qtbot, loop):
+    picker = tab.style_picker
+    if picker is None:
+        pytest.skip("sprite style picker not installed")
+    loop.run_until_complete(wait_until(lambda: picker.style_combo.count() > 1))
+    from studio_core.sprites.styles import StylePreset
+
+    picker.set_preset(StylePreset(asset_type="item_icon", style="pixel_art"))
+    tab.prompt_panel.prompt.setPlainText("a key")
+    built = tab.build_request()
+    assert built.prompt.startswith("a key, ") and len(built.prompt) > len("a key, ")
+    assert built.option("style_preset")
+    tab.apply_request(built)
+    assert picker.preset() == StylePreset()
+    assert tab.build_request().prompt == built.prompt
+
+
+def test_frames_panel_turns_one_generate_into_variants(tab, qtbot, loop, core, fake):
+    panel = tab.frames_panel
+    if panel is None:
+        pytest.skip("frames panel not installed")
+    panel.set_mode("variants")
+    panel.count.setValue(3)
+    tab.prompt_panel.prompt.setPlainText("a shield")
+    assert tab.generate() is not None
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 3, timeout=15))
+    seeds = sorted(r.seed for r in tab.session_results())
+    assert len(set(seeds)) == 3  # consecutive seeds, one image each
+    settle(loop, core, tab)
+
+
+def test_a_job_without_images_says_so(tab, qtbot, loop, core):
+    core.jobs.provider_for = lambda s: FakeProvider(script=[JobStarted(""), JobProgress("", 1, 1)])
+    tab.prompt_panel.prompt.setPlainText("a barrel")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
+    assert "no image" in tab.error_area.message.text()
     settle(loop, core, tab)

@@ -135,9 +135,29 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
     sample = w.add("KSampler", model=model_out, seed=seed, steps=steps, cfg=cfg, sampler_name=sampler,
                    scheduler=scheduler, positive=w.out(positive), negative=w.out(negative),
                    latent_image=w.out(latent), denoise=1.0)
-    decode = w.add("VAEDecode", samples=w.out(sample), vae=vae_out)
-    w.add("SaveImage", images=w.out(decode), filename_prefix=SAVE_PREFIX)
+    image = _decode(w, request, info, w.out(sample), vae_out)
+    w.add("SaveImage", images=image, filename_prefix=SAVE_PREFIX)
     return w.to_dict()
+
+
+def _decode(w: ComfyWorkflow, request: GenerationRequest, info: oi.ObjectInfo, samples: Link, vae: Link) -> Link:
+    """VAEDecodeTiled when the VRAM planner's ``tiled_vae`` option is set, then an ImageScale
+    to ``upscale_to`` ("WxH") when it had the image made smaller to fit (studio_core.hardware.planner)."""
+    if request.option("tiled_vae") and oi.has_node(info, "VAEDecodeTiled"):
+        # 2024 servers take tile_size only; 0.3.x also requires overlap/temporal_*: use their defaults.
+        extra = {n: s.options.get("default") for n, s in oi.node_inputs(info, "VAEDecodeTiled").items()
+                 if s.required and s.type == "INT" and "default" in s.options}
+        image = w.out(w.add("VAEDecodeTiled", samples=samples, vae=vae, **extra))
+    else:
+        image = w.out(w.add("VAEDecode", samples=samples, vae=vae))
+    up = str(request.option("upscale_to") or "")
+    if "x" in up and oi.has_node(info, "ImageScale"):
+        try:
+            tw, th = (int(v) for v in up.split("x", 1))
+        except ValueError:
+            return image
+        image = w.out(w.add("ImageScale", image=image, upscale_method="lanczos", width=tw, height=th, crop="disabled"))
+    return image
 
 
 def progress_total(graph: Mapping[str, Any]) -> int:

@@ -1,0 +1,62 @@
+"""Optional parts that plug into the Generate tab through its hooks: the sprite style
+picker (adds words and settings to the prompt) and the frames/variants panel (turns one
+Generate into several jobs).
+
+Each is attached only if its module imports and builds; a failure is logged and the tab
+works without it, so an unfinished or broken optional part never takes Generate down.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from studio_core.models import GenerationRequest
+
+if TYPE_CHECKING:
+    from studio_gui.generate.tab import GenerateTab
+
+log = logging.getLogger(__name__)
+
+
+def attach_style_picker(tab: GenerateTab) -> object | None:
+    try:
+        from studio_gui.sprites.style_picker import StylePicker
+        from studio_core.sprites.styles import StylePreset
+
+        picker = StylePicker(parent=tab)
+    except Exception:
+        log.exception("style picker not available")
+        return None
+    picker.setToolTip("Adds words (and suggested settings) to the prompt for this kind of sprite")
+    tab.add_prompt_widget(picker)
+    tab.add_prompt_decorator(picker.apply)
+
+    def on_reuse(request: GenerationRequest) -> None:
+        # A reused prompt already carries the style's words; applying a style again
+        # would add them twice.
+        picker.set_preset(StylePreset())
+
+    tab.on_apply_request(on_reuse)
+    tab.on_started(picker.load)
+    return picker
+
+
+def attach_frames_panel(tab: GenerateTab) -> object | None:
+    try:
+        from studio_gui.sprites.frames_panel import FramesPanel
+
+        panel = FramesPanel(tab.core, tasks=tab.tasks, parent=tab)
+    except Exception:
+        log.exception("frames panel not available")
+        return None
+    tab.add_section(panel)
+    panel.set_request_source(tab.build_request)
+    tab.set_submitter(panel.submit)
+    tab.on_started(panel.load)
+    return panel
+
+
+def attach_all(tab: GenerateTab) -> None:
+    tab.style_picker = attach_style_picker(tab)
+    tab.frames_panel = attach_frames_panel(tab)

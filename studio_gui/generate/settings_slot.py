@@ -1,0 +1,111 @@
+"""SettingsSlot: the per-service settings block of the Generate tab.
+
+ComfyUI gets the hardware-aware ComfySettingsPanel (studio_gui.comfy_settings) when that
+part is installed and builds; every other service, or ComfyUI without it, gets the
+BasicSettings fields. Both offer ``request_fields()``, ``apply_request()`` and ``changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QStackedWidget, QToolButton, QVBoxLayout, QWidget
+
+from studio_core.app_core import StudioCore
+from studio_core.errors import StudioError
+from studio_core.services import service_info
+from studio_gui.generate.basic_settings import BasicSettings
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+class SettingsSlot(QWidget):
+    changed = Signal()
+
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.core = core
+        self.tasks = tasks
+        self.started = False
+        self._comfy_panel: QWidget | None = None
+        self._comfy_tried = False
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.toggle = QToolButton()
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.toggle.toggled.connect(self._on_toggled)
+        s = core.settings.current
+        self.basic = BasicSettings(width=s.width, height=s.height, seed=s.seed)
+        self.basic.changed.connect(self.changed)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.basic)
+        lay.addWidget(self.toggle)
+        lay.addWidget(self.stack)
+
+    @property
+    def panel(self) -> Any:
+        return self.stack.currentWidget()
+
+    @property
+    def comfy_panel(self) -> QWidget | None:
+        return self._comfy_panel
+
+    def set_service(self, service: str) -> None:
+        panel: QWidget = self.basic
+        if service == "comfyui":
+            panel = self._comfy() or self.basic
+        self.stack.setCurrentWidget(panel)
+        try:
+            name = service_info(service).name
+        except StudioError:
+            name = service
+        self.toggle.setText("ComfyUI settings" if service == "comfyui" else f"Settings for {name}")
+
+    async def start(self) -> None:
+        self.started = True
+        hook = getattr(self._comfy_panel, "started", None)
+        if hook is not None:
+            await hook()
+
+    def _comfy(self) -> QWidget | None:
+        """The ComfyUI panel, built on first use. Any failure to import or build it falls
+        back to the basic fields, logged: a broken optional panel must not take the
+        Generate tab down with it."""
+        if self._comfy_tried:
+            return self._comfy_panel
+        self._comfy_tried = True
+        try:
+            from studio_gui.comfy_settings.panel import ComfySettingsPanel
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("studio_gui.comfy_settings"):
+                log.exception("ComfyUI settings panel could not be imported")
+            return None
+        except Exception:
+            log.exception("ComfyUI settings panel could not be imported")
+            return None
+        try:
+            panel = ComfySettingsPanel(self.core, tasks=self.tasks, parent=self)
+        except Exception:
+            log.exception("ComfyUI settings panel could not be built")
+            return None
+        changed = getattr(panel, "changed", None)
+        if changed is not None:
+            changed.connect(self.changed)
+        self.stack.addWidget(panel)
+        self._comfy_panel = panel
+        hook = getattr(panel, "started", None)
+        if self.started and hook is not None:
+            self.tasks.spawn(hook(), name="comfy settings start")
+        return panel
+
+    def _on_toggled(self, on: bool) -> None:
+        self.stack.setVisible(on)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
