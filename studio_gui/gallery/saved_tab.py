@@ -184,7 +184,8 @@ class SavedTab(QWidget):
         if msgs:
             self.banner.show_text("\n".join(msgs))
         self.model.set_query(self.filters.query())
-        self._stats_timer.start(0)
+        # Statistics scan the whole index: start them once the first screen is in.
+        self.model.loaded.connect(self._stats_timer.start, Qt.ConnectionType.SingleShotConnection)
         self.tasks.spawn(self._check_disk(), name="gallery-disk")
         self.tasks.spawn(to_thread(prune_drag_folders, self.core.paths.cache / "drag"), name="drag-prune")
 
