@@ -358,7 +358,11 @@ class JobQueue:
                 await asyncio.wait({job.task})
             finally:
                 lane.current = None
-                if job.state is JobState.running:
+                if not job.task.done():
+                    # The lane itself was cancelled (loop shutdown): take the job with it;
+                    # its own handler reports the cancellation.
+                    job.task.cancel()
+                elif job.state is JobState.running:
                     # Cancelled before its first step: _run_job never ran its handlers.
                     self._end(job, JobState.cancelled)
                     self._emit(JobCancelled(job.job_id))

@@ -12,9 +12,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
 from studio_core.models import SavedImage
 
@@ -120,8 +120,16 @@ class SessionResultsModel(QAbstractListModel):
 
 
 class SessionResultsView(QListView):
+    """Icon grid; drag tiles out as files. Right-click offers Open, Show in folder,
+    Reuse settings and Copy prompt (``reuse_requested`` carries the GenerationRequest)."""
+
+    reuse_requested = Signal(object)
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._on_context_menu)
+        self.doubleClicked.connect(lambda idx: self.open_record(idx.data(RecordRole)))
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setGridSize(QSize(THUMB + 20, THUMB + 36))
@@ -135,6 +143,32 @@ class SessionResultsView(QListView):
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setAccessibleName("Results of this session")
         self.setToolTip("")
+
+    def current_record(self) -> SavedImage | None:
+        idx = self.currentIndex()
+        return idx.data(RecordRole) if idx.isValid() else None
+
+    def menu_for(self, record: SavedImage) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self.open_record(record))
+        menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(record.path).parent))))
+        menu.addSeparator()
+        menu.addAction("Reuse settings", lambda: self.reuse_requested.emit(record.request))
+        menu.addAction("Copy prompt", lambda: QGuiApplication.clipboard().setText(record.request.prompt))
+        return menu
+
+    @staticmethod
+    def open_record(record: SavedImage | None) -> None:
+        if record is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(record.path)))
+
+    def _on_context_menu(self, pos) -> None:
+        idx = self.indexAt(pos)
+        if not idx.isValid():
+            return
+        menu = self.menu_for(idx.data(RecordRole))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.viewport().mapToGlobal(pos))
 
 
 async def load_thumbnail_into(model: SessionResultsModel, record: SavedImage) -> None:

@@ -142,6 +142,7 @@ class GenerateTab(QWidget):
         self.results_model = SessionResultsModel(self)
         self.results_view = SessionResultsView()
         self.results_view.setModel(self.results_model)
+        self.results_view.reuse_requested.connect(self.apply_request)
         results = QWidget()
         rl = QVBoxLayout(results)
         rl.addLayout(now)

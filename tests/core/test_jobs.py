@@ -299,3 +299,21 @@ def test_a_listener_that_raises_does_not_stop_the_queue(paths):
         await core.aclose()
 
     run_async(main())
+
+
+def test_a_job_cancelled_before_its_first_step_is_reported_once(paths):
+    async def main():
+        core = await open_core(paths)
+        fake = FakeProvider(steps=2, delay=0.01)
+        core.jobs.provider_for = lambda s: fake
+        rec = Recorder(core.jobs)
+        a = core.jobs.submit(req("quick cancel"))
+        await wait_for(lambda: core.jobs.entry(a).state is JobState.running)
+        core.jobs.cancel(a)  # its task exists but has not run a step yet
+        b = core.jobs.submit(req("after"))
+        await wait_for(lambda: rec.ended(a) and rec.ended(b))
+        assert len(rec.of(JobCancelled, a)) == 1 and rec.of(JobFinished, b)
+        assert len([e for e in core.jobs.entries(include_finished=True) if e.job_id == a]) == 1
+        await core.aclose()
+
+    run_async(main())

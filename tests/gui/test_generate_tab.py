@@ -253,6 +253,18 @@ def test_drag_mime_data_has_file_urls(tab, qtbot, loop, core):
     assert Path(urls[0].toLocalFile()) == Path(tab.session_results()[0].path)
     assert "text/uri-list" in model.mimeTypes()
     assert tab.results_view.dragEnabled()
+    # the tile's menu: Reuse settings fills the fields back, Copy prompt copies it
+    menu = tab.results_view.menu_for(tab.session_results()[0])
+    qtbot.addWidget(menu)
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert {"Open", "Show in folder", "Reuse settings", "Copy prompt"} <= set(actions)
+    tab.prompt_panel.prompt.setPlainText("something else")
+    actions["Reuse settings"].trigger()
+    assert tab.prompt_panel.text() == "a tree"
+    actions["Copy prompt"].trigger()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == "a tree"
     settle(loop, core, tab)
 
 
