@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from studio_core.errors import DiskFull, NotAnImage, StorageError
+from studio_core.errors import NotAnImage, StorageError
 from studio_core.models import GenerationRequest, SavedImage
 from studio_core.paths import AppPaths
 from studio_core.storage import rescan
@@ -33,74 +33,23 @@ from studio_core.storage.records import (
     ServiceStats,
     SpendSummary,
 )
+from studio_core.storage.schema import (  # noqa: F401  (re-exported for tools and tests)
+    _INSERT_SQL,
+    _SELECT,
+    MIGRATIONS,
+    ROW_COLUMNS,
+    SCHEMA_VERSION,
+    _default,
+    _storage_error,
+    _to_record,
+)
 from studio_core.storage.search import fts_query
 
 log = logging.getLogger(__name__)
 
-# Each entry upgrades the schema from version i to i+1. Never edit a released step:
-# append a new one, so every older index on a user's disk follows the same path.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 0 -> 1: the images table
-        """CREATE TABLE images(
-            id INTEGER PRIMARY KEY,
-            path TEXT NOT NULL UNIQUE,
-            service TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
-            prompt TEXT NOT NULL DEFAULT '', negative TEXT NOT NULL DEFAULT '',
-            seed INTEGER, width INTEGER NOT NULL DEFAULT 0, height INTEGER NOT NULL DEFAULT 0,
-            steps INTEGER NOT NULL DEFAULT 0, cfg REAL NOT NULL DEFAULT 0,
-            sampler TEXT NOT NULL DEFAULT '', scheduler TEXT NOT NULL DEFAULT '',
-            quality TEXT NOT NULL DEFAULT '', provider TEXT NOT NULL DEFAULT '', server TEXT NOT NULL DEFAULT '',
-            duration_s REAL, cost_usd REAL,
-            created TEXT NOT NULL DEFAULT '', created_ts REAL NOT NULL DEFAULT 0,
-            file_size INTEGER NOT NULL DEFAULT 0, mtime_ns INTEGER NOT NULL DEFAULT 0,
-            favourite INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '',
-            source TEXT NOT NULL DEFAULT '', request_json TEXT NOT NULL DEFAULT ''
-        )""",
-        "CREATE INDEX images_created ON images(created_ts, id)",
-        "CREATE INDEX images_service ON images(service)",
-    ),
-    (  # 1 -> 2: full-text search over prompts and tags (negative prompts would match noise)
-        "CREATE VIRTUAL TABLE images_fts USING fts5(prompt, tags, content='images', content_rowid='id',"
-        " tokenize='unicode61 remove_diacritics 2')",
-        "CREATE TRIGGER images_fts_ai AFTER INSERT ON images BEGIN"
-        " INSERT INTO images_fts(rowid, prompt, tags) VALUES (new.id, new.prompt, new.tags); END",
-        "CREATE TRIGGER images_fts_ad AFTER DELETE ON images BEGIN"
-        " INSERT INTO images_fts(images_fts, rowid, prompt, tags) VALUES ('delete', old.id, old.prompt, old.tags); END",
-        "CREATE TRIGGER images_fts_au AFTER UPDATE OF prompt, tags ON images BEGIN"
-        " INSERT INTO images_fts(images_fts, rowid, prompt, tags) VALUES ('delete', old.id, old.prompt, old.tags);"
-        " INSERT INTO images_fts(rowid, prompt, tags) VALUES (new.id, new.prompt, new.tags); END",
-        "INSERT INTO images_fts(images_fts) VALUES ('rebuild')",
-    ),
-)
-MIGRATIONS += (
-    (  # 2 -> 3: "By prompt" pages through an index instead of sorting every row; the
-       # statistics line and the filter menus read covering indexes instead of the table.
-        "CREATE INDEX images_prompt ON images(prompt COLLATE NOCASE, id)",
-        "DROP INDEX images_service",
-        "CREATE INDEX images_service_size ON images(service, file_size)",
-        "CREATE INDEX images_model ON images(model)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 # Above this many text matches, walking the date index and probing the matches finds a page
 # sooner than sorting all matches (measured at 100k rows: 4 ms vs 31 ms for ~6k matches).
 _WALK_INDEX_ABOVE = 1500
-
-ROW_COLUMNS = (
-    "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
-    "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "source", "request_json",
-)
-# Columns a rescan may overwrite; favourite and tags are the user's and survive it.
-_UPSERT = ", ".join(f"{c}=excluded.{c}" for c in ROW_COLUMNS if c != "path")
-_INSERT_SQL = (f"INSERT INTO images({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-               f" ON CONFLICT(path) DO UPDATE SET {_UPSERT}")
-_RECORD_COLUMNS = (
-    "id", "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
-    "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "favourite", "tags", "source",
-)
-_SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM images"
 _BATCH = 500
 
 Listener = Callable[..., Any]
@@ -122,44 +71,6 @@ async def to_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 class IndexDamaged(Exception):
     """Internal: the file is not a usable index (corrupt, or from a newer app)."""
-
-
-_SHARED: dict[str, str] = {}
-
-
-def _share(text: str) -> str:
-    # Service, model, sampler, negative prompt… repeat across thousands of rows; one shared
-    # string each keeps 100k loaded records tens of MB smaller. Bounded so odd data can't grow it.
-    if len(_SHARED) > 4096:
-        _SHARED.clear()
-    return _SHARED.setdefault(text, text)
-
-
-def _to_record(row: Sequence[Any]) -> ImageRecord:
-    (id_, path, service, model, prompt, negative, seed, width, height, steps, cfg, sampler, scheduler, quality,
-     provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source) = row
-    sh = _share
-    return ImageRecord(
-        id=id_, path=path, service=sh(service), model=sh(model), prompt=prompt, negative=sh(negative), seed=seed,
-        width=width, height=height, steps=steps, cfg=cfg, sampler=sh(sampler), scheduler=sh(scheduler),
-        quality=sh(quality), provider=sh(provider), server=sh(server), duration_s=duration_s, cost_usd=cost_usd,
-        created=created, created_ts=created_ts, file_size=file_size, mtime_ns=mtime_ns, favourite=bool(fav),
-        tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else (), source=sh(source),
-    )
-
-
-def _storage_error(exc: sqlite3.Error, action: str) -> StorageError:
-    text = str(exc).lower()
-    if "full" in text:
-        return DiskFull(f"{action}: {exc}", user_message="The disk is full, so the gallery index could not be updated."
-                        " Free some space; your images are safe.")
-    if "readonly" in text or "read-only" in text:
-        return StorageError(f"{action}: {exc}", user_message="The gallery index is on a read-only disk or folder,"
-                            " so changes could not be saved.")
-    if "locked" in text or "busy" in text:
-        return StorageError(f"{action}: {exc}", user_message="The gallery index is busy (is the studio open twice?).",
-                            retryable=True)
-    return StorageError(f"{action}: {exc}", user_message="The gallery index could not be read or updated.")
 
 
 class ImageIndex:
@@ -691,13 +602,3 @@ def _report(rows: list[dict], known: dict[str, int], gone: list[int], unreadable
     updated = sum(1 for r in rows if r["path"] in known)
     return ReconcileReport(added=len(rows) - updated, updated=updated, removed=len(gone),
                            unreadable=tuple(unreadable))
-
-
-def _default(column: str) -> Any:
-    if column in ("seed", "duration_s", "cost_usd"):
-        return None
-    if column in ("width", "height", "steps", "file_size", "mtime_ns"):
-        return 0
-    if column in ("cfg", "created_ts"):
-        return 0.0
-    return ""

@@ -207,7 +207,7 @@ class SavedTab(QWidget):
         empty = self.model.total == 0 and self.filters.is_default() and not self.model.fetching
         self.stack.setCurrentWidget(self.empty if empty else self.splitter)
         # Nothing to search, sort or clean in an empty gallery: keep the first-run screen plain.
-        for w in (self.filters, self.rescan_button, self.cleanup_button):
+        for w in (self.filters, self.import_button, self.rescan_button, self.cleanup_button):
             w.setVisible(not empty)
 
     def _on_model_reset(self) -> None:

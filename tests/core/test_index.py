@@ -186,3 +186,22 @@ def test_core_wiring_indexes_saved_images(paths):
             await core.aclose()
 
     run_async(go())
+
+
+def test_unusable_index_folder_leaves_the_app_running(paths, monkeypatch):
+    from studio_core.app_core import StudioCore
+
+    def refuse(self):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(ImageIndex, "_connect", refuse)
+
+    async def go():
+        core = await StudioCore.open(paths, use_keyring=False)
+        try:
+            assert core.index is None
+            assert core.startup_messages and "read-only" in core.startup_messages[0]
+        finally:
+            await core.aclose()
+
+    run_async(go())

@@ -14,10 +14,26 @@ import pytest
 
 @pytest.fixture
 def loop(qapp):
+    """A qasync loop that asyncio sees as running for the whole test.
+
+    qasync's run_until_complete processes events once more after the loop stopped (qasync
+    0.28: "run loop one last time"), and pytest-qt processes events after each test; a
+    task step that falls due then fails with "no running event loop", which kills
+    background tasks between two waits. The app never hits this: it runs a single
+    run_until_complete for its whole life.
+    """
     import qasync
 
-    lp = qasync.QEventLoop(qapp, already_running=False)
+    class Loop(qasync.QEventLoop):
+        def run_forever(self):
+            try:
+                return super().run_forever()
+            finally:
+                asyncio.events._set_running_loop(self)
+
+    lp = Loop(qapp, already_running=False)
     asyncio.set_event_loop(lp)
+    asyncio.events._set_running_loop(lp)
     yield lp
     try:
         pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
@@ -26,6 +42,7 @@ def loop(qapp):
         if pending:
             lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     finally:
+        asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         lp.close()
 

@@ -160,3 +160,28 @@ def test_session_grid_shows_only_this_sessions_images(qtbot, core, loop):
         model.detach()
         model.loader.close()
         loop.run_until_complete(tasks.cancel_all())
+
+
+def test_view_requests_only_visible_thumbnails(qtbot, loader, paths):
+    # Pure Qt (no asyncio work), so qtbot may spin the event loop here.
+    from studio_gui.gallery.view import GalleryView
+
+    m = GalleryModel(None, loader, tasks=TaskOwner(), images_root=paths.images)
+    m.set_records(recs(5000))
+    view = GalleryView()
+    qtbot.addWidget(view)
+    view.setModel(m)
+    view.resize(620, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: loader.requested > 0)  # batched layout places items over a few turns
+    qtbot.wait(50)
+    grid = view.gridSize()
+    visible = (view.viewport().width() // grid.width() + 1) * (view.viewport().height() // grid.height() + 1)
+    assert 0 < loader.requested <= visible
+    first = loader.requested
+    for _ in range(5):
+        view.scrollToBottom()
+        qtbot.wait(20)
+    assert m.index(4999, 0).data(model_mod.ThumbStateRole) != "loading" or loader.is_pending(thumb_key(m.record(4999)))
+    assert loader.requested <= first + visible  # the end, not the 5,000 in between

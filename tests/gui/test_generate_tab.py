@@ -25,39 +25,6 @@ def jpeg_bytes(color=(30, 120, 200)) -> bytes:
 
 
 @pytest.fixture
-def loop(qapp):
-    """conftest's loop, except that asyncio sees it as running for the whole test.
-
-    qasync's run_until_complete processes events once more after the loop stopped (qasync
-    0.28: "run loop one last time"), and pytest-qt processes events after each test; a
-    task step that falls due then fails with "no running event loop" (seen here about one
-    run in five). The app never hits this: it runs a single run_until_complete."""
-    import qasync
-
-    class Loop(qasync.QEventLoop):
-        def run_forever(self):
-            try:
-                return super().run_forever()
-            finally:
-                asyncio.events._set_running_loop(self)
-
-    lp = Loop(qapp, already_running=False)
-    asyncio.set_event_loop(lp)
-    asyncio.events._set_running_loop(lp)
-    yield lp
-    try:
-        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
-        lp.close()
-
-
-@pytest.fixture
 def fake(core):
     provider = FakeProvider(steps=3, delay=0.01)
     core.jobs.provider_for = lambda service: provider
