@@ -12,15 +12,17 @@ import time
 import pytest
 
 
-@pytest.fixture
-def loop(qapp):
-    """A qasync loop that asyncio sees as running for the whole test.
+@pytest.fixture(scope="session")
+def _session_loop(qapp):
+    """One qasync loop for the whole GUI run, as the app has one for its whole life.
 
-    qasync's run_until_complete processes events once more after the loop stopped (qasync
-    0.28: "run loop one last time"), and pytest-qt processes events after each test; a
-    task step that falls due then fails with "no running event loop", which kills
-    background tasks between two waits. The app never hits this: it runs a single
-    run_until_complete for its whole life.
+    A loop per test left Qt timers of closed loops behind, and Qt occasionally fired one
+    into a deleted object (a segfault in QTimerInfoList::activateTimers, seen under gdb).
+
+    qasync's run_until_complete also processes events once more after the loop stopped
+    (qasync 0.28: "run loop one last time"), and pytest-qt processes events after each
+    test; a task step that falls due then fails with "no running event loop". So asyncio
+    is told the loop is running for the whole session.
     """
     import qasync
 
@@ -35,16 +37,24 @@ def loop(qapp):
     asyncio.set_event_loop(lp)
     asyncio.events._set_running_loop(lp)
     yield lp
-    try:
-        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
-        lp.close()
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+    lp.close()
+
+
+@pytest.fixture
+def loop(_session_loop):
+    """The session loop; whatever a test left running is cancelled when it ends."""
+    asyncio.set_event_loop(_session_loop)
+    asyncio.events._set_running_loop(_session_loop)
+    yield _session_loop
+    pending = [t for t in asyncio.all_tasks(_session_loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    if pending:
+        _session_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # Nothing is left to step, so tests that run asyncio.run() after this one may.
+    asyncio.events._set_running_loop(None)
 
 
 async def wait_until(cond, timeout: float = 10.0, interval: float = 0.02):

@@ -114,6 +114,7 @@ def test_clicking_a_ready_card_selects_and_persists(qtbot, loop, core, monkeypat
         qtbot.mouseClick(sel.cards["replicate"], Qt.MouseButton.LeftButton)
     assert sig.args == ["replicate"]
     assert core.settings.current.selected_service == "replicate"
+    loop.run_until_complete(core.settings.flush())
     assert SettingsStore(core.paths.settings_file).current.selected_service == "replicate"
     assert sel.cards["replicate"].property("selected") is True
     assert sel.cards["comfyui"].property("selected") is False
@@ -247,6 +248,7 @@ def test_fallback_page_orders_and_enables(qtbot, loop, core):
     assert not page.up_button.isEnabled()
     assert "OpenAI → Replicate" in page.summary.text()
     page.set_enabled("replicate", False)
+    loop.run_until_complete(core.settings.flush())
     assert SettingsStore(core.paths.settings_file).current.fallback_services == ("openai",)
 
 
