@@ -21,7 +21,6 @@ from studio_core.paths import AppPaths
 from studio_core.secrets import SecretStore
 from studio_core.services import ServiceRegistry
 from studio_core.settings import SettingsStore
-from studio_core.storage.images import save_generated_image
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,7 @@ class StudioCore:
             fallback_provider_for(lambda service: core.services.provider(service),
                                   lambda: core.settings.current.fallback_services),
             lambda image, request: core.save_image(image, request_for_image(request, image)),
+            disk_warning=core.low_disk_warning,
         )
         core.on_close(core.jobs.aclose)
         return core
@@ -80,6 +80,9 @@ class StudioCore:
 
         Raises StorageError/NotAnImage; the bytes are never half-written.
         """
+        # Imported here: Pillow costs ~50 ms, which start-up need not pay.
+        from studio_core.storage.images import save_generated_image
+
         saved = await asyncio.to_thread(
             save_generated_image,
             image.data,
@@ -103,6 +106,12 @@ class StudioCore:
 
             self._comfy_server = for_core(self)
         return self._comfy_server
+
+    def low_disk_warning(self) -> str | None:
+        """A sentence when the images disk is nearly full (blocking: one statvfs)."""
+        from studio_core.storage.cleanup import low_disk_message
+
+        return low_disk_message(self.paths, self.settings.current.low_disk_warning_mb)
 
     async def _close_settings(self) -> None:
         await self.settings.flush()

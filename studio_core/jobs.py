@@ -154,8 +154,11 @@ class JobQueue:
     """
 
     def __init__(self, provider_for: ProviderFor, save_image: SaveImage, *,
-                 lane_for: Callable[[GenerationRequest], str] = default_lane):
+                 lane_for: Callable[[GenerationRequest], str] = default_lane,
+                 disk_warning: Callable[[], str | None] | None = None):
         self.provider_for = provider_for
+        # Blocking check (statvfs) run in a thread before each job; a sentence means "warn".
+        self._disk_warning = disk_warning
         self._save_image = save_image
         self._lane_for = lane_for
         self._lanes: dict[str, _Lane] = {}
@@ -372,6 +375,10 @@ class JobQueue:
         outcome: QueueEvent
         self._emit(JobStarted(job.job_id))
         try:
+            if self._disk_warning is not None:
+                warning = await asyncio.to_thread(self._disk_warning)
+                if warning:
+                    self._emit(JobNotice(job.job_id, warning))
             provider = self.provider_for(job.request.service)
             async with contextlib.aclosing(provider.generate(job.request, job_id=job.job_id)) as stream:
                 async for ev in stream:

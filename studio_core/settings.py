@@ -86,6 +86,7 @@ class SettingsStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.warnings: list[str] = []
+        self.existed = False  # whether a settings file was there at start (first run if not)
         self._settings = self._load()
         self._subscribers: list[Callable[[Settings], None]] = []
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
@@ -156,6 +157,7 @@ class SettingsStore:
         defaults = _defaults()
         try:
             raw = self.path.read_text(encoding="utf-8")
+            self.existed = True
         except FileNotFoundError:
             return defaults
         except OSError as exc:

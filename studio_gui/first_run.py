@@ -6,6 +6,7 @@ skipped and changed later in Settings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from PySide6.QtCore import Qt, Signal
@@ -59,9 +60,10 @@ class FirstRunPanel(QDialog):
         where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         where.setWordWrap(True)
         lay.addWidget(where)
-        store = QLabel(core.secrets.info().description)
-        store.setWordWrap(True)
-        lay.addWidget(store)
+        # Asking the keyring which backend it has can take a moment (D-Bus): filled in off-thread.
+        self.store_label = QLabel("")
+        self.store_label.setWordWrap(True)
+        lay.addWidget(self.store_label)
         lay.addStretch(1)
 
         buttons = QDialogButtonBox()
@@ -74,6 +76,11 @@ class FirstRunPanel(QDialog):
         lay.addWidget(buttons)
         self.finished.connect(self._on_finished)
         tasks.spawn(self._probe_comfy(), name="first-run comfy probe")
+        tasks.spawn(self._describe_key_store(), name="first-run key store")
+
+    async def _describe_key_store(self) -> None:
+        info = await asyncio.to_thread(self.core.secrets.info)
+        self.store_label.setText(info.description)
 
     async def _probe_comfy(self) -> None:
         url = self.core.settings.current.comfy_url

@@ -102,8 +102,11 @@ class MainWindow(QMainWindow):
     # -- lifecycle ------------------------------------------------------------------
     async def started(self) -> None:
         """Called once the window is shown: start background checks (never blocks)."""
-        if not self.core.settings.current.first_run_done and not self.core.settings.path.exists():
+        if not self.core.settings.current.first_run_done and not self.core.settings.existed:
             self._show_first_run()
+        notes = list(getattr(self.core, "startup_messages", ())) + list(self.core.settings.warnings)
+        if notes:
+            self.status.showMessage(" · ".join(notes), 20000)
         for part in (self.services, self.generate_tab, self.saved_tab, self.spend, self.comfy_health):
             hook = getattr(part, "started", None)
             if hook is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 
 from studio_core.gpu import VramInfo, from_system_stats
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -125,6 +127,8 @@ def health_from(url: str, stats: dict | None, queue: dict | None, *, error: str 
 
 async def fetch_health(url: str, *, client: httpx.AsyncClient | None = None, timeout: float = 3.0) -> ServerHealth:
     """GET /system_stats and /queue from ``url``; never raises for an unreachable server."""
+    import httpx  # here, not at module level: start-up need not pay for it
+
     own = client is None
     client = client or httpx.AsyncClient(timeout=timeout)
     try:

@@ -17,11 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from PIL import Image, UnidentifiedImageError
 
 from studio_core.errors import NotAnImage, StorageError
 from studio_core.models import GenerationRequest, SavedImage
-from studio_core.storage.images import read_metadata, safe_component
 from studio_core.storage.records import iso_to_ts
 
 log = logging.getLogger(__name__)
@@ -139,6 +137,11 @@ def row_from_saved(root: Path, saved: SavedImage) -> dict[str, Any]:
 def row_from_file(root: Path, rel: str, size: int, mtime_ns: int) -> dict[str, Any]:
     """Index row for one file from its embedded metadata. Raises NotAnImage for a file
     that is not a readable image; broken metadata just gives a row with less in it."""
+    # Pillow is imported here, not at module level: opening the index at start-up needs none of it.
+    from PIL import Image, UnidentifiedImageError
+
+    from studio_core.storage.images import read_metadata
+
     path = Path(root) / rel
     try:
         with Image.open(path) as img:
@@ -254,6 +257,8 @@ def import_folder(src: Path, images_root: Path) -> tuple[list[str], list[str]]:
     if src.resolve() == images_root or images_root in src.resolve().parents:
         raise StorageError("import from inside the gallery",
                            user_message="That folder is already part of the gallery; use Rescan instead.")
+    from studio_core.storage.images import safe_component
+
     dest_root = images_root / IMPORTED_DIR / safe_component(src.name, fallback="folder")
     copied, problems = [], []
     for f in iter_importable(src):

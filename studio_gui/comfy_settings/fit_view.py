@@ -2,6 +2,11 @@
 
 Proposals are offered, never applied on their own: "Make it fit" applies the first one that
 fits, the menu lists them all, each with its explanation as tooltip and inline text.
+
+With an unknown card (no driver reading, no GPU from the server) the budget is an assumed
+profile's: the estimate is then shown in a neutral colour, in "on a 6 GB card this would…"
+words. With a custom workflow the proposals that only the built-in graph reads (tiled VAE
+decode, render smaller and upscale) are greyed out, with the reason as tooltip.
 """
 
 from __future__ import annotations
@@ -10,11 +15,30 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.gpu import VramInfo
-from studio_core.hardware.planner import Assessment, FitLevel, Proposal
+from studio_core.hardware.planner import Assessment, FitLevel, Proposal, ProposalKind
 from studio_core.hardware.profiles import HardwareProfile
-from studio_gui.comfy_settings.vram_gauge import COLOURS, VramGauge
+from studio_gui.comfy_settings.vram_gauge import VramGauge, level_colour
 
 _WORDS = {FitLevel.ok: "fits", FitLevel.near: "close to the limit", FitLevel.over: "over the safe budget"}
+_WOULD = {FitLevel.ok: "this would fit", FitLevel.near: "this would be close to the limit",
+          FitLevel.over: "this would not fit"}
+# Proposals that change the app's own graph; a custom workflow file has its own decode and size.
+BUILT_IN_ONLY_KINDS = (ProposalKind.tiled_vae, ProposalKind.lower_resolution)
+BUILT_IN_ONLY_OPTIONS = ("tiled_vae", "upscale_to")
+BUILT_IN_ONLY_TIP = ("Only the built-in workflow reads this: it switches the app's own graph to a tiled VAE decode "
+                     "or renders smaller and upscales afterwards. A custom workflow file decodes and sizes the image "
+                     "its own way, so this would change nothing there.")
+NO_FIX_WITH_CUSTOM = ("The planner's fixes here change the built-in graph (tiled decode, upscaling), which a custom "
+                      "workflow does not use: lower the size or batch yourself, or start ComfyUI with --lowvram.")
+
+
+def built_in_only(p: Proposal) -> bool:
+    """Whether ``p`` needs the built-in graph (it carries a tiled decode or an upscale, also from an earlier step)."""
+    return p.kind in BUILT_IN_ONLY_KINDS or any(k in p.options for k in BUILT_IN_ONLY_OPTIONS)
+
+
+def card_size(profile: HardwareProfile) -> str:
+    return f"{round(profile.total_mib / 1024, 1):g} GB"
 
 
 class FitView(QWidget):
@@ -62,49 +86,88 @@ class FitView(QWidget):
         self._best: Proposal | None = None
         self._shown: tuple[Proposal, ...] | None = None
         self.assessment: Assessment | None = None
+        self.custom_workflow = False
+        self.guessed = False
+
+    def set_custom_workflow(self, on: bool) -> None:
+        """Grey out the proposals only the built-in graph reads; takes effect on the next show_assessment()."""
+        if on != self.custom_workflow:
+            self.custom_workflow = on
+            self._shown = None  # rebuild the menu
+
+    def usable(self, p: Proposal) -> bool:
+        return not (self.custom_workflow and built_in_only(p))
 
     def show_assessment(self, a: Assessment, *, profile: HardwareProfile, gpu: VramInfo | None,
                         note: str = "", profile_guessed: bool = False) -> None:
         self.assessment = a
+        self.guessed = profile_guessed
         total = gpu.total_mib if gpu else profile.total_mib
         used = gpu.used_mib if gpu else None
         self.gauge.set_values(total_mib=total, used_mib=used, budget_mib=a.budget_mib, estimate_mib=a.peak_mib,
-                              level=a.level)
-        used_txt = f"{used / 1024:.1f} / {total / 1024:.1f} GB" if used is not None else f"– / {total / 1024:.1f} GB"
+                              level=a.level, guessed=profile_guessed)
+        if used is not None:
+            used_txt = f"{used / 1024:.1f} / {total / 1024:.1f} GB in use"
+        elif profile_guessed:
+            used_txt = f"GPU unknown · assumed {card_size(profile)}"
+        else:
+            used_txt = f"– / {total / 1024:.1f} GB in use"
         extra = []
         if gpu is not None and gpu.utilisation_pct is not None:
             extra.append(f"{gpu.utilisation_pct}%")
         if gpu is not None and gpu.temperature_c is not None:
             extra.append(f"{gpu.temperature_c} °C")
-        self.numbers.setText(used_txt + " in use" + (" · " + " · ".join(extra) if extra else ""))
-        colour = COLOURS[a.level].name()
-        card = f"the {profile.name} profile (assumed)" if profile_guessed else f"this {profile.name} card"
-        self.verdict.setText(
-            f"<span style='color:{colour}; font-weight:600'>Estimated peak {a.peak_mib / 1024:.1f} GB — "
-            f"{_WORDS[a.level]}</span> (safe budget {a.budget_mib / 1024:.1f} GB on {card}; "
-            f"most memory goes to {a.estimate.dominant}).")
+        self.numbers.setText(used_txt + (" · " + " · ".join(extra) if extra else ""))
+        colour = level_colour(a.level, guessed=profile_guessed).name()
+        peak = f"Estimated peak {a.peak_mib / 1024:.1f} GB"
+        if profile_guessed:
+            # Nothing was measured: no red/amber/green verdict, just what it would mean on the assumed card.
+            self.verdict.setText(
+                f"<span style='color:{colour}; font-weight:600'>{peak} — your GPU is unknown here; on a "
+                f"{card_size(profile)} card {_WOULD[a.level]}</span> (its safe budget is "
+                f"{a.budget_mib / 1024:.1f} GB; most memory goes to {a.estimate.dominant}).")
+            self.verdict.setToolTip("The app could not read the card: no NVIDIA driver on this computer and no GPU "
+                                    f"reported by the server. The budget is that of a {card_size(profile)} card "
+                                    "(the app's default), not a measurement.")
+        else:
+            self.verdict.setText(
+                f"<span style='color:{colour}; font-weight:600'>{peak} — {_WORDS[a.level]}</span> (safe budget "
+                f"{a.budget_mib / 1024:.1f} GB on this {profile.name} card; most memory goes to {a.estimate.dominant}).")
+            self.verdict.setToolTip("")
         self.note.setText(note)
         self.note.setVisible(bool(note))
-        self._best = next((p for p in a.proposals if p.fits), a.proposals[0] if a.proposals else None)
-        self.fix_row.setVisible(self._best is not None)
+        usable = [p for p in a.proposals if self.usable(p)]
+        self._best = next((p for p in usable if p.fits), usable[0] if usable else None)
         # The gauge refreshes every second; rebuilding an open menu would close it under the cursor.
-        if a.proposals == self._shown:
-            return
-        self._shown = a.proposals
+        if a.proposals != self._shown:
+            self._shown = a.proposals
+            self._rebuild(a.proposals)
+        self.fix_row.setVisible(bool(a.proposals))
+
+    def _rebuild(self, proposals: tuple[Proposal, ...]) -> None:
         self.menu.clear()
-        for p in a.proposals:
+        for p in proposals:
             act = self.menu.addAction(p.title + ("" if p.fits else " (still over)"))
-            act.setToolTip(p.explanation)
-            act.triggered.connect(lambda _=False, p=p: self.proposal_chosen.emit(p))
+            if self.usable(p):
+                act.setToolTip(p.explanation)
+                act.triggered.connect(lambda _=False, p=p: self.proposal_chosen.emit(p))
+            else:
+                act.setEnabled(False)
+                act.setToolTip(BUILT_IN_ONLY_TIP)
         self.menu.setToolTipsVisible(True)
-        if self._best is not None:
-            self.fix_button.setToolTip(f"{self._best.title}: {self._best.explanation}")
+        best = self._best
+        self.fix_button.setEnabled(best is not None)
+        if best is not None:
+            self.fix_button.setToolTip(f"{best.title}: {best.explanation}")
             # Inline: the first sentence and the outcome; the whole explanation is the tooltip.
-            why, _, after = self._best.explanation.partition(" Estimated peak afterwards: ")
+            why, _, after = best.explanation.partition(" Estimated peak afterwards: ")
             first = why.split(". ")[0].rstrip(".") + "."
-            self.fix_text.setText(f"<b>{self._best.title}.</b> {first} Afterwards: {after}")
-            self.fix_text.setToolTip(self._best.explanation)
-        self.fix_row.setVisible(self._best is not None)
+            self.fix_text.setText(f"<b>{best.title}.</b> {first} Afterwards: {after}")
+            self.fix_text.setToolTip(best.explanation)
+        elif proposals:
+            self.fix_button.setToolTip(BUILT_IN_ONLY_TIP)
+            self.fix_text.setText(NO_FIX_WITH_CUSTOM)
+            self.fix_text.setToolTip(BUILT_IN_ONLY_TIP)
 
     def _apply_best(self) -> None:
         if self._best is not None:

@@ -5,6 +5,11 @@ Contract with the Generate tab: ``request_fields()`` returns the GenerationReque
 this panel controls (model, width, height, steps, cfg, sampler, scheduler, seed, batch,
 quality, options); ``apply_request()`` fills the panel from a request; ``changed`` fires on
 every edit; ``problem()`` is "" or the inline error that should keep Generate disabled.
+
+The "Workflow" row is the custom-workflow picker (studio_gui.comfy_workflow): its
+``request_options()`` join ``options``. While a custom workflow is in use the model, sampler,
+scheduler and CFG come from the workflow file, so those controls are greyed out and say so,
+and so are the planner's fixes that only the built-in graph reads (tiled decode, upscale).
 """
 
 from __future__ import annotations
@@ -27,9 +32,19 @@ from studio_gui.comfy_settings.fit_view import FitView
 from studio_gui.comfy_settings.model_selector import ModelSelector, precision_of
 from studio_gui.comfy_settings.monitor import monitor_for
 from studio_gui.comfy_settings.size_picker import SizePicker, error_label
+from studio_gui.comfy_workflow import WorkflowPicker
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
+
+CUSTOM_NOTE = ("A custom workflow is in use: the model, sampler, scheduler and CFG come from the workflow file. "
+               "The prompt, seed, size and steps go to the inputs it maps (see “Map inputs…” below). "
+               "The VRAM estimate still assumes the model chosen here.")
+CUSTOM_TIP = "Not used with a custom workflow: the workflow file sets this. Choose the built-in workflow to set it here."
+TILED_CUSTOM_TIP = ("Only the built-in workflow reads this: a custom workflow file has its own VAE decode node. "
+                    "Choose the built-in workflow to decode in tiles.")
+# Request options that only the app's own graph reads; a custom workflow request leaves them out.
+BUILT_IN_OPTIONS = ("tiled_vae", "upscale_to")
 
 
 class ComfySettingsPanel(QWidget):
@@ -57,7 +72,14 @@ class ComfySettingsPanel(QWidget):
         mrow = QHBoxLayout()
         mrow.addWidget(self.models, 1)
         mrow.addWidget(reload, 0)
+        self.reload_button = reload
         form.addRow("Model", mrow)
+        self.workflow_note = QLabel(CUSTOM_NOTE)
+        self.workflow_note.setWordWrap(True)
+        self.workflow_note.setAccessibleName("Custom workflow note")
+        self.workflow_note.setStyleSheet("color: palette(placeholder-text);")
+        self.workflow_note.hide()
+        form.addRow("", self.workflow_note)
 
         self.size_picker = SizePicker()
         self.size_picker.changed.connect(self._on_size_changed)
@@ -129,6 +151,10 @@ class ComfySettingsPanel(QWidget):
         self.seed_error = error_label()
         form.addRow("", self.seed_error)
 
+        self.workflow_picker = WorkflowPicker(core, tasks=tasks)
+        self.workflow_picker.changed.connect(self._on_workflow_changed)
+        form.addRow("Workflow", self.workflow_picker)
+
         self.fit = FitView()
         self.fit.proposal_chosen.connect(self.apply_proposal)
         form.addRow(self.fit)
@@ -157,6 +183,8 @@ class ComfySettingsPanel(QWidget):
         except ValueError:
             tier = QualityTier.optimized
         self._updating = False
+        # The built-in state's tooltips, put back when a custom workflow is given up again.
+        self._tips = {w: w.toolTip() for w in self._built_in_only_widgets()}
         self._on_tier(tier)
 
     # -- building blocks --------------------------------------------------------------------
@@ -201,6 +229,24 @@ class ComfySettingsPanel(QWidget):
         self.tier_hint.setText(f"{spec.steps} steps · CFG {spec.cfg:g} · {spec.time_hint}")
         self._on_edit()
 
+    def _built_in_only_widgets(self) -> tuple[QWidget, ...]:
+        """Controls whose value only the built-in graph reads."""
+        return (self.models.combo, self.reload_button, self.cfg, self.sampler, self.scheduler, self.tiled)
+
+    def _on_workflow_changed(self) -> None:
+        self._show_workflow_state()
+        self._validate()
+        self.refresh_fit()
+        self.changed.emit()
+
+    def _show_workflow_state(self) -> None:
+        custom = self.workflow_picker.is_custom()
+        self.workflow_note.setVisible(custom)
+        for w in self._built_in_only_widgets():
+            w.setEnabled(not custom)
+            w.setToolTip((TILED_CUSTOM_TIP if w is self.tiled else CUSTOM_TIP) if custom else self._tips.get(w, ""))
+        self.fit.set_custom_workflow(custom)
+
     def _on_random_toggled(self, on: bool) -> None:
         self.seed_edit.setEnabled(not on)
         self._on_edit()
@@ -223,7 +269,7 @@ class ComfySettingsPanel(QWidget):
                 seed_err = exc.user_message
         self.seed_error.setText(seed_err)
         self.seed_error.setVisible(bool(seed_err))
-        up = self._options.get("upscale_to")
+        up = None if self.workflow_picker.is_custom() else self._options.get("upscale_to")
         self.upscale_note.setText(f"Upscaled to {up.replace('x', '×')} afterwards (the planner's proposal)." if up else "")
         self.upscale_note.setVisible(bool(up))
 
@@ -252,6 +298,11 @@ class ComfySettingsPanel(QWidget):
         options = dict(self._options)
         if self.tiled.isChecked():
             options["tiled_vae"] = True
+        workflow = self.workflow_picker.request_options()
+        if workflow:
+            # The workflow file decodes and sizes the image itself: built-in-only options would mislead.
+            options = {k: v for k, v in options.items() if k not in BUILT_IN_OPTIONS}
+            options.update(workflow)
         return {
             "model": self.models.current() or s.comfy_model,
             "width": (self.size_picker.chosen() or (s.width, s.height))[0],
@@ -267,6 +318,8 @@ class ComfySettingsPanel(QWidget):
         }
 
     def apply_request(self, request: GenerationRequest) -> None:
+        """Fill the fields from ``request``. The workflow picker is left as the user has it: a
+        request's ``workflow`` option is a file's text, not a choice to restore here."""
         self._updating = True
         try:
             if request.model:
@@ -359,7 +412,16 @@ class ComfySettingsPanel(QWidget):
         if self.monitor is None:
             self.monitor = monitor_for(self.core, tasks=self.tasks)
         self.monitor.updated.connect(self._on_monitor)
-        await self.load_models()
+        await asyncio.gather(self._start_workflow(), self.load_models())
+
+    async def _start_workflow(self) -> None:
+        """Reload the saved custom workflow (read off the GUI thread by the picker)."""
+        try:
+            await self.workflow_picker.started()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the picker shows file problems itself; anything else must not stop the models
+            log.exception("custom workflow not restored")
 
     def _on_monitor(self) -> None:
         if shiboken6.isValid(self):

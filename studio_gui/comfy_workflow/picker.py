@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -139,10 +140,14 @@ class WorkflowPicker(QWidget):
             raise
         except StudioError as exc:
             log.warning("workflow %s: %s", path, exc)
-            self._show_problem(exc, path=path, restoring=restoring)
+            if shiboken6.isValid(self):
+                self._show_problem(exc, path=path, restoring=restoring)
             return False
         finally:
-            self.load_button.setEnabled(True)
+            if shiboken6.isValid(self):
+                self.load_button.setEnabled(True)
+        if not shiboken6.isValid(self):  # the panel closed while the file was read
+            return False
         self._workflow = wf
         self._mapping = map_from_setting(saved_map, wf) if restoring else wf.guess
         self._set_combo(wf)

@@ -1,19 +1,21 @@
-"""What the gallery does with an image: open, show in folder, clipboard, export, trash.
+"""What the gallery does with an image: open, show in folder, clipboard, export, trash,
+Sprite Tools, and the right-click menu both grids (Saved tab, this session) share.
 
 Everything touching the disk runs in a worker thread; only Qt objects are made here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QDesktopServices, QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from studio_core.storage.index import to_thread
 from studio_core.errors import StorageError
@@ -87,3 +89,83 @@ async def trash(index: ImageIndex, records: Sequence[ImageRecord]) -> TrashResul
     if result.trashed:
         await index.remove(result.trashed)
     return result
+
+
+def open_sprite_tools(parent: QWidget, core: Any, paths: Sequence[Path]) -> Any:
+    """The Sprite Tools over ``paths``: one image opens the Sprite tab, several the Sheet tab.
+
+    The sprites package loads on first use (it brings numpy), so start-up stays light.
+    """
+    from studio_gui import sprites
+
+    return sprites.open_sprite_tools(parent.window(), core, [Path(p) for p in paths])
+
+
+RecordFn = Callable[[ImageRecord], Any]
+RecordsFn = Callable[[list[ImageRecord]], Any]
+
+
+@dataclasses.dataclass
+class MenuHandlers:
+    """What a grid's right-click menu offers; an entry whose handler is None is left out.
+
+    Single-image entries act on the image under the pointer; the others on the selection.
+    """
+
+    open: RecordFn | None = None
+    show_in_folder: RecordFn | None = None
+    reuse: RecordFn | None = None
+    copy_prompt: RecordFn | None = None
+    copy_image: RecordsFn | None = None
+    export: RecordFn | None = None
+    sprite_tools: RecordsFn | None = None
+    favourite: RecordsFn | None = None
+    delete: RecordsFn | None = None
+
+
+SPRITE_TOOLS_TIP = ("Remove the background, make pixel art, or pack a sprite sheet"
+                    " (one image: Sprite tab; several: Sheet tab)")
+
+
+def image_menu(parent: QWidget, records: Sequence[ImageRecord], handlers: MenuHandlers,
+               current: ImageRecord | None = None) -> QMenu:
+    """The right-click menu for ``records`` (the selection); ``current`` is the clicked one."""
+    recs = list(records)
+    one = current if current is not None and any(r.id == current.id for r in recs) else (recs[0] if recs else None)
+    menu = QMenu(parent)
+    menu.setToolTipsVisible(True)
+
+    def add(text: str, fn: Callable[[], Any], *, tip: str = "", enabled: bool = True) -> None:
+        act = menu.addAction(text, fn)
+        act.setEnabled(enabled)
+        if tip:
+            act.setToolTip(tip)
+
+    h = handlers
+    if one is not None:
+        if h.open:
+            add("Open", lambda: h.open(one), tip="Open in your image viewer (Enter)")
+        if h.show_in_folder:
+            add("Show in folder", lambda: h.show_in_folder(one), tip="Show the file in your file manager")
+        if h.reuse or h.copy_prompt:
+            menu.addSeparator()
+        if h.reuse:
+            add("Reuse settings", lambda: h.reuse(one), enabled=bool(one.prompt),
+                tip="Fill the Generate tab with this image's settings")
+        if h.copy_prompt:
+            add("Copy prompt", lambda: h.copy_prompt(one), enabled=bool(one.prompt))
+    if recs and h.copy_image:
+        add("Copy image" if len(recs) == 1 else f"Copy {len(recs)} images", lambda: h.copy_image(recs))
+    if one is not None and h.export:
+        add("Export…", lambda: h.export(one), tip="Save a copy as PNG or WebP, with or without settings")
+    if recs and h.sprite_tools:
+        menu.addSeparator()
+        add("Sprite tools…", lambda: h.sprite_tools(recs), tip=SPRITE_TOOLS_TIP)
+    if recs and (h.favourite or h.delete):
+        menu.addSeparator()
+    if recs and h.favourite:
+        add("Remove from favourites" if all(r.favourite for r in recs) else "Favourite",
+            lambda: h.favourite(recs))
+    if recs and h.delete:
+        add("Move to trash" if len(recs) == 1 else f"Move {len(recs)} to trash", lambda: h.delete(recs))
+    return menu

@@ -109,6 +109,7 @@ class DetailPane(QWidget):
     open_requested = Signal(object)
     delete_requested = Signal(object)
     favourite_requested = Signal(object)
+    sprite_tools_requested = Signal(object)
 
     FIELDS = (("Prompt", "prompt"), ("Negative", "negative"), ("Service", "service"), ("Provider", "provider"),
               ("Model", "model"), ("Seed", "seed"), ("Size", "size"), ("Steps", "steps"), ("CFG", "cfg"),
@@ -141,9 +142,11 @@ class DetailPane(QWidget):
         self.folder_button = self._button("Show in folder", "Show the file in your file manager",
                                           self.show_in_folder_requested)
         self.open_button = self._button("Open", "Open in your image viewer (Enter)", self.open_requested)
+        self.sprite_button = self._button("Sprite tools…", "Remove the background, make pixel art, or pack the"
+                                          " selected images into a sprite sheet", self.sprite_tools_requested)
         self.delete_button = self._button("Delete", "Move to the trash (Delete)", self.delete_requested)
         for i, b in enumerate((self.reuse_button, self.copy_button, self.fav_button, self.export_button,
-                               self.folder_button, self.open_button, self.delete_button)):
+                               self.folder_button, self.open_button, self.sprite_button, self.delete_button)):
             buttons.addWidget(b, i // 2, i % 2)
         outer.addLayout(buttons)
 
@@ -180,7 +183,7 @@ class DetailPane(QWidget):
             and rec.mtime_ns == self.record.mtime_ns
         self.record = rec
         for b in (self.reuse_button, self.copy_button, self.fav_button, self.export_button, self.folder_button,
-                  self.open_button, self.delete_button):
+                  self.open_button, self.sprite_button, self.delete_button):
             b.setEnabled(rec is not None)
         if rec is None:
             self.full_image = None

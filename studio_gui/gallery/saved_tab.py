@@ -142,6 +142,18 @@ class SavedTab(QWidget):
         self.detail.open_requested.connect(self.open_record)
         self.detail.delete_requested.connect(lambda r: self.delete_records([r]))
         self.detail.favourite_requested.connect(lambda r: self.toggle_favourite([r]))
+        self.detail.sprite_tools_requested.connect(self._sprite_tools_from_detail)
+        self.view.menu_handlers = actions.MenuHandlers(
+            open=self.open_record,
+            show_in_folder=lambda r: self._guard(actions.show_in_folder, self.model.abs_path(r)),
+            reuse=lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"),
+            copy_prompt=self.copy_prompt,
+            copy_image=self.copy_records,
+            export=self.choose_export,
+            sprite_tools=self.open_sprite_tools,
+            favourite=self.toggle_favourite,
+            delete=self.delete_records,
+        )
         self.model.total_changed.connect(lambda _n: self._update_visibility())
         self.model.modelReset.connect(self._on_model_reset)
         self.model.dataChanged.connect(self._on_data_changed)
@@ -301,6 +313,16 @@ class SavedTab(QWidget):
 
     def open_record(self, rec: ImageRecord) -> None:
         self._guard(actions.open_in_viewer, self.model.abs_path(rec))
+
+    def open_sprite_tools(self, recs: Sequence[ImageRecord]) -> None:
+        """One image opens the Sprite tab, several the Sheet tab."""
+        if recs:
+            self._guard(actions.open_sprite_tools, self, self.core, [self.model.abs_path(r) for r in recs])
+
+    def _sprite_tools_from_detail(self, rec: ImageRecord) -> None:
+        # The pane shows the current image; when it is part of a larger selection, take them all.
+        selected = self.view.selected_records()
+        self.open_sprite_tools(selected if any(r.id == rec.id for r in selected) else [rec])
 
     def preview_record(self, rec: ImageRecord) -> None:
         if self._preview is not None:

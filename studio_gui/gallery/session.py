@@ -4,11 +4,16 @@ images saved since the app started, so both grids look, update and drag out alik
 from __future__ import annotations
 
 import time
+from typing import Any, Awaitable, Callable, Sequence
 
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from studio_core.app_core import StudioCore
-from studio_core.storage.records import ImageQuery
+from studio_core.errors import StudioError
+from studio_core.models import GenerationRequest
+from studio_core.storage.records import ImageQuery, ImageRecord
+from studio_gui.gallery import actions
 from studio_gui.gallery.model import GalleryModel
 from studio_gui.gallery.thumbnail_loader import ThumbnailLoader
 from studio_gui.gallery.view import GalleryView
@@ -30,3 +35,49 @@ def session_grid(core: StudioCore, *, tasks: TaskOwner, since_ts: float | None =
     view.setAccessibleName("Results of this session")
     view.setModel(model)
     return model, view
+
+
+def connect_session_actions(view: GalleryView, core: StudioCore, *, tasks: TaskOwner,
+                            reuse: Callable[[GenerationRequest], Any],
+                            report: Callable[[BaseException], Any]) -> actions.MenuHandlers:
+    """Give the session grid the gallery's right-click menu (Open, Show in folder, Reuse
+    settings, Copy prompt, Copy image, Sprite tools…), Enter/double-click to open and
+    Ctrl+C to copy. ``reuse(request)`` fills the Generate tab; ``report(exc)`` shows an error."""
+    model = view.gallery_model()
+    assert model is not None, "set the model first"
+
+    def guard(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except StudioError as exc:
+            report(exc)
+
+    async def guarded(aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except StudioError as exc:
+            report(exc)
+
+    async def reuse_record(rec: ImageRecord) -> None:
+        request = await core.index.request_for(rec) if core.index is not None else rec.fallback_request()
+        reuse(request)
+
+    def paths(recs: Sequence[ImageRecord]) -> list:
+        return [model.abs_path(r) for r in recs]
+
+    def copy_image(recs: Sequence[ImageRecord]) -> None:
+        tasks.spawn(guarded(actions.copy_to_clipboard(paths(recs))), name="copy-image")
+
+    handlers = actions.MenuHandlers(
+        open=lambda rec: guard(actions.open_in_viewer, model.abs_path(rec)),
+        show_in_folder=lambda rec: guard(actions.show_in_folder, model.abs_path(rec)),
+        reuse=lambda rec: tasks.spawn(guarded(reuse_record(rec)), name="reuse"),
+        copy_prompt=lambda rec: QGuiApplication.clipboard().setText(rec.prompt),
+        copy_image=copy_image,
+        sprite_tools=lambda recs: guard(actions.open_sprite_tools, view, core, paths(recs)),
+    )
+    view.menu_handlers = handlers
+    view.open_requested.connect(handlers.open)
+    view.copy_requested.connect(copy_image)
+    view.drag_failed.connect(report)
+    return handlers

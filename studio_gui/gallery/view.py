@@ -17,12 +17,13 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDrag, QImage, QKeySequence, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QContextMenuEvent, QDrag, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
 from studio_core.storage.images import safe_component
 from studio_core.storage.records import ImageRecord
+from studio_gui.gallery.actions import MenuHandlers, image_menu
 from studio_gui.gallery.delegate import GalleryDelegate
 from studio_gui.gallery.model import GalleryModel, RecordRole, thumb_key
 
@@ -93,6 +94,8 @@ class GalleryView(QListView):
         # Returns the full-size QImage when one is already decoded (the detail pane's), so a
         # drag never decodes on the GUI thread.
         self.full_image_for: Callable[[ImageRecord], QImage | None] = lambda rec: None
+        # What the right-click menu offers (the owner fills it in); None: no menu.
+        self.menu_handlers: MenuHandlers | None = None
         self.gallery_delegate = GalleryDelegate(self, thumb=thumb, show_text=show_text)
         self.setItemDelegate(self.gallery_delegate)
         self.setViewMode(QListView.ViewMode.IconMode)
@@ -163,6 +166,31 @@ class GalleryView(QListView):
         rec = index.data(RecordRole)
         if rec is not None:
             self.open_requested.emit(rec)
+
+    # -- right-click menu -----------------------------------------------------------------
+    def menu_for(self, records: Sequence[ImageRecord], current: ImageRecord | None = None) -> QMenu | None:
+        if self.menu_handlers is None or not records:
+            return None
+        return image_menu(self, records, self.menu_handlers, current)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        by_keyboard = event.reason() == QContextMenuEvent.Reason.Keyboard
+        idx = self.currentIndex() if by_keyboard else self.indexAt(event.pos())
+        sel = self.selectionModel()
+        if idx.isValid() and sel is not None and not sel.isSelected(idx):
+            # Right-clicking outside the selection acts on that tile alone, as file managers do.
+            sel.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        elif idx.isValid() and sel is not None:
+            sel.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.NoUpdate)
+        menu = self.menu_for(self.selected_records(), idx.data(RecordRole) if idx.isValid() else None)
+        if menu is None:
+            event.ignore()
+            return
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        pos = (self.viewport().mapToGlobal(self.visualRect(idx).center()) if by_keyboard and idx.isValid()
+               else event.globalPos())
+        menu.popup(pos)
+        event.accept()
 
     # -- drag out ----------------------------------------------------------------------------
     def mime_for(self, records: Sequence[ImageRecord]) -> QMimeData:

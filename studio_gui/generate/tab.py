@@ -35,12 +35,12 @@ from studio_core.services import service_info
 from studio_core.settings import Settings
 from studio_gui.bridge import JobBridge
 from studio_gui.errors import present_error
+from studio_gui.gallery.session import connect_session_actions, session_grid
 from studio_gui.generate.error_area import ErrorArea
 from studio_gui.generate.progress_panel import ProgressPanel
 from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
 from studio_gui.generate.queue_view import QueueView
 from studio_gui.generate.settings_slot import SettingsSlot
-from studio_gui.generate.session_results import SessionResultsModel, SessionResultsView, load_thumbnail_into
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,11 @@ class GenerateTab(QWidget):
         now = QHBoxLayout()
         now.addWidget(self.progress.preview, 0, Qt.AlignmentFlag.AlignTop)
         now.addWidget(self.queue_view, 1)
-        self.results_model = SessionResultsModel(self)
-        self.results_view = SessionResultsView()
-        self.results_view.setModel(self.results_model)
-        self.results_view.reuse_requested.connect(self.apply_request)
+        # The Saved tab's model, delegate and view over this session's images: it fills
+        # itself from the gallery index (core.image_saved), so both grids stay alike.
+        self.results_model, self.results_view = session_grid(self.core, tasks=self.tasks, parent=self)
+        connect_session_actions(self.results_view, self.core, tasks=self.tasks, reuse=self.apply_request,
+                                report=self._show_action_error)
         results = QWidget()
         rl = QVBoxLayout(results)
         rl.addLayout(now)
@@ -316,9 +317,17 @@ class GenerateTab(QWidget):
             self.tasks.spawn(self.progress.show_preview(ev.data), name="final preview")
 
     def _on_job_saved(self, ev: JobSaved) -> None:
-        self.results_model.add(ev.saved)
-        self.results_hint.setText("Drag a sprite into Godot, Unity, Aseprite or a folder. Hover for its prompt.")
-        self.tasks.spawn(load_thumbnail_into(self.results_model, ev.saved), name="thumbnail")
+        # The grid adds the image itself when the index has it (core.image_saved).
+        self.results_hint.setText("Drag a sprite into Godot, Unity, Aseprite or a folder. Hover for its prompt;"
+                                  " right-click for more.")
+
+    def _show_action_error(self, exc: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
+        if isinstance(exc, StudioError):
+            self.error_area.show_error(exc)
+        else:
+            present_error(self, exc)
 
     def _on_job_save_failed(self, ev: JobSaveFailed) -> None:
         self.error_area.show_error(
@@ -401,6 +410,8 @@ class GenerateTab(QWidget):
         suggestions = await asyncio.to_thread(load_suggestions)
         if shiboken6.isValid(self):
             self.prompt_panel.set_suggestions(suggestions)
+        if self.core.index is not None and shiboken6.isValid(self):
+            self.results_model.set_query(self.results_model.query)  # images saved before the tab showed
         await self.settings_slot.start()
         for fn in list(self._start_hooks):
             self.tasks.spawn(fn(), name="generate tab start hook")
@@ -410,8 +421,11 @@ class GenerateTab(QWidget):
             self._unsubscribe_settings()
             self._unsubscribe_settings = None
         self.bridge.detach()
+        self.results_model.detach()
+        self.results_model.loader.close()
 
     def session_results(self) -> list:
+        """This session's images as gallery records (newest first; paths relative to the images folder)."""
         return self.results_model.records()
 
     def running_state(self) -> JobState | None:

@@ -317,3 +317,36 @@ def test_a_job_cancelled_before_its_first_step_is_reported_once(paths):
         await core.aclose()
 
     run_async(main())
+
+
+def test_low_disk_warning_is_a_notice_before_the_job_and_the_job_still_runs(tmp_path):
+    import asyncio
+
+    from studio_core.jobs import JobQueue
+    from studio_core.models import GenerationRequest, JobNotice
+    from tests.fakes import FakeProvider
+
+    async def go():
+        saved = []
+
+        async def save(image, request):
+            saved.append(image)
+            from studio_core.models import SavedImage
+
+            return SavedImage(path=tmp_path / f"{len(saved)}.png", request=request, created="now")
+
+        q = JobQueue(lambda s: FakeProvider(), save, disk_warning=lambda: "Only 12 MB free on the disk that holds your images.")
+        events = []
+        q.subscribe(events.append)
+        job = q.submit(GenerationRequest(prompt="x", service="fake"))
+        for _ in range(200):
+            if q.entry(job).state.value in ("done", "failed"):
+                break
+            await asyncio.sleep(0.01)
+        await q.aclose()
+        return events, saved
+
+    events, saved = asyncio.run(go())
+    notices = [e for e in events if isinstance(e, JobNotice)]
+    assert notices and "12 MB free" in notices[0].message
+    assert len(saved) == 1

@@ -222,3 +222,60 @@ def test_export_and_missing_file_message(host, core, loop, tmp_path):
     with pytest.raises(StorageError) as ei:
         loop.run_until_complete(tab._export(rec, tmp_path / "gem2.png", "PNG with generation settings (*.png)"))
     assert "Rescan" in ei.value.user_message
+
+
+def test_sprite_tools_from_menu_and_detail_pane(host, core, loop, qtbot, monkeypatch):
+    import studio_gui.sprites
+
+    calls = []
+    monkeypatch.setattr(studio_gui.sprites, "open_sprite_tools",
+                        lambda parent, c, paths: calls.append((parent, c, list(paths))))
+    tab = host.saved_tab
+    for i, p in enumerate(["slime idle", "slime walk", "slime jump"]):
+        add(core, loop, p, seed=i + 1)
+    paths = [tab.model.abs_path(tab.model.record(r)) for r in range(3)]
+    # right-click one tile: that image alone, in the Sprite tab
+    tab.view.setCurrentIndex(tab.model.index(1, 0))
+    menu = tab.view.menu_for(tab.view.selected_records(), tab.model.record(1))
+    qtbot.addWidget(menu)
+    texts = [a.text() for a in menu.actions() if a.text()]
+    assert {"Open", "Show in folder", "Reuse settings", "Copy prompt", "Export…", "Sprite tools…"} <= set(texts)
+    next(a for a in menu.actions() if a.text() == "Sprite tools…").trigger()
+    assert calls == [(host, core, [paths[1]])]
+    # several selected: all of them, for the Sheet tab
+    tab.view.selectAll()
+    menu = tab.view.menu_for(tab.view.selected_records(), tab.model.record(1))
+    qtbot.addWidget(menu)
+    next(a for a in menu.actions() if a.text() == "Sprite tools…").trigger()
+    assert calls[-1] == (host, core, paths)
+    # the detail pane's button: the selection when the shown image is part of it…
+    assert tab.detail.sprite_button.isEnabled()
+    tab.detail.sprite_button.click()
+    assert calls[-1] == (host, core, paths)
+    # …else the shown image
+    tab.view.setCurrentIndex(tab.model.index(2, 0))
+    tab.detail.sprite_button.click()
+    assert calls[-1] == (host, core, [paths[2]])
+
+
+def test_right_click_selects_the_tile_and_shows_the_menu(host, core, loop, qtbot):
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QMenu
+
+    tab = host.saved_tab
+    for i, p in enumerate(["gem red", "gem blue"]):
+        add(core, loop, p, seed=i + 1)
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    rect = tab.view.visualRect(tab.model.index(1, 0))
+    vp = tab.view.viewport()
+    QApplication.sendEvent(vp, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, rect.center(),
+                                                 vp.mapToGlobal(rect.center())))
+    menus = [m for m in tab.view.findChildren(QMenu) if m.isVisible()]
+    try:
+        assert len(menus) == 1
+        assert [r.prompt for r in tab.view.selected_records()] == ["gem red"]  # newest first: row 1
+        texts = [a.text() for a in menus[0].actions() if a.text()]
+        assert "Sprite tools…" in texts and "Move to trash" in texts
+    finally:
+        for m in menus:
+            m.close()

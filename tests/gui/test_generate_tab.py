@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
 
 from studio_core.errors import DiskFull, ProviderUnavailable
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobProgress, JobStarted
@@ -97,16 +98,25 @@ def test_ctrl_enter_generates_and_result_lands_on_disk_with_metadata(tab, qtbot,
     assert tab.prompt_panel.text() == "a blue slime"  # Ctrl+Enter did not add a newline
     assert fake.requests[0].prompt == "a blue slime" and fake.requests[0].seed == 42
     rec = tab.session_results()[0]
-    assert Path(rec.path).exists()
-    meta = read_metadata(Path(rec.path))
+    path = tab.results_model.abs_path(rec)
+    assert path.exists() and path.parent.is_relative_to(core.paths.images)
+    assert rec.prompt == "a blue slime" and rec.seed == 42
+    meta = read_metadata(path)
     assert meta.request.prompt == "a blue slime" and meta.seed == 42
     loop.run_until_complete(wait_until(lambda: tab.progress.label.text().startswith("Done")))
     assert not tab.cancel_button.isEnabled()
-    # the thumbnail is decoded off the GUI thread and replaces the placeholder
-    idx = tab.results_model.index(0)
-    loop.run_until_complete(wait_until(lambda: str(rec.path) in tab.results_model._thumbs))
-    assert not tab.results_model.data(idx, Qt.ItemDataRole.DecorationRole).isNull()
-    assert tab.results_model.data(idx, Qt.ItemDataRole.ToolTipRole).startswith("a blue slime")
+    # the thumbnail is made off the GUI thread and replaces the shared placeholder
+    from studio_gui.gallery.model import ThumbStateRole, placeholder, thumb_key
+
+    model = tab.results_model
+    idx = model.index(0, 0)
+    model.data(idx, Qt.ItemDataRole.DecorationRole)  # asks for it (the view may have already)
+    loop.run_until_complete(wait_until(lambda: model.data(idx, ThumbStateRole) == "ready"))
+    pm = model.data(idx, Qt.ItemDataRole.DecorationRole)
+    assert isinstance(pm, QPixmap) and not pm.isNull()
+    assert pm.cacheKey() == model.loader.get(thumb_key(rec)).cacheKey()
+    assert pm.cacheKey() != placeholder(model.loader.px).cacheKey()
+    assert model.data(idx, Qt.ItemDataRole.ToolTipRole).startswith("a blue slime")
     settle(loop, core, tab)
 
 
@@ -181,7 +191,7 @@ def test_failure_after_an_image_keeps_it_in_the_grid(tab, qtbot, loop, core):
     tab.generate()
     loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
     assert tab.results_model.rowCount() == 1
-    assert Path(tab.session_results()[0].path).exists()
+    assert tab.results_model.abs_path(tab.session_results()[0]).exists()
     settle(loop, core, tab)
 
 
@@ -212,27 +222,93 @@ def test_drag_mime_data_has_file_urls(tab, qtbot, loop, core):
     tab.generate()
     loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
     model = tab.results_model
-    idx = model.index(0)
+    idx = model.index(0, 0)
+    rec = tab.session_results()[0]
     assert model.flags(idx) & Qt.ItemFlag.ItemIsDragEnabled
     mime = model.mimeData([idx])
     urls = mime.urls()
     assert len(urls) == 1 and urls[0].isLocalFile()
-    assert Path(urls[0].toLocalFile()) == Path(tab.session_results()[0].path)
+    assert Path(urls[0].toLocalFile()) == model.abs_path(rec)
     assert "text/uri-list" in model.mimeTypes()
     assert tab.results_view.dragEnabled()
+    # what the view's drag carries: a named copy of the file, under the drag folder
+    dragged = [Path(u.toLocalFile()) for u in tab.results_view.mime_for([rec]).urls()]
+    assert [f.name for f in dragged] == [f"a_tree_{rec.seed}.png"]
+    assert dragged[0].read_bytes() == model.abs_path(rec).read_bytes()
+    assert dragged[0].parent.parent == core.paths.cache / "drag"
     # the tile's menu: Reuse settings fills the fields back, Copy prompt copies it
-    menu = tab.results_view.menu_for(tab.session_results()[0])
+    menu = tab.results_view.menu_for([rec])
     qtbot.addWidget(menu)
     actions = {a.text(): a for a in menu.actions() if a.text()}
-    assert {"Open", "Show in folder", "Reuse settings", "Copy prompt"} <= set(actions)
+    assert {"Open", "Show in folder", "Reuse settings", "Copy prompt", "Sprite tools…"} <= set(actions)
     tab.prompt_panel.prompt.setPlainText("something else")
     actions["Reuse settings"].trigger()
-    assert tab.prompt_panel.text() == "a tree"
+    loop.run_until_complete(wait_until(lambda: tab.prompt_panel.text() == "a tree"))
     actions["Copy prompt"].trigger()
     from PySide6.QtGui import QGuiApplication
 
     assert QGuiApplication.clipboard().text() == "a tree"
     settle(loop, core, tab)
+
+
+def test_session_grid_opens_sprite_tools_and_opens_files(tab, qtbot, loop, core, monkeypatch):
+    import studio_gui.sprites
+    from studio_gui.gallery import actions as gallery_actions
+
+    calls = []
+    monkeypatch.setattr(studio_gui.sprites, "open_sprite_tools",
+                        lambda parent, c, paths: calls.append((parent, c, list(paths))))
+    for p in ("a bat", "a rat"):
+        type_prompt(qtbot, tab, p)
+        tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 2))
+    model, view = tab.results_model, tab.results_view
+    newest = tab.session_results()[0]
+    # one image (the right-clicked tile): the Sprite tab
+    view.setCurrentIndex(model.index(0, 0))
+    menu = view.menu_for(view.selected_records(), newest)
+    qtbot.addWidget(menu)
+    next(a for a in menu.actions() if a.text() == "Sprite tools…").trigger()
+    assert calls == [(tab.window(), core, [model.abs_path(newest)])]
+    # several selected: the Sheet tab gets them all
+    view.selectAll()
+    menu = view.menu_for(view.selected_records(), newest)
+    qtbot.addWidget(menu)
+    next(a for a in menu.actions() if a.text() == "Sprite tools…").trigger()
+    assert calls[1][2] == [model.abs_path(r) for r in tab.session_results()] and len(calls[1][2]) == 2
+    # Enter opens the current image with the system viewer
+    opened = []
+    monkeypatch.setattr(gallery_actions.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    view.setFocus()
+    view.setCurrentIndex(model.index(1, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert [Path(u.toLocalFile()) for u in opened] == [model.abs_path(model.record(1))]
+    settle(loop, core, tab)
+
+
+def test_session_grid_without_index_stays_empty(qtbot, core, loop, fake):
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.tasks import TaskOwner
+
+    index, core.index = core.index, None  # the gallery could not open this time
+    core.settings.update(selected_service="openai")
+    tasks = TaskOwner()
+    w = GenerateTab(core, tasks=tasks)
+    qtbot.addWidget(w)
+    try:
+        w.show()
+        loop.run_until_complete(w.started())
+        w.prompt_panel.prompt.setPlainText("a candle")
+        w.generate()
+        loop.run_until_complete(wait_until(lambda: w.progress.label.text().startswith("Done")))
+        loop.run_until_complete(wait_until(lambda: not core.jobs.busy and tasks.running == 0))
+        assert w.results_model.rowCount() == 0 and w.session_results() == []
+        assert w.results_view.menu_for([]) is None
+        assert not w.error_area.isVisible()
+    finally:
+        w.closing()
+        loop.run_until_complete(tasks.cancel_all())
+        core.index = index
 
 
 def test_results_model_passes_modeltester(tab, qtbot, loop, core, qtmodeltester):
