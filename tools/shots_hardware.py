@@ -1,5 +1,5 @@
-"""Screenshots of the ComfyUI settings panel (gauge low / near the limit / over budget) and the
-health panel, offscreen, into screenshots/. Run: .venv/bin/python tools/shots_hardware.py"""
+"""Screenshots of the ComfyUI settings panel (gauge low / near the limit / over budget, an
+unknown card, a custom workflow) and the health panel, offscreen, into screenshots/. Run: .venv/bin/python tools/shots_hardware.py"""
 
 from __future__ import annotations
 
@@ -46,6 +46,19 @@ class FakeMonitor(QObject):
         return ""
 
 
+class UnknownCardMonitor(FakeMonitor):
+    """No NVIDIA driver here and no GPU from the server: the budget is the assumed profile's."""
+
+    def __init__(self):
+        super().__init__(6144, 0)
+        from studio_core.hardware.profiles import DEFAULT_PROFILE
+
+        self.gpu, self.health, self.profile, self.profile_is_guess = None, None, DEFAULT_PROFILE, True
+
+    def note(self) -> str:
+        return "No NVIDIA driver found on this computer, so VRAM can't be read and the server is not answering."
+
+
 async def main() -> None:
     from studio_core.app_core import StudioCore
     from studio_core.paths import AppPaths
@@ -79,6 +92,41 @@ async def main() -> None:
                   f"{[p.kind.value for p in a.proposals]}")
             panel.grab().save(str(OUT / f"hardware_panel_{tag}.png"))
             panel.close()
+        # Unknown card: the estimate against the assumed 6 GB profile, in a neutral colour.
+        panel = ComfySettingsPanel(core, tasks=tasks, monitor=UnknownCardMonitor())
+        panel.models.set_models(MODELS, wanted="sd_xl_base_1.0.safetensors")
+        panel._on_size_typed()
+        panel.resize(760, panel.sizeHint().height() + 20)
+        panel.show()
+        await asyncio.sleep(0.05)
+        print("unknown:", panel.fit.verdict.text())
+        panel.grab().save(str(OUT / "hardware_panel_unknown_card.png"))
+        panel.close()
+
+        # A custom workflow: model/sampler greyed, the built-in-only fixes greyed.
+        flow = Path(tempfile.mkdtemp()) / "my_sdxl_flow.json"
+        flow.write_text((ROOT / "tests" / "data" / "comfy_workflow_api_sdxl.json").read_text(encoding="utf-8"),
+                        encoding="utf-8")
+        panel = ComfySettingsPanel(core, tasks=tasks, monitor=FakeMonitor(6144, 900))
+        panel.models.set_models(MODELS, wanted="sd_xl_base_1.0.safetensors")
+        panel.width_edit.setText("1536")
+        panel.height_edit.setText("1536")
+        panel.batch.setValue(2)
+        panel._on_size_typed()
+        await panel.workflow_picker.load(str(flow))
+        panel.resize(760, panel.sizeHint().height() + 20)
+        panel.show()
+        await asyncio.sleep(0.05)
+        print("custom:", sorted(panel.request_fields()["options"]))
+        panel.grab().save(str(OUT / "hardware_panel_custom_workflow.png"))
+        panel.fit.menu.popup(panel.fit.fix_button.mapToGlobal(panel.fit.fix_button.rect().bottomLeft()))
+        await asyncio.sleep(0.05)
+        panel.fit.menu.grab().save(str(OUT / "hardware_panel_custom_workflow_menu.png"))
+        panel.fit.menu.close()
+        panel.close()
+        core.settings.update(comfy_workflow_file="")
+        core.settings.update_provider("comfyui", workflow_file="")
+
         # A bad custom size and a negative seed, shown in place.
         panel = ComfySettingsPanel(core, tasks=tasks, monitor=FakeMonitor(6144, 900))
         panel.models.set_models(MODELS)
@@ -117,5 +165,6 @@ if __name__ == "__main__":
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setStyle("Fusion")
+    app.setQuitOnLastWindowClosed(False)  # panels close between shots while files are read off-thread
     asyncio.run(main(), loop_factory=qasync.QEventLoop)
     print("saved to", OUT)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, Signal
@@ -204,3 +207,167 @@ def test_server_page_rejects_a_folder_that_is_not_comfyui(qtbot, core, tmp_path)
     assert "not a ComfyUI folder" in page.error.text() and not page.error.isHidden()
     assert core.settings.current.comfy_server_folder == str(tmp_path)
     assert page.state_label.text() == "Stopped"
+
+
+# ---- the custom-workflow row ------------------------------------------------------------------
+
+API_WORKFLOW = Path(__file__).resolve().parents[1] / "data" / "comfy_workflow_api_sdxl.json"
+
+
+@pytest.fixture
+def api_file(tmp_path):
+    return Path(shutil.copy(API_WORKFLOW, tmp_path / "my_flow.json"))
+
+
+def load_workflow(panel, qtbot, loop, path):
+    with qtbot.waitSignal(panel.changed, timeout=5000):  # the picker's changed reaches the panel's
+        assert loop.run_until_complete(panel.workflow_picker.load(str(path)))
+
+
+def test_custom_workflow_goes_into_options_and_greys_the_built_in_controls(panel, qtbot, loop, api_file):
+    from studio_gui.comfy_settings.panel import CUSTOM_NOTE
+
+    panel.tiled.setChecked(True)
+    assert panel.request_fields()["options"] == {"tiled_vae": True}
+    assert panel.models.combo.isEnabled() and panel.workflow_note.isHidden()
+    built_in_tip = panel.models.combo.toolTip()
+    load_workflow(panel, qtbot, loop, api_file)
+    f = panel.request_fields()
+    assert f["options"]["workflow"] == API_WORKFLOW.read_text(encoding="utf-8")
+    assert f["options"]["workflow_map"]["prompt"] == "6.text" and f["options"]["workflow_map"]["seed"] == "3.seed"
+    assert "tiled_vae" not in f["options"]  # only the built-in graph reads it
+    GenerationRequest(prompt="x", **f)
+    # The model (and sampler, scheduler, CFG, tiled decode) come from the file: greyed, and said so.
+    assert not panel.models.combo.isEnabled() and not panel.sampler.isEnabled() and not panel.tiled.isEnabled()
+    assert "workflow file" in panel.models.combo.toolTip() and "built-in" in panel.tiled.toolTip()
+    assert not panel.workflow_note.isHidden() and panel.workflow_note.text() == CUSTOM_NOTE
+    # Back to the built-in graph: everything as before.
+    with qtbot.waitSignal(panel.changed):
+        panel.workflow_picker.combo.setCurrentIndex(0)
+    assert panel.request_fields()["options"] == {"tiled_vae": True}
+    assert panel.models.combo.isEnabled() and panel.models.combo.toolTip() == built_in_tip
+    assert panel.workflow_note.isHidden()
+
+
+def test_custom_workflow_greys_the_planners_built_in_only_fixes(panel, qtbot, loop, api_file):
+    from studio_gui.comfy_settings.fit_view import BUILT_IN_ONLY_TIP, built_in_only
+
+    panel.width_edit.setText("1536")
+    panel.height_edit.setText("1536")
+    panel.batch.setValue(2)
+    panel._on_size_typed()
+    a = panel.fit.assessment  # SDXL fp16 at 1536² on 6 GB: smaller batch, then tiled decode, then --lowvram
+    assert [p.kind for p in a.proposals] == [ProposalKind.smaller_batch, ProposalKind.tiled_vae, ProposalKind.lowvram]
+    assert any(built_in_only(p) for p in a.proposals)
+    assert all(act.isEnabled() for act in panel.fit.menu.actions())
+    load_workflow(panel, qtbot, loop, api_file)
+    actions = panel.fit.menu.actions()
+    assert len(actions) == len(panel.fit.assessment.proposals)
+    for p, act in zip(panel.fit.assessment.proposals, actions):
+        assert act.isEnabled() is not built_in_only(p)
+        if built_in_only(p):
+            assert act.toolTip() == BUILT_IN_ONLY_TIP
+    assert panel.fit._best.kind is ProposalKind.smaller_batch  # the one fix that a custom workflow honours
+    assert not panel.fit.fix_row.isHidden() and "Batch 1" in panel.fit.fix_text.text()
+    panel.batch.setValue(1)  # only built-in-only fixes are left: none is offered, and the text says why
+    assert not panel.fit.fix_button.isEnabled() and "custom workflow" in panel.fit.fix_text.text()
+
+
+@pytest.mark.parametrize("custom", [True, False])
+def test_apply_request_leaves_the_workflow_choice_alone(panel, qtbot, loop, api_file, custom):
+    if custom:
+        load_workflow(panel, qtbot, loop, api_file)
+    req = GenerationRequest(prompt="p", model="v1-5-pruned-emaonly.safetensors", width=640, height=448, steps=12,
+                            seed=3, options={"workflow": '{"1": {"class_type": "X", "inputs": {}}}',
+                                             "workflow_map": {"prompt": "1.text"}})
+    panel.apply_request(req)
+    assert panel.workflow_picker.is_custom() is custom
+    f = panel.request_fields()
+    assert (f["width"], f["height"], f["steps"], f["seed"]) == (640, 448, 12, 3)
+    assert ("workflow" in f["options"]) is custom
+    if custom:
+        assert f["options"]["workflow"] == api_file.read_text(encoding="utf-8")
+    assert panel.models.combo.isEnabled() is not custom
+
+
+def test_started_restores_the_saved_workflow(qtbot, core, loop, api_file):
+    from studio_gui.comfy_settings.panel import ComfySettingsPanel
+    from studio_gui.tasks import TaskOwner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    core.settings.update(comfy_url=f"http://127.0.0.1:{port}")  # nobody answers: the models stay offline
+    core.settings.update_provider("comfyui", workflow_file=str(api_file))
+    p = ComfySettingsPanel(core, tasks=TaskOwner(), monitor=FakeMonitor())
+    qtbot.addWidget(p)
+    assert "workflow" not in p.request_fields()["options"]
+    loop.run_until_complete(asyncio.wait_for(p.started(), 20))
+    assert p.workflow_picker.is_custom() and not p.models.combo.isEnabled()
+    assert p.request_fields()["options"]["workflow"] == api_file.read_text(encoding="utf-8")
+
+
+# ---- unknown card: no verdict colour ----------------------------------------------------------
+
+class UnknownCardMonitor(FakeMonitor):
+    """No NVIDIA driver here and no GPU from the server: the budget is the assumed profile's."""
+
+    def __init__(self):
+        super().__init__()
+        from studio_core.hardware.profiles import DEFAULT_PROFILE
+
+        self.gpu = None
+        self.health = None
+        self.profile = DEFAULT_PROFILE
+        self.profile_is_guess = True
+
+    def note(self):
+        return "No NVIDIA driver found on this computer, so VRAM can't be read and the server is not answering."
+
+
+@pytest.mark.parametrize("monitor", [UnknownCardMonitor, None])
+def test_unknown_card_shows_the_estimate_in_a_neutral_colour(qtbot, core, monitor):
+    from studio_gui.comfy_settings.panel import ComfySettingsPanel
+    from studio_gui.comfy_settings.vram_gauge import COLOURS, NEUTRAL
+    from studio_gui.tasks import TaskOwner
+
+    p = ComfySettingsPanel(core, tasks=TaskOwner(), monitor=monitor() if monitor else None)
+    qtbot.addWidget(p)
+    p.models.set_models(MODELS)
+    p.width_edit.setText("1024")
+    p._on_size_typed()
+    a = p.fit.assessment
+    assert a.level is FitLevel.over  # SDXL fp16 at 1024² on the assumed 6 GB card
+    text = p.fit.verdict.text()
+    assert "Estimated peak" in text and "your GPU is unknown here; on a 6 GB card this would not fit" in text
+    assert NEUTRAL.name() in text
+    assert not any(c.name() in text for c in COLOURS.values())
+    assert "over the safe budget" not in text
+    assert p.fit.gauge.colour() == NEUTRAL and p.fit.gauge.guessed
+    assert "GPU unknown" in p.fit.numbers.text()
+    # Small enough for the assumed card: still neutral, and says it would fit.
+    p.models.select("v1-5-pruned-emaonly.safetensors")
+    p.width_edit.setText("512")
+    p.height_edit.setText("512")
+    p._on_size_typed()
+    assert p.fit.assessment.level is FitLevel.ok
+    assert "on a 6 GB card this would fit" in p.fit.verdict.text() and p.fit.gauge.colour() == NEUTRAL
+
+
+@pytest.mark.parametrize("batch,level", [(4, FitLevel.over), (1, FitLevel.ok)])
+def test_known_card_keeps_the_verdict_colours(panel, batch, level):
+    from studio_gui.comfy_settings.vram_gauge import COLOURS, NEUTRAL
+
+    panel.models.select("v1-5-pruned-emaonly.safetensors")
+    side = "1024" if level is FitLevel.over else "512"
+    panel.width_edit.setText(side)
+    panel.height_edit.setText(side)
+    panel._on_size_typed()
+    panel.batch.setValue(batch)
+    assert panel.fit.assessment.level is level
+    text = panel.fit.verdict.text()
+    assert COLOURS[level].name() in text and NEUTRAL.name() not in text
+    assert "unknown" not in text and "on this 6 GB card" in text
+    assert panel.fit.gauge.colour() == COLOURS[level] and not panel.fit.gauge.guessed
+    if level is FitLevel.over:
+        assert "over the safe budget" in text

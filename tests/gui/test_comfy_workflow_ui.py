@@ -17,38 +17,6 @@ API = DATA / "comfy_workflow_api_sdxl.json"
 UI = DATA / "comfy_workflow_ui.json"
 
 
-@pytest.fixture
-def loop(qapp):
-    """conftest's loop, kept "running" across qasync's last processEvents() (see test_generate_tab)."""
-    import qasync
-
-    class Loop(qasync.QEventLoop):
-        def run_forever(self):
-            try:
-                return super().run_forever()
-            finally:
-                asyncio.events._set_running_loop(self)
-
-        def run_until_complete(self, future):
-            try:
-                return super().run_until_complete(future)
-            finally:
-                asyncio.events._set_running_loop(None)
-
-    lp = Loop(qapp, already_running=False)
-    asyncio.set_event_loop(lp)
-    yield lp
-    try:
-        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        asyncio.set_event_loop(None)
-        lp.close()
-
-
 def make_picker(qtbot, core):
     from studio_gui.comfy_workflow import WorkflowPicker
     from studio_gui.tasks import TaskOwner
