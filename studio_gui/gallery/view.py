@@ -176,19 +176,21 @@ class GalleryView(QListView):
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         by_keyboard = event.reason() == QContextMenuEvent.Reason.Keyboard
         idx = self.currentIndex() if by_keyboard else self.indexAt(event.pos())
+        if not idx.isValid():
+            event.ignore()  # empty space: nothing to act on
+            return
         sel = self.selectionModel()
-        if idx.isValid() and sel is not None and not sel.isSelected(idx):
+        if sel is not None and not sel.isSelected(idx):
             # Right-clicking outside the selection acts on that tile alone, as file managers do.
             sel.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        elif idx.isValid() and sel is not None:
+        elif sel is not None:
             sel.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.NoUpdate)
-        menu = self.menu_for(self.selected_records(), idx.data(RecordRole) if idx.isValid() else None)
+        menu = self.menu_for(self.selected_records(), idx.data(RecordRole))
         if menu is None:
             event.ignore()
             return
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        pos = (self.viewport().mapToGlobal(self.visualRect(idx).center()) if by_keyboard and idx.isValid()
-               else event.globalPos())
+        pos = self.viewport().mapToGlobal(self.visualRect(idx).center()) if by_keyboard else event.globalPos()
         menu.popup(pos)
         event.accept()
 
