@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QStatusBar,
     QTabWidget,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -36,22 +37,24 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Cloud AI Art Studio")
         self.setObjectName("MainWindow")
         self.resize(1280, 800)
+        self._started = False
         self._build()
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
-        from studio_gui.gallery.saved_tab import SavedTab
-        from studio_gui.generate.tab import GenerateTab
         from studio_gui.services.selector import ServiceSelector
 
         self.services = ServiceSelector(self.core, tasks=self.tasks, parent=self)
-        self.generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self)
-        self.saved_tab = SavedTab(self.core, tasks=self.tasks, parent=self)
-
+        # The two tabs are built just after the window first paints (see started()); until
+        # then each holds a placeholder. Building them first made the window appear ~3x
+        # later than a bare Qt window; accessing .generate_tab / .saved_tab builds at once.
+        self._generate_tab = None
+        self._saved_tab = None
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.generate_tab, "&Generate")
-        self.tabs.addTab(self.saved_tab, "&Saved")
+        self.tabs.addTab(self._placeholder("Getting the prompt ready…"), "&Generate")
+        self.tabs.addTab(self._placeholder("Opening your gallery…"), "&Saved")
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.settings_button = QToolButton()
         self.settings_button.setText("⚙ Settings")
         self.settings_button.setToolTip("Service keys, ComfyUI server and storage settings")
@@ -86,6 +89,51 @@ class MainWindow(QMainWindow):
         self.addAction(quit_action)
         self._restore_ui()
 
+    @staticmethod
+    def _placeholder(text: str) -> QWidget:
+        w = QWidget()
+        w.setObjectName("TabPlaceholder")
+        lay = QVBoxLayout(w)
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setEnabled(False)
+        lay.addWidget(label)
+        return w
+
+    def _install_tab(self, index: int, widget: QWidget, title: str) -> None:
+        current = self.tabs.currentIndex()
+        old = self.tabs.widget(index)
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, title)
+        self.tabs.setCurrentIndex(current)
+        self.tabs.blockSignals(False)
+        old.deleteLater()
+
+    @property
+    def generate_tab(self):
+        if self._generate_tab is None:
+            from studio_gui.generate.tab import GenerateTab
+
+            self._generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self)
+            self._install_tab(0, self._generate_tab, "&Generate")
+        return self._generate_tab
+
+    @property
+    def saved_tab(self):
+        if self._saved_tab is None:
+            from studio_gui.gallery.saved_tab import SavedTab
+
+            self._saved_tab = SavedTab(self.core, tasks=self.tasks, parent=self)
+            self._install_tab(1, self._saved_tab, "&Saved")
+            if self._started:
+                self.tasks.spawn(self._saved_tab.started(), name="saved tab start")
+        return self._saved_tab
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if index == 1 and self._saved_tab is None:
+            _ = self.saved_tab
+
     def open_settings(self, page: str | None = None) -> None:
         from studio_gui.settings_dialog import SettingsDialog
 
@@ -101,16 +149,29 @@ class MainWindow(QMainWindow):
 
     # -- lifecycle ------------------------------------------------------------------
     async def started(self) -> None:
-        """Called once the window is shown: start background checks (never blocks)."""
+        """Called once the window is shown: build the tabs, start background checks (never blocks)."""
+        # Let the window paint once before the heavier tabs are built.
+        await asyncio.sleep(0)
+        self._started = True
         if not self.core.settings.current.first_run_done and not self.core.settings.existed:
             self._show_first_run()
         notes = list(getattr(self.core, "startup_messages", ())) + list(self.core.settings.warnings)
         if notes:
             self.status.showMessage(" · ".join(notes), 20000)
-        for part in (self.services, self.generate_tab, self.saved_tab, self.spend, self.comfy_health):
+        generate = self.generate_tab
+        for part in (self.services, generate, self.spend, self.comfy_health):
             hook = getattr(part, "started", None)
             if hook is not None:
                 await hook()
+        if self._saved_tab is not None:
+            await self._saved_tab.started()
+        else:
+            # Built while the user looks at the Generate tab, so switching to it is instant.
+            self.tasks.spawn(self._build_saved_when_idle(), name="build saved tab")
+
+    async def _build_saved_when_idle(self) -> None:
+        await asyncio.sleep(0.3)
+        _ = self.saved_tab
 
     async def smoke_check(self, *, timeout: float = 90) -> None:
         """Headless check for packaged builds: one generation through the selected service, saved.
@@ -167,7 +228,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.ui = self.collect_ui_state()
-        for part in (self.services, self.generate_tab, self.saved_tab, self.spend, self.comfy_health):
+        for part in (self.services, self._generate_tab, self._saved_tab, self.spend, self.comfy_health):
             hook = getattr(part, "closing", None)
             if hook is not None:
                 hook()

@@ -10,7 +10,7 @@ import pytest
 
 from studio_core import gpu
 
-RAW = Path("/work/shared/reference/comfyui/raw/GET_system_stats.txt")
+RAW = Path(__file__).resolve().parents[1] / "data" / "comfy_GET_system_stats.txt"  # recorded from ComfyUI 0.3.64
 
 
 class FakeNvml:

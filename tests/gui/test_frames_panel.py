@@ -14,35 +14,6 @@ from tests.fakes import FakeProvider
 from tests.gui.conftest import wait_until
 
 
-@pytest.fixture
-def loop(qapp):
-    """conftest's loop, kept 'running' between steps (see test_generate_tab.py's note on
-    qasync's last event pass): the sheet dialog spawns tasks while the test looks on."""
-    import qasync
-
-    class Loop(qasync.QEventLoop):
-        def run_forever(self):
-            try:
-                return super().run_forever()
-            finally:
-                asyncio.events._set_running_loop(self)
-
-    lp = Loop(qapp, already_running=False)
-    asyncio.set_event_loop(lp)
-    asyncio.events._set_running_loop(lp)
-    yield lp
-    try:
-        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
-        lp.close()
-
-
 class FlakyProvider(FakeProvider):
     """Fails every request whose prompt contains ``fail_on``; the others succeed."""
 
