@@ -50,6 +50,8 @@ class ModelSelector(QWidget):
         self.combo.currentIndexChanged.connect(self._on_index)
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
+        # A wrapped label in a form row is given one line's height; room for three is needed.
+        self.empty.setMinimumHeight(self.empty.fontMetrics().lineSpacing() * 3 + 6)
         self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.empty.hide()
         lay.addWidget(self.combo)
