@@ -114,7 +114,8 @@ def cmd_test(extra: list[str]) -> int:
         say("4/4 bundle build skipped (STUDIO_SKIP_BUNDLE=1)")
     else:
         say("4/4 PyInstaller bundle from a runtime-only environment, then its smoke test")
-        code = subprocess.call([sys.executable, str(ROOT / "packaging" / "build.py"), "--smoke"], cwd=ROOT, env=env)
+        # The .venv interpreter: the smoke test's loopback service and its source-run timing need Pillow and the app.
+        code = subprocess.call([str(py), str(ROOT / "packaging" / "build.py"), "--smoke"], cwd=ROOT, env=env)
         if code != 0:
             say(f"bundle build or smoke test FAILED (exit {code})")
         ok &= code == 0
