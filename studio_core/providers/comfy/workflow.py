@@ -7,9 +7,10 @@ for a reproducible graph; None becomes 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from studio_core.errors import ModelNotFound
+from studio_core.errors import GenerationFailed, ModelNotFound
 from studio_core.models import GenerationRequest
 from studio_core.providers.comfy import object_info as oi
 
@@ -136,6 +137,9 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
                    scheduler=scheduler, positive=w.out(positive), negative=w.out(negative),
                    latent_image=w.out(latent), denoise=1.0)
     image = _decode(w, request, info, w.out(sample), vae_out)
+    node = str(request.option("background_node") or "")
+    if node:
+        image = append_image_node(w, info, node, image)
     w.add("SaveImage", images=image, filename_prefix=SAVE_PREFIX)
     return w.to_dict()
 
@@ -158,6 +162,123 @@ def _decode(w: ComfyWorkflow, request: GenerationRequest, info: oi.ObjectInfo, s
             return image
         image = w.out(w.add("ImageScale", image=image, upscale_method="lanczos", width=tw, height=th, crop="disabled"))
     return image
+
+
+# ---------------------------------------------------------------------------------------
+# An extra IMAGE → IMAGE node after the decode (a background-removal pack's node), wired
+# from its object_info spec: which input takes the image, which output gives it back, and
+# what its other required inputs get (defaults, or a loader node for a model link).
+
+_IMAGE_INPUT_NAMES = ("image", "images", "input_image", "pixels", "img")
+_WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+
+
+def _outputs(info: oi.ObjectInfo, class_type: str) -> tuple[str, ...]:
+    node = info.get(class_type)
+    outs = node.get("output") if isinstance(node, Mapping) else None
+    return tuple(str(o) for o in outs) if isinstance(outs, (list, tuple)) else ()
+
+
+def _widget_value(spec: oi.InputSpec) -> tuple[bool, Any]:
+    """The value a widget input gets when nobody chose one: its default, else a safe pick."""
+    o = spec.options
+    if spec.type == "COMBO":
+        if spec.choices:
+            default = o.get("default")
+            return True, default if default in spec.choices else spec.choices[0]
+        return ("default" in o), o.get("default")
+    if "default" in o:
+        return True, o["default"]
+    if spec.type in ("INT", "FLOAT"):
+        value = o.get("min", 0)
+        return True, float(value) if spec.type == "FLOAT" else int(value)
+    if spec.type == "BOOLEAN":
+        return True, False
+    if spec.type == "STRING":
+        return True, ""
+    return False, None
+
+
+def _widget_inputs(info: oi.ObjectInfo, class_type: str, *, skip: str = "") -> dict[str, Any] | None:
+    """Values for every required widget input of ``class_type``; None when one has none or a
+    required input other than ``skip`` is a link."""
+    values: dict[str, Any] = {}
+    for name, spec in oi.node_inputs(info, class_type).items():
+        if name == skip or not spec.required:
+            continue
+        if spec.type not in _WIDGET_TYPES:
+            return None
+        ok, value = _widget_value(spec)
+        if not ok:
+            return None
+        values[name] = value
+    return values
+
+
+def _loader_for(info: oi.ObjectInfo, link_type: str) -> tuple[str, int, dict[str, Any]] | None:
+    """A node that makes a ``link_type`` (a model loader) from widget inputs alone."""
+    for cls in sorted(info):
+        outs = _outputs(info, cls)
+        if link_type in outs:
+            values = _widget_inputs(info, cls)
+            if values is not None:
+                return cls, outs.index(link_type), values
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeWiring:
+    node: str
+    image_input: str
+    image_output: int
+    widgets: tuple[tuple[str, Any], ...]
+    loaders: tuple[tuple[str, str, int, tuple[tuple[str, Any], ...]], ...]  # (input, class, output, widgets)
+
+
+def image_node_wiring(info: oi.ObjectInfo, node: str) -> NodeWiring | None:
+    """How to put ``node`` between the decode and SaveImage, or None when it can't be
+    wired automatically (no IMAGE input/output, or a link input nothing here can make)."""
+    inputs = oi.node_inputs(info, node)
+    outs = _outputs(info, node)
+    if not inputs or "IMAGE" not in outs:
+        return None
+    image_inputs = [n for n, s in inputs.items() if s.type == "IMAGE" and s.required]
+    if not image_inputs:
+        return None
+    image_input = next((n for n in _IMAGE_INPUT_NAMES if n in image_inputs), image_inputs[0])
+    widgets: dict[str, Any] = {}
+    loaders = []
+    for name, spec in inputs.items():
+        if name == image_input or not spec.required:
+            continue
+        if spec.type in _WIDGET_TYPES:
+            ok, value = _widget_value(spec)
+            if not ok:
+                return None
+            widgets[name] = value
+            continue
+        loader = _loader_for(info, spec.type)
+        if loader is None:
+            return None
+        loaders.append((name, loader[0], loader[1], tuple(loader[2].items())))
+    return NodeWiring(node, image_input, outs.index("IMAGE"), tuple(widgets.items()), tuple(loaders))
+
+
+def append_image_node(w: ComfyWorkflow, info: oi.ObjectInfo, node: str, image: Link) -> Link:
+    """Add ``node`` (IMAGE in, IMAGE out) after ``image`` and return its IMAGE output.
+    Raises GenerationFailed when the server lacks the node or it can't be wired."""
+    wiring = image_node_wiring(info, node)
+    if wiring is None:
+        raise GenerationFailed(f"node {node!r} missing or not wirable", user_message=(
+            f"The ComfyUI node {node} (background removal) is not on the server any more, or the studio "
+            "can't connect it. Turn off Transparent background, or check the node pack in ComfyUI."))
+    links: dict[str, Any] = {}
+    for name, cls, index, values in wiring.loaders:
+        links[name] = w.out(w.add(cls, **dict(values)), index)
+    out = w.add(node, title="Remove background")
+    # Set directly: a pack's input may be called "title" or "class_type".
+    w.nodes[out]["inputs"].update({wiring.image_input: image, **dict(wiring.widgets), **links})
+    return w.out(out, wiring.image_output)
 
 
 def progress_total(graph: Mapping[str, Any]) -> int:
