@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 from PIL import Image
@@ -77,15 +77,24 @@ KEY_PROMPT = "isolated on a plain flat solid {name} background, no shadow, no fl
 KEY_NEGATIVE = "gradient background, scenery, cast shadow, floor, {name} clothing"
 
 
-def find_removal_node(object_info: Mapping[str, Any] | None) -> str:
+# Request option naming the method a request was planned with (set by apply_background_plan);
+# "in_app" asks whoever saves the images to key the background out afterwards.
+METHOD_OPTION = "background_method"
+
+
+def find_removal_node(object_info: Mapping[str, Any] | None,
+                      usable: Callable[[str], bool] | None = None) -> str:
+    """The best removal node class on the server; ``usable(name)`` may veto one (e.g. a
+    node the graph builder can't wire), and the next candidate is tried."""
     if not object_info:
         return ""
+    ok = usable or (lambda _name: True)
     for name in REMOVAL_NODES:
-        if name in object_info:
+        if name in object_info and ok(name):
             return name
     for name in sorted(object_info):
         low = name.lower().replace("_", " ")
-        if any(h in low or h in low.replace(" ", "") for h in _REMOVAL_HINTS):
+        if any(h in low or h in low.replace(" ", "") for h in _REMOVAL_HINTS) and ok(name):
             return name
     return ""
 
@@ -96,17 +105,19 @@ def choose_background_method(
     capabilities: Collection[str] = (),
     object_info: Mapping[str, Any] | None = None,
     key_colour: str = "green",
+    node_usable: Callable[[str], bool] | None = None,
 ) -> BackgroundPlan:
     """Best way to get alpha for ``service``: provider-native > ComfyUI node > in-app key.
 
     ``capabilities`` may contain ``"transparent_background"`` for services that declare it
-    themselves; ``object_info`` is the ComfyUI server's ``/object_info`` (or None).
+    themselves; ``object_info`` is the ComfyUI server's ``/object_info`` (or None);
+    ``node_usable`` vetoes removal nodes that can't be used (see :func:`find_removal_node`).
     """
     if "transparent_background" in capabilities or service in NATIVE_TRANSPARENCY:
         return BackgroundPlan(BackgroundMethod.provider,
                               options=NATIVE_TRANSPARENCY.get(service, (("background", "transparent"),)))
     if service == "comfyui":
-        node = find_removal_node(object_info)
+        node = find_removal_node(object_info, node_usable)
         if node:
             return BackgroundPlan(BackgroundMethod.comfy_node, node=node, options=(("background_node", node),))
     return BackgroundPlan(BackgroundMethod.in_app,
@@ -117,7 +128,7 @@ def choose_background_method(
 def apply_background_plan(request: GenerationRequest, plan: BackgroundPlan) -> GenerationRequest:
     """The request to send: the plan's options, plus the key-colour words for ``in_app``
     (after generation, run :func:`remove_background` on the result)."""
-    out = request.with_options(**dict(plan.options)) if plan.options else request
+    out = request.with_options(**dict(plan.options), **{METHOD_OPTION: plan.method.value})
     if plan.prompt_suffix:
         out = out.replace(prompt=", ".join(p for p in (out.prompt.strip(), plan.prompt_suffix) if p),
                           negative_prompt=", ".join(p for p in (out.negative_prompt.strip(), plan.negative_suffix) if p))
