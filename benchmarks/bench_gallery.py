@@ -225,16 +225,26 @@ async def measure(app, root: Path, count: int, cold: bool) -> dict:
         out["search_sql_count_s"] = time.perf_counter() - t
 
         await tab.model.set_query(ImageQuery())
+        # Scroll through every page of the windowed model, top to bottom: each step puts a
+        # page's first row on screen and waits until the view's request brought its records.
+        from PySide6.QtWidgets import QAbstractItemView
+
         t = time.perf_counter()
-        pages = 0
-        while tab.model.rowCount() < tab.model.total:
-            tab.view.scrollToBottom()
-            if tab.model.canFetchMore():
-                tab.model.fetchMore()
-            await wait_until(lambda: not tab.model.fetching, timeout=30, interval=0.001)
-            pages += 1
+        fetched0 = tab.model.pages_fetched
+        held = 0
+        for row in range(0, tab.model.rowCount(), tab.model.page_size):
+            idx = tab.model.index(row, 0)
+
+            def shown(idx=idx, row=row) -> bool:
+                tab.view.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtTop)
+                tab.view.viewport().repaint()
+                return tab.model.record(row) is not None
+
+            await wait_until(shown, timeout=30, interval=0.001)
+            held = max(held, tab.model.loaded_count)
         out["fetch_all_s"] = time.perf_counter() - t
-        out["pages"] = pages
+        out["pages"] = tab.model.pages_fetched - fetched0
+        out["records_held_max"] = held
 
         def at_end_and_painted() -> bool:
             # Batched layout places 100k items over several event-loop turns; keep asking
@@ -248,6 +258,7 @@ async def measure(app, root: Path, count: int, cold: bool) -> dict:
         await wait_until(at_end_and_painted, timeout=60, interval=0.005)
         out["scroll_end_s"] = time.perf_counter() - t
         out["rows_loaded"] = tab.model.rowCount()
+        out["records_held_end"] = tab.model.loaded_count
         out["rss_all_rows_mb"] = rss_mb() - rss0
         out["thumbs_in_lru"] = len(tab.loader)
         out["thumb_requests"] = tab.loader.requested
@@ -330,6 +341,9 @@ def main() -> int:
     per_100k = loop.run_until_complete(records_memory(root, args.count))
     rebuild_n = min(5000, args.count)
     rebuild = loop.run_until_complete(rebuild_sample(root, rebuild_n))
+    per_record_kb = per_100k * 1e3 / args.count
+    from studio_gui.gallery.model import MAX_PAGES, PAGE
+
     if args.shots:
         warm["shot"].save(str(args.shots))
 
@@ -345,16 +359,18 @@ def main() -> int:
         for word, dt, total, sql in r["search"]:
             print(f"  search {word!r:18} {dt * 1000:7.1f} ms to repainted results ({total:,} matches;"
                   f" index query alone {sql * 1000:.1f} ms)")
-        print(f"  scroll to end: all {r['rows_loaded']:,} rows fetched in {r['fetch_all_s']:.2f} s ({r['pages']} pages),"
+        print(f"  scroll through all {r['rows_loaded']:,} rows: {r['pages']} pages fetched in {r['fetch_all_s']:.2f} s,"
               f" last screen painted with thumbnails at {r['scroll_end_s']:.2f} s")
+        print(f"  records held by the model: at most {r['records_held_max']:,}"
+              f" (≈ {r['records_held_max'] * per_record_kb / 1024:.1f} MB), {r['records_held_end']:,} at the end")
         print(f"  background reconcile of {args.count:,} files still took {r['reconcile_wait_s']:.2f} s after first paint")
         print(f"  RSS growth: {r['rss_first_paint_mb']:.0f} MB at first paint; {r['rss_all_rows_mb']:.0f} MB with all"
               f" {r['rows_loaded']:,} rows loaded; thumbnails in LRU {r['thumbs_in_lru']} (cap 1500);"
               f" thumbnail loads {r['thumb_requests']}")
     print(f"rebuild from files: {rebuild_n:,} images in {rebuild:.2f} s "
           f"(≈ {rebuild / rebuild_n * args.count:.0f} s for {args.count:,})")
-    print(f"memory of {args.count:,} loaded records (tracemalloc): {per_100k:.0f} MB"
-          f" — only pages scrolled through are loaded")
+    print(f"memory of {args.count:,} records if all were loaded (tracemalloc): {per_100k:.0f} MB"
+          f" — the windowed model holds at most {MAX_PAGES} pages of {PAGE}")
     print(f"peak RSS {peak_mb():.0f} MB")
     loop.close()  # shuts qasync's worker threads down; exiting with them alive aborts
     return 0

@@ -43,6 +43,7 @@ class Settings:
     batch: int = 1
     seed: int = -1  # -1: random each time
     style_preset: str = ""
+    transparent_background: bool = False
     # Per cloud provider: {"openai": {"model": ..., "endpoint": ...}}; never keys.
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Gallery and storage care

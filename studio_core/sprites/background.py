@@ -126,8 +126,9 @@ def choose_background_method(
 
 
 def apply_background_plan(request: GenerationRequest, plan: BackgroundPlan) -> GenerationRequest:
-    """The request to send: the plan's options, plus the key-colour words for ``in_app``
-    (after generation, run :func:`remove_background` on the result)."""
+    """The request to send: the plan's options and ``METHOD_OPTION``, plus the key-colour
+    words for ``in_app`` (after generation, run :func:`remove_background` on the result;
+    :mod:`studio_core.sprites.auto_transparency` does that for saved images)."""
     out = request.with_options(**dict(plan.options), **{METHOD_OPTION: plan.method.value})
     if plan.prompt_suffix:
         out = out.replace(prompt=", ".join(p for p in (out.prompt.strip(), plan.prompt_suffix) if p),

@@ -40,52 +40,84 @@ def grid_size(width: int, height: int, grid: int) -> tuple[int, int]:
     return gw, gh
 
 
-def _cells(img: Image.Image, gw: int, gh: int) -> np.ndarray:
-    """(cells, samples, channels): a few nearest-neighbour samples from inside each cell.
+def _samples(img: Image.Image, gw: int, gh: int) -> np.ndarray:
+    """(channels, samples, cells) view of a few nearest-neighbour samples inside each cell.
 
     Pillow's NEAREST resize to ``samples`` × the grid reads only the sampled pixels, at
     cell-interior positions (never on a border, where generated edges blur), so the full
-    image is never copied or converted.
+    image is never copied or converted. Samples are the rows and cells the columns: every
+    per-cell reduction is then an element-wise pass over contiguous rows, which numpy
+    does far faster than reducing many short rows. Returns a 5-D view
+    (channels, sy, sx, rows, columns); reshaping it makes the one copy.
     """
     w, h = img.size
     s = max(1, min(_MAX_SAMPLES_PER_SIDE, w // gw, h // gh))
     arr = np.asarray(img.resize((gw * s, gh * s), Image.Resampling.NEAREST))
     c = arr.shape[2]
-    return arr.reshape(gh, s, gw, s, c).transpose(0, 2, 1, 3, 4).reshape(gh * gw, s * s, c)
+    return arr.reshape(gh, s, gw, s, c).transpose(4, 1, 3, 0, 2)
 
 
-def _kcentroid(x: np.ndarray, wgt: np.ndarray, iters: int = 3) -> np.ndarray:
-    """Two-means per cell; the bigger cluster's centre is the cell colour.
+def _first(mask: np.ndarray) -> np.ndarray:
+    """Row of the first True in each column of a (samples, cells) mask that has one,
+    as argmin/argmax would pick it, without numpy's slow reduction across short rows."""
+    n = mask.shape[0]
+    rev = np.arange(n - 1, -1, -1, dtype=np.int8 if n < 128 else np.int32)[:, None]
+    return (n - 1) - np.max(mask * rev, axis=0).astype(np.intp)
 
-    Nearest-of-two is a half-space test, so each pass is one dot product per sample.
-    Data is laid out as (samples, cells) planes per channel: every per-cell quantity is
-    then a contiguous row that broadcasts cheaply, and per-cell sums are BLAS mat-vecs.
+
+def _kcentroid(x: np.ndarray, wgt: np.ndarray | None, iters: int = 3) -> np.ndarray:
+    """Two-means per cell on (3, samples, cells) float32 ``x``; the bigger cluster's
+    centre is the cell colour. ``wgt``: (samples, cells) bool of the samples that count
+    (None: all of them). Returns (cells, 3).
+
+    All cells run at once. Nearest-of-two is a half-space test, so each pass is one
+    weighted dot product per sample; a pass whose assignments match the one before ends
+    the loop early, since the centres would come out the same again.
     """
-    planes = [np.ascontiguousarray(x[..., k].T) for k in range(3)]
-    wf = np.ascontiguousarray(wgt.T, dtype=np.float32)
-    ones = np.ones(wf.shape[0], dtype=np.float32)
-    cells = np.arange(wf.shape[1])
-    lum = 0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2]
-    lo = np.where(wf > 0, lum, np.inf).argmin(0)
-    hi = np.where(wf > 0, lum, -np.inf).argmax(0)
-    c0 = [p[lo, cells] for p in planes]
-    c1 = [p[hi, cells] for p in planes]
-    n_all = ones @ wf
-    total = [ones @ (wf * p) for p in planes]
+    _, n, cells = x.shape
+    lum = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    if wgt is None:
+        lo, hi = _first(lum == lum.min(0)), _first(lum == lum.max(0))
+    else:
+        lo_l, hi_l = np.where(wgt, lum, np.inf), np.where(wgt, lum, -np.inf)
+        lo, hi = _first(lo_l == lo_l.min(0)), _first(hi_l == hi_l.max(0))
+    flat = x.reshape(3, n * cells)
+    col = np.arange(cells)
+    c0, c1 = flat.take(lo * cells + col, axis=1), flat.take(hi * cells + col, axis=1)
+    if wgt is None:
+        wf = None
+        n_all = np.full(cells, n, dtype=np.float32)
+        total = x.sum(1)
+    else:
+        wf = wgt.astype(np.float32)
+        n_all = wf.sum(0)
+        total = np.einsum("sc,ksc->kc", wf, x)
+    w = _WEIGHTS[:, None]
+    masks = np.empty((2, n, cells), dtype=bool)
+    mf = np.empty((n, cells), dtype=np.float32)
+    proj, tmp = np.empty_like(mf), np.empty_like(mf)
     n0 = n1 = n_all
-    for _ in range(iters):
-        v = [(a1 - a0) * wk for a0, a1, wk in zip(c0, c1, _WEIGHTS)]
-        thresh = 0.5 * sum((a1 * a1 - a0 * a0) * wk for a0, a1, wk in zip(c0, c1, _WEIGHTS))
-        proj = planes[0] * v[0] + planes[1] * v[1] + planes[2] * v[2]
-        w1 = wf * (proj > thresh)
-        n1 = ones @ w1
+    for it in range(iters):
+        m = masks[it % 2]
+        v = (c1 - c0) * w
+        thresh = 0.5 * ((c1 * c1 - c0 * c0) * w).sum(0)
+        # The same sum, in the same order, as the per-cell formula: results do not depend on layout.
+        np.multiply(x[0], v[0], out=proj)
+        proj += np.multiply(x[1], v[1], out=tmp)
+        proj += np.multiply(x[2], v[2], out=tmp)
+        np.greater(proj, thresh, out=m)
+        if wgt is not None:
+            m &= wgt
+        if it and np.array_equal(m, masks[(it - 1) % 2]):
+            break
+        mf[...] = m
+        n1 = mf.sum(0)
         n0 = n_all - n1
-        s1 = [ones @ (w1 * p) for p in planes]
-        d1, d0 = np.maximum(n1, 1), np.maximum(n0, 1)
-        c1 = [np.where(n1 > 0, s / d1, a1) for s, a1 in zip(s1, c1)]
-        c0 = [np.where(n0 > 0, (t - s) / d0, a0) for t, s, a0 in zip(total, s1, c0)]
-    pick1 = n1 > n0
-    return np.stack([np.where(pick1, a1, a0) for a0, a1 in zip(c0, c1)], 1)
+        s1 = np.einsum("sc,ksc->kc", mf, x)
+        # An empty cluster keeps its centre.
+        np.divide(s1, n1, out=c1, where=n1 > 0)
+        np.divide(total - s1, n0, out=c0, where=n0 > 0)
+    return np.where(n1 > n0, c1, c0).T
 
 
 def _dominant(x: np.ndarray, wgt: np.ndarray) -> np.ndarray:
@@ -115,16 +147,26 @@ def downscale(img: Image.Image, grid: int, *, method: Method = "kcentroid") -> I
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA")
     gw, gh = grid_size(img.width, img.height, grid)
-    cells = _cells(img, gw, gh)
-    x = cells[..., :3].astype(np.float32)
-    a = cells[..., 3] if cells.shape[2] == 4 else np.full(cells.shape[:2], 255, dtype=np.uint8)
-    wgt = a >= 128
-    none_opaque = ~wgt.any(1)
-    wgt = wgt | none_opaque[:, None]  # an all-transparent cell still gets some colour
-    colour = _kcentroid(x, wgt) if method == "kcentroid" else _dominant(x, wgt)
+    samples = _samples(img, gw, gh)
+    n = samples.shape[1] * samples.shape[2]
+    samples = samples.reshape(-1, n, gh * gw)  # one uint8 copy lays the data out; then a contiguous cast
+    x = samples[:3].astype(np.float32)
     out = np.empty((gh * gw, 4), dtype=np.uint8)
+    if samples.shape[0] == 4:
+        a = samples[3].reshape(n, gh * gw)
+        wgt = a >= 128
+        wgt |= ~wgt.any(0)  # an all-transparent cell still gets some colour
+        # Mean alpha of the cell: an exact integer sum, then one division.
+        out[:, 3] = np.round(a.sum(0, dtype=np.uint32) / a.shape[0])
+    else:
+        wgt = None
+        out[:, 3] = 255
+    if method == "kcentroid":
+        colour = _kcentroid(x, None if wgt is None or wgt.all() else wgt)
+    else:
+        full = np.ones(x.shape[1:], dtype=bool) if wgt is None else wgt
+        colour = _dominant(x.transpose(2, 1, 0), full.T)
     out[:, :3] = np.clip(np.round(colour), 0, 255)
-    out[:, 3] = np.round(a.astype(np.float32) @ np.full(a.shape[1], 1 / a.shape[1], dtype=np.float32))
     return to_image(out.reshape(gh, gw, 4))
 
 
@@ -167,13 +209,22 @@ def reduce_colours(img: Image.Image, colours: int, *, dither: Dither = "none") -
     if dither != "none":
         palette = palette_from_image(img, max_colours=colours, name=f"{colours} colours")
         return apply_palette(img, palette, dither=dither)
+    if img.mode != "RGBA":
+        img = img.convert("RGBA")
+    alpha = img.getchannel("A")
+    lo, _ = alpha.getextrema()
+    if lo > 0:  # nothing transparent (the usual case): stay in Pillow
+        q = img.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT).convert("RGB")
+        q.putalpha(alpha)
+        return q
     arr = rgba_array(img)
     solid = arr[..., 3] > 0
     if not solid.any():
         return to_image(arr)
     rgb = arr[..., :3].copy()
     # Transparent pixels take an opaque pixel's colour so they do not use up a palette slot.
-    rgb[~solid] = rgb[solid][0]
+    first = np.unravel_index(int(solid.argmax()), solid.shape)
+    rgb[~solid] = rgb[first]
     q = Image.fromarray(rgb, "RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
     out = arr.copy()
     out[..., :3] = np.asarray(q.convert("RGB"))

@@ -1,7 +1,8 @@
 """Sprite sheets: pack frames (grid or shelf), with padding and edge extrusion.
 
-Layout rules shared by every exporter: frames keep their input order (animations stay
-contiguous); ``margin`` = ``extrude`` around the sheet and ``spacing`` = ``padding`` +
+Layout rules shared by every exporter: frames of one animation are kept together, in
+their input order, and animations follow in the order they first appear (so an Aseprite
+tag or a Godot animation is always one contiguous run of frames); ``margin`` = ``extrude`` around the sheet and ``spacing`` = ``padding`` +
 2 × ``extrude`` between frames, which is exactly how Tiled describes a tileset image.
 Writers for engine metadata live in :mod:`studio_core.sprites.exporters`.
 """
@@ -9,8 +10,9 @@ Writers for engine metadata live in :mod:`studio_core.sprites.exporters`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -18,6 +20,53 @@ from PIL import Image
 from studio_core.sprites.errors import EmptySheet
 
 Layout = Literal["grid", "packed"]
+T = TypeVar("T")
+_NUMBERED = re.compile(r"^(.+?)_(\d+)$")
+
+
+def split_frame_name(name: str) -> tuple[str, int] | None:
+    """``walk_down_03`` → (``walk_down``, 3): the animation a numbered frame belongs to.
+    Names without a trailing ``_NN`` (``hero.png``'s stem, a gallery time stamp) give None."""
+    m = _NUMBERED.match(name)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def animations_from_names(names: Sequence[str], default: str) -> list[str]:
+    """One animation per frame, read from names like ``walk_left_02``.
+
+    Only when the names split the frames into two or more animations; otherwise (no
+    numbered names, or all of one animation) every frame gets ``default``, the name
+    the user typed for the sheet. A name without a number also gets ``default``.
+    """
+    found = [split_frame_name(n) for n in names]
+    anims = [f[0] if f else default for f in found]
+    return anims if len(set(anims)) > 1 else [default] * len(names)
+
+
+def group_by_animation(items: Sequence[T], animations: Sequence[str]) -> list[T]:
+    """``items`` with each animation's frames together: animations in order of first
+    appearance, frames in their given order within each (a stable grouping)."""
+    first: dict[str, int] = {}
+    for a in animations:
+        first.setdefault(a, len(first))
+    order = sorted(range(len(items)), key=lambda i: first[animations[i]])
+    return [items[i] for i in order]
+
+
+def frame_names(labels: Sequence[str | None], animations: Sequence[str]) -> list[str]:
+    """Names for the exported frames: the given labels when every frame has one and they
+    are unique (a frame set's ``walk_down_00``…), else ``<animation>_NN`` counted per
+    animation in the given order. Names are keys in Aseprite's and TexturePacker's
+    hash form, so they must not repeat."""
+    if all(labels) and len(set(labels)) == len(labels):
+        return [str(n) for n in labels]
+    seen: dict[str, int] = {}
+    out = []
+    for a in animations:
+        k = seen.get(a, 0)
+        seen[a] = k + 1
+        out.append(f"{a}_{k:02d}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -112,9 +161,13 @@ def _shelf(frames: Sequence[SheetFrame], spacing: int, margin: int):
 def pack(frames: Sequence[SheetFrame], *, layout: Layout = "grid", columns: int | None = None,
          padding: int = 0, extrude: int = 0) -> Sheet:
     """Lay ``frames`` out on one RGBA image. In a grid every cell has the largest frame's
-    size and smaller frames sit bottom-centred in theirs (their feet on the same line)."""
+    size and smaller frames sit bottom-centred in theirs (their feet on the same line).
+
+    Frames of one animation are placed together (see :func:`group_by_animation`), so the
+    placements may come in another order than ``frames`` when animations interleave."""
     if not frames:
         raise EmptySheet("zero frames")
+    frames = group_by_animation(frames, [f.animation for f in frames])
     padding, extrude = max(0, int(padding)), max(0, int(extrude))
     spacing, margin = padding + 2 * extrude, extrude
     cell = None

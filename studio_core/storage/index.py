@@ -435,7 +435,16 @@ class ImageIndex:
             params.append(q.until_ts)
         return where, params
 
-    def _query_sync(self, q: ImageQuery, after: ImageRecord | None, limit: int) -> list[ImageRecord]:
+    def _before(self, q: ImageQuery, rec: ImageRecord) -> tuple[str, list[Any]]:
+        """SQL condition for rows that sort strictly before ``rec`` in ``q``'s order."""
+        if q.sort == "prompt":
+            return ("(prompt COLLATE NOCASE < ? OR (prompt COLLATE NOCASE = ? AND id < ?))",
+                    [rec.prompt, rec.prompt, rec.id])
+        if q.sort == "oldest":
+            return "(created_ts < ? OR (created_ts = ? AND id < ?))", [rec.created_ts, rec.created_ts, rec.id]
+        return "(created_ts > ? OR (created_ts = ? AND id > ?))", [rec.created_ts, rec.created_ts, rec.id]
+
+    def _query_sync(self, q: ImageQuery, after: ImageRecord | None, limit: int, offset: int = 0) -> list[ImageRecord]:
         where, params = self._where(q)
         # Keyset paging: a page starts after the last row shown, so rows inserted at the
         # top meanwhile neither shift nor duplicate the next page (and deep pages stay O(log n)).
@@ -458,15 +467,37 @@ class ImageIndex:
         match = fts_query(q.text)
         if match and q.sort != "prompt" and self._fts_count(match) > _WALK_INDEX_ABOVE:
             source = f"{_SELECT} INDEXED BY images_created"
-        sql = f"{source}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?"
+        sql = f"{source}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ? OFFSET ?"
         try:
-            return [_to_record(r) for r in self.conn.execute(sql, (*params, limit))]
+            return [_to_record(r) for r in self.conn.execute(sql, (*params, limit, max(0, offset)))]
         except sqlite3.Error as exc:
             raise _storage_error(exc, "query") from exc
 
     async def query(self, q: ImageQuery, *, after: ImageRecord | None = None, limit: int = 500) -> list[ImageRecord]:
         """One page of records matching ``q`` in its sort order, starting after ``after``."""
         return await self._run(self._query_sync, q, after, limit)
+
+    async def rows(self, q: ImageQuery, offset: int, limit: int) -> list[ImageRecord]:
+        """Rows ``offset`` … ``offset + limit - 1`` of ``q``'s results (a windowed model's page)."""
+        return await self._run(self._query_sync, q, None, limit, offset)
+
+    async def rows_many(self, q: ImageQuery, runs: Sequence[tuple[int, int]]) -> list[list[ImageRecord]]:
+        """Several ``(offset, limit)`` runs of ``q``'s results in one worker round trip."""
+        return await self._run(lambda: [self._query_sync(q, None, n, o) for o, n in runs])
+
+    def _rank_sync(self, q: ImageQuery, rec: ImageRecord) -> int:
+        where, params = self._where(q)
+        cond, extra = self._before(q, rec)
+        where.append(cond)
+        try:
+            return self.conn.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(where)}",
+                                     (*params, *extra)).fetchone()[0]
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "rank") from exc
+
+    async def rank(self, q: ImageQuery, rec: ImageRecord) -> int:
+        """How many of ``q``'s results sort before ``rec``: its row in a view of ``q``."""
+        return await self._run(self._rank_sync, q, rec)
 
     def _fts_count(self, match: str) -> int:
         return self.conn.execute("SELECT count(*) FROM images_fts WHERE images_fts MATCH ?", (match,)).fetchone()[0]

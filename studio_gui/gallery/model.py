@@ -1,15 +1,19 @@
 """GalleryModel: the list of images behind the Saved tab and the Generate tab's session grid.
 
-``data()`` is O(1) and never does I/O: a thumbnail that is not in the loader's LRU comes
-back as a shared placeholder and is requested once. Rows arrive page by page from the
-index (``canFetchMore``/``fetchMore``), so 100,000 images cost only what is scrolled
-through; new images are inserted in place and deleted ones removed in place.
+A windowed model: it knows how many images match the query (a COUNT from the index) and
+keeps only a few pages of records near what the view shows, in an LRU of at most
+``MAX_PAGES`` pages, so 100,000 rows cost a few thousand records whatever is scrolled
+through. ``data()`` is O(1) and never does I/O: a row whose page is not loaded, like a
+thumbnail not in the loader's LRU, comes back as a placeholder and its page is requested
+once from the index worker; ``dataChanged`` follows when it arrives. New images are
+inserted in place (later pages shift down) and deleted ones removed in place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import logging
 from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
@@ -28,9 +32,11 @@ log = logging.getLogger(__name__)
 RecordRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2  # absolute path as str
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3  # "ready" | "loading" | "broken"
-FIRST_PAGE = 300
-PAGE = 1000
-MAX_PAGE = 8000
+FIRST_PAGE = 120  # rows in the first round trip (with the COUNT): a screen or two, fast
+PAGE = 500  # rows per page fetched on demand
+MAX_PAGES = 8  # pages of records kept; older ones are dropped (and fetched again if shown)
+PREFETCH = 150  # rows: serving a row this close to a loaded page's end fetches the next page
+FIRST_THUMBS = 60  # thumbnails of the first screen requested with the first page
 
 _placeholders: dict[tuple[int, str], QPixmap] = {}
 
@@ -59,11 +65,27 @@ def thumb_key(rec: ImageRecord) -> Hashable:
     return (rec.path, rec.mtime_ns, rec.file_size)
 
 
+class _Page:
+    """Consecutive loaded records from row ``start`` on (a page, possibly grown or cut by edits)."""
+
+    __slots__ = ("start", "recs", "used")
+
+    def __init__(self, start: int, recs: list[ImageRecord], used: int):
+        self.start = start
+        self.recs = recs
+        self.used = used
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.recs)
+
+
 class GalleryModel(QAbstractListModel):
-    """Records from an :class:`ImageIndex` query, or set by hand (``index=None``).
+    """Records from an :class:`ImageIndex` query (windowed), or set by hand (``set_records``).
 
     Mutations run on the GUI thread. ``total_changed`` reports the number of matching
-    images (not only the loaded ones); ``query_failed`` carries a StudioError.
+    images; ``query_failed`` carries a StudioError. ``record(row)`` is None for a row
+    whose page is not loaded; :meth:`fetch_records` gets any rows' records.
     """
 
     total_changed = Signal(int)
@@ -80,15 +102,23 @@ class GalleryModel(QAbstractListModel):
         self.images_root = Path(images_root if images_root is not None else index.images if index else ".")
         self.query = query
         self.page_size = PAGE
-        self._records: list[ImageRecord] = []
-        self._row_of_id: dict[int, int] | None = {}
-        self._rows_of_key: dict[Hashable, list[int]] | None = {}
+        self.max_pages = MAX_PAGES
+        self.first_thumbs = FIRST_THUMBS  # the owner may set it from its view's size
+        self._pages: list[_Page] = []  # sorted by start, never overlapping
+        self._static = True  # set_records: everything is loaded, nothing is fetched
         self._total = 0
-        self._exhausted = True
-        self._fetch_task: asyncio.Task | None = None
+        self._clock = itertools.count(1)
+        self._last: _Page | None = None
+        self._pending: dict[int, int] = {}  # row ranges [start, end) of page requests in flight
+        self._fetches: set[asyncio.Task] = set()
+        self._row_of_id: dict[int, int] | None = None
+        self._rows_of_key: dict[Hashable, list[int]] | None = None
         self._query_task: asyncio.Task | None = None
-        self._generation = 0
+        self._generation = 0  # a new query
+        self._epoch = 0  # any change of row numbering (insert, remove, reset)
+        self.pages_fetched = 0  # for tests and the benchmark
         loader.ready.connect(self._on_thumbnail_ready)
+        loader.ready_many.connect(self._on_thumbnails_ready)
         self._unsubscribe: list[tuple[list, Any]] = []
         if index is not None and live:
             for listeners, cb in ((index.record_added, self._on_record_added),
@@ -103,19 +133,30 @@ class GalleryModel(QAbstractListModel):
             if cb in listeners:
                 listeners.remove(cb)
         self._unsubscribe.clear()
-        for t in (self._fetch_task, self._query_task):
+        for t in (*self._fetches, self._query_task):
             if t is not None:
                 t.cancel()
 
     # -- Qt model interface ------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._records)
+        return 0 if parent.isValid() else self._total
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         row = index.row()
-        if not index.isValid() or not 0 <= row < len(self._records):
+        if not index.isValid() or not 0 <= row < self._total:
             return None
-        rec = self._records[row]
+        page = self._page_of(row)
+        if page is None:
+            self._request(row)
+            if role == Qt.ItemDataRole.DecorationRole:
+                return placeholder(self.loader.px)
+            if role == ThumbStateRole:
+                return "loading"
+            return None
+        if not self._static and page.end - row < PREFETCH and page.end < self._total:
+            if self._page_of(page.end) is None:
+                self._request(page.end)
+        rec = page.recs[row - page.start]
         if role == Qt.ItemDataRole.DisplayRole:
             return rec.title
         if role == Qt.ItemDataRole.DecorationRole:
@@ -156,7 +197,7 @@ class GalleryModel(QAbstractListModel):
         mime = QMimeData()
         urls, seen = [], set()
         for idx in indexes:
-            rec = self.data(idx, RecordRole)
+            rec = self.record(idx.row())
             if rec is not None and rec.id not in seen:
                 seen.add(rec.id)
                 urls.append(QUrl.fromLocalFile(str(self.images_root / rec.path)))
@@ -166,14 +207,92 @@ class GalleryModel(QAbstractListModel):
     def supportedDragActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction
 
-    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:
-        return (not parent.isValid() and self.image_index is not None and not self._exhausted
-                and self._fetch_task is None)
+    # -- pages -------------------------------------------------------------------------
+    def _page_of(self, row: int) -> _Page | None:
+        p = self._last
+        if p is not None and p.start <= row < p.end:
+            p.used = next(self._clock)
+            return p
+        for p in self._pages:
+            if p.start <= row < p.end:
+                p.used = next(self._clock)
+                self._last = p
+                return p
+            if p.start > row:
+                break
+        return None
 
-    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> None:
-        if not self.canFetchMore(parent):
+    def _request(self, row: int) -> None:
+        """Fetch the page around ``row`` unless it is on its way (the `pending` pattern)."""
+        if self._static or self.image_index is None or self._query_task is not None:
             return
-        self._fetch_task = self.tasks.spawn(self._fetch_page(self._generation), name="gallery-page")
+        start = row - row % self.page_size
+        end = min(start + self.page_size, self._total)
+        for p in self._pages:  # only the part not loaded yet
+            if p.start <= start < p.end:
+                start = p.end
+            if p.start < end <= p.end:
+                end = p.start
+        if not start <= row < end:
+            start, end = row, min(row + self.page_size, self._total)
+        for s, e in self._pending.items():
+            if s <= row < e:
+                return
+        self._pending[start] = end
+        task = self.tasks.spawn(self._fetch(start, end - start, self._generation, self._epoch), name="gallery-page")
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, start: int, count: int, generation: int, epoch: int) -> None:
+        assert self.image_index is not None
+        try:
+            recs = await self.image_index.rows(self.query, start, count)
+        except Exception as exc:
+            if generation == self._generation:
+                self._pending.pop(start, None)
+                self.query_failed.emit(exc)
+            return
+        if generation != self._generation:
+            return
+        self._pending.pop(start, None)
+        if epoch != self._epoch:
+            # Rows moved while the page was on its way: let the view ask again.
+            self._emit_rows_changed(start, start + count)
+            return
+        self.pages_fetched += 1
+        self._store(start, recs)
+        self._emit_rows_changed(start, start + len(recs))
+
+    def _emit_rows_changed(self, first: int, end: int) -> None:
+        end = min(end, self._total)
+        if first < end:
+            self.dataChanged.emit(self.index_for(first), self.index_for(end - 1))
+
+    def _store(self, start: int, recs: list[ImageRecord]) -> None:
+        if not recs:
+            return
+        self._carve(start, start + len(recs))
+        page = _Page(start, recs, next(self._clock))
+        bisect.insort(self._pages, page, key=lambda p: p.start)
+        while not self._static and len(self._pages) > self.max_pages:
+            old = min((p for p in self._pages if p is not page), key=lambda p: p.used)
+            self._pages.remove(old)
+        self._last = page
+        self._lookups_changed()
+
+    def _carve(self, first: int, end: int) -> None:
+        """Forget loaded rows ``first`` … ``end - 1`` (fresher ones replace them)."""
+        out: list[_Page] = []
+        for p in self._pages:
+            if p.end <= first or p.start >= end:
+                out.append(p)
+                continue
+            if p.start < first:
+                out.append(_Page(p.start, p.recs[:first - p.start], p.used))
+            if p.end > end:
+                out.append(_Page(end, p.recs[end - p.start:], p.used))
+        self._pages = out
+        self._last = None
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -182,7 +301,12 @@ class GalleryModel(QAbstractListModel):
 
     @property
     def fetching(self) -> bool:
-        return self._fetch_task is not None or self._query_task is not None
+        return self._query_task is not None or bool(self._pending)
+
+    @property
+    def loaded_count(self) -> int:
+        """How many records the model holds now (bounded by the page LRU)."""
+        return sum(len(p.recs) for p in self._pages)
 
     def set_query(self, query: ImageQuery) -> asyncio.Task:
         """Show ``query``'s results; a query still running is cancelled (search as you type)."""
@@ -200,96 +324,116 @@ class GalleryModel(QAbstractListModel):
         me = asyncio.current_task()
         try:
             try:
+                # The first rows and the COUNT in one worker round trip.
                 records, total = await self.image_index.first_page(query, limit=FIRST_PAGE)
             except Exception as exc:
                 self.query_failed.emit(exc)
                 return
             if self._query_task is me:
                 self._query_task = None  # done: listeners below may ask `fetching`
-            self._generation += 1
-            self.page_size = PAGE
-            if self._fetch_task is not None:
-                self._fetch_task.cancel()
-                self._fetch_task = None
-            self.beginResetModel()
-            self._records = records
-            self._invalidate()
-            self._exhausted = len(records) < FIRST_PAGE
-            self.endResetModel()
-            self._set_total(total)
+            # Start the first screen's thumbnails (one batch) before Qt lays out and paints.
+            self._prefetch_thumbs(records[:self.first_thumbs])
+            self._reset(records, total, static=False)
             self.loaded.emit()
         finally:
             if self._query_task is me:
                 self._query_task = None
 
-    async def _fetch_page(self, generation: int) -> None:
-        assert self.image_index is not None
-        try:
-            after = self._records[-1] if self._records else None
-            try:
-                page = await self.image_index.query(self.query, after=after, limit=self.page_size)
-            except Exception as exc:
-                self.query_failed.emit(exc)
-                self._exhausted = True
-                return
-            if generation != self._generation:
-                return
-            ids = self._id_map()
-            page = [r for r in page if r.id not in ids]  # a live insert may have shown it already
-            if len(page) < 1:
-                self._exhausted = True
-                return
-            # Pages grow so a long scroll needs few round trips; the first stays small for speed.
-            self.page_size = min(self.page_size * 2, MAX_PAGE)
-            first = len(self._records)
-            self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
-            self._records.extend(page)
-            self._invalidate()
-            self.endInsertRows()
-        finally:
-            if generation == self._generation:
-                self._fetch_task = None
+    def _prefetch_thumbs(self, records: Sequence[ImageRecord]) -> None:
+        self.loader.request_many([(thumb_key(r), self.images_root / r.path, r.file_size, r.mtime_ns)
+                                  for r in records])
+
+    def _reset(self, records: list[ImageRecord], total: int, *, static: bool) -> None:
+        self._generation += 1
+        self._epoch += 1
+        self._pending.clear()
+        for t in list(self._fetches):
+            t.cancel()
+        self.beginResetModel()
+        self._static = static
+        self._pages = [_Page(0, records, next(self._clock))] if records else []
+        self._last = None
+        self._total = max(total, len(records))
+        self._lookups_changed()
+        self.endResetModel()
+        self.total_changed.emit(self._total)
 
     def set_records(self, records: Sequence[ImageRecord]) -> None:
         """Show exactly these records (clean-up preview, tests); no paging."""
-        self._generation += 1
-        self.beginResetModel()
-        self._records = list(records)
-        self._invalidate()
-        self._exhausted = True
-        self.endResetModel()
-        self._set_total(len(self._records))
+        recs = list(records)
+        self._reset(recs, len(recs), static=True)
 
     def _set_total(self, total: int) -> None:
         self._total = total
         self.total_changed.emit(total)
 
+    async def fetch_records(self, rows: Iterable[int]) -> list[ImageRecord]:
+        """The records of ``rows`` (in row order), fetching those not loaded in one round trip.
+
+        For actions on a selection that reaches beyond the loaded pages. Rows that moved
+        meanwhile are fetched again; the result never mixes two numberings.
+        """
+        rows = sorted(set(r for r in rows if 0 <= r < self._total))
+        for _attempt in range(3):
+            epoch, generation = self._epoch, self._generation
+            have = {r: self.record(r) for r in rows}
+            missing = [r for r, rec in have.items() if rec is None]
+            if not missing or self.image_index is None:
+                return [rec for rec in have.values() if rec is not None]
+            runs: list[tuple[int, int]] = []
+            for r in missing:
+                if runs and runs[-1][0] + runs[-1][1] == r and runs[-1][1] < 5000:
+                    runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+                else:
+                    runs.append((r, 1))
+            got = await self.image_index.rows_many(self.query, runs)
+            if epoch != self._epoch or generation != self._generation:
+                continue
+            for (start, _n), recs in zip(runs, got):
+                for i, rec in enumerate(recs):
+                    have[start + i] = rec
+            return [rec for rec in have.values() if rec is not None]
+        return [rec for r in rows if (rec := self.record(r)) is not None]
+
+    def missing_rows(self, rows: Iterable[int]) -> list[int]:
+        """Which of ``rows`` have no loaded record (their pages are requested)."""
+        out = [r for r in rows if 0 <= r < self._total and self._page_of(r) is None]
+        for r in out:
+            self._request(r)
+        return out
+
     # -- lookups ---------------------------------------------------------------------------
-    def _invalidate(self) -> None:
+    def _lookups_changed(self) -> None:
         self._row_of_id = None
         self._rows_of_key = None
 
     def _id_map(self) -> dict[int, int]:
         if self._row_of_id is None:
-            self._row_of_id = {r.id: i for i, r in enumerate(self._records)}
+            self._row_of_id = {r.id: p.start + i for p in self._pages for i, r in enumerate(p.recs)}
         return self._row_of_id
 
     def _key_map(self) -> dict[Hashable, list[int]]:
         if self._rows_of_key is None:
             m: dict[Hashable, list[int]] = {}
-            for i, r in enumerate(self._records):
-                m.setdefault(thumb_key(r), []).append(i)
+            for p in self._pages:
+                for i, r in enumerate(p.recs):
+                    m.setdefault(thumb_key(r), []).append(p.start + i)
             self._rows_of_key = m
         return self._rows_of_key
 
     def record(self, row: int) -> ImageRecord | None:
-        return self._records[row] if 0 <= row < len(self._records) else None
+        """The record of ``row`` if its page is loaded (no request, no I/O)."""
+        if not 0 <= row < self._total:
+            return None
+        page = self._page_of(row)
+        return page.recs[row - page.start] if page is not None else None
 
     def row_of(self, record_id: int) -> int | None:
         return self._id_map().get(record_id)
 
     def records(self) -> list[ImageRecord]:
-        return list(self._records)
+        """The loaded records in row order (all of them after ``set_records``)."""
+        return [r for p in self._pages for r in p.recs]
 
     def abs_path(self, rec: ImageRecord) -> Path:
         return self.images_root / rec.path
@@ -299,6 +443,13 @@ class GalleryModel(QAbstractListModel):
         for row in self._key_map().get(key, ()):
             idx = self.index_for(row)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    def _on_thumbnails_ready(self, keys: Sequence[Hashable]) -> None:
+        km = self._key_map()
+        rows = [r for k in keys for r in km.get(k, ())]
+        if rows:  # one signal, one repaint for a batch
+            self.dataChanged.emit(self.index_for(min(rows)), self.index_for(max(rows)),
+                                  [Qt.ItemDataRole.DecorationRole])
 
     def index_for(self, row: int) -> QModelIndex:
         return self.createIndex(row, 0)
@@ -318,18 +469,63 @@ class GalleryModel(QAbstractListModel):
         if rec.id in self._id_map():
             self._replace(rec)
             return
-        # A new image usually sorts first (newest): skip building every key for that case.
-        if not self._records or self._sort_key(rec) <= self._sort_key(self._records[0]):
-            row = 0
-        else:
-            row = self._bisect(rec)
-        if row >= len(self._records) and not self._exhausted:
-            return  # belongs to a page not fetched yet; paging will bring it
+        row = self._known_row(rec)
+        if row is None:
+            # Between pages that are not loaded: the index tells where it goes.
+            self.tasks.spawn(self._insert_ranked(rec, self._generation), name="gallery-insert")
+            return
+        self._insert_at(row, rec)
+
+    def _known_row(self, rec: ImageRecord) -> int | None:
+        """``rec``'s row when the loaded pages decide it, else None."""
+        if self._total == 0:
+            return 0
+        key = self._sort_key(rec)
+        first = self._page_of(0)
+        if first is not None and key <= self._sort_key(first.recs[0]):
+            return 0  # a new image usually sorts first (newest)
+        last = self._page_of(self._total - 1)
+        if last is not None and key > self._sort_key(last.recs[-1]):
+            return self._total
+        for p in self._pages:
+            if self._sort_key(p.recs[0]) < key <= self._sort_key(p.recs[-1]):
+                return p.start + bisect.bisect_left(p.recs, key, key=self._sort_key)
+        if self._static:
+            return self._total
+        return None
+
+    async def _insert_ranked(self, rec: ImageRecord, generation: int) -> None:
+        assert self.image_index is not None
+        for _attempt in range(3):
+            epoch = self._epoch
+            try:
+                row = await self.image_index.rank(self.query, rec)
+            except Exception as exc:
+                self.query_failed.emit(exc)
+                return
+            if generation != self._generation or rec.id in self._id_map():
+                return
+            if epoch == self._epoch:
+                self._insert_at(min(row, self._total), rec)
+                return
+        self.reload()
+
+    def _insert_at(self, row: int, rec: ImageRecord) -> None:
         self.beginInsertRows(QModelIndex(), row, row)
-        self._records.insert(row, rec)
-        self._invalidate()
+        self._epoch += 1
+        target = next((p for p in self._pages if p.start <= row <= p.end), None)
+        for p in self._pages:
+            if p is target:
+                p.recs.insert(row - p.start, rec)
+            elif p.start >= row:
+                p.start += 1  # later pages shift down by one
+        if target is None:  # the record is at hand: keep it as a page of one
+            bisect.insort(self._pages, _Page(row, [rec], next(self._clock)), key=lambda p: p.start)
+        self._last = None
+        self._total += 1
+        self._lookups_changed()
         self.endInsertRows()
-        self._set_total(self._total + 1)
+        self.total_changed.emit(self._total)
 
     def _sort_key(self, r: ImageRecord) -> tuple:
         if self.query.sort == "prompt":
@@ -338,35 +534,67 @@ class GalleryModel(QAbstractListModel):
             return (r.created_ts, r.id)
         return (-r.created_ts, -r.id)
 
-    def _bisect(self, rec: ImageRecord) -> int:
-        keys = [self._sort_key(r) for r in self._records]
-        return bisect.bisect_left(keys, self._sort_key(rec))
-
     def _on_records_removed(self, ids: Sequence[int]) -> None:
         if self._alive():
             self.remove_ids(ids)
 
     def remove_ids(self, ids: Iterable[int]) -> None:
+        ids = set(ids)
         id_map = self._id_map()
         rows = sorted({id_map[i] for i in ids if i in id_map}, reverse=True)
-        if not rows:
-            return
-        # Remove contiguous runs bottom-up so earlier row numbers stay valid.
-        start = end = rows[0]
-        runs = []
-        for r in rows[1:]:
-            if r == start - 1:
-                start = r
+        unseen = len(ids) - len(rows)
+        if rows:
+            # Remove contiguous runs bottom-up so earlier row numbers stay valid.
+            start = end = rows[0]
+            runs = []
+            for r in rows[1:]:
+                if r == start - 1:
+                    start = r
+                else:
+                    runs.append((start, end))
+                    start = end = r
+            runs.append((start, end))
+            for first, last in runs:
+                self._remove_rows(first, last)
+            self.total_changed.emit(self._total)
+        if unseen and not self._static and self.image_index is not None:
+            # Some were in pages not loaded (or not in this query): the COUNT tells.
+            self.tasks.spawn(self._resync(self._generation), name="gallery-resync")
+
+    def _remove_rows(self, first: int, last: int) -> None:
+        n = last - first + 1
+        self.beginRemoveRows(QModelIndex(), first, last)
+        self._epoch += 1
+        out = []
+        for p in self._pages:
+            if p.end <= first:
+                out.append(p)
+            elif p.start > last:
+                p.start -= n
+                out.append(p)
             else:
-                runs.append((start, end))
-                start = end = r
-        runs.append((start, end))
-        for first, last in runs:
-            self.beginRemoveRows(QModelIndex(), first, last)
-            del self._records[first:last + 1]
-            self._invalidate()
-            self.endRemoveRows()
-        self._set_total(max(0, self._total - len(rows)))
+                lo, hi = max(first, p.start) - p.start, min(last + 1, p.end) - p.start
+                del p.recs[lo:hi]
+                p.start = min(p.start, first)
+                if p.recs:
+                    out.append(p)
+        self._pages = out
+        self._last = None
+        self._total -= n
+        self._lookups_changed()
+        self.endRemoveRows()
+
+    async def _resync(self, generation: int) -> None:
+        assert self.image_index is not None
+        epoch = self._epoch
+        try:
+            total = await self.image_index.count(self.query)
+        except Exception as exc:
+            self.query_failed.emit(exc)
+            return
+        if generation == self._generation and epoch == self._epoch and total != self._total:
+            # Rows went from pages nobody looked at; their places are unknown, so start over.
+            self.reload()
 
     def _on_records_changed(self, recs: Sequence[ImageRecord]) -> None:
         if not self._alive():
@@ -380,7 +608,9 @@ class GalleryModel(QAbstractListModel):
 
     def _replace(self, rec: ImageRecord) -> None:
         row = self._id_map()[rec.id]
-        self._records[row] = rec
+        page = self._page_of(row)
+        assert page is not None
+        page.recs[row - page.start] = rec
         self._rows_of_key = None
         idx = self.index_for(row)
         self.dataChanged.emit(idx, idx)

@@ -198,11 +198,19 @@ class SavedTab(QWidget):
             return
         if msgs:
             self.banner.show_text("\n".join(msgs))
+        self.model.first_thumbs = self._screenful()
         self.model.set_query(self.filters.query())
         # Statistics scan the whole index: start them once the first screen is in.
         self.model.loaded.connect(self._stats_timer.start, Qt.ConnectionType.SingleShotConnection)
         self.tasks.spawn(self._check_disk(), name="gallery-disk")
         self.tasks.spawn(to_thread(prune_drag_folders, self.core.paths.cache / "drag"), name="drag-prune")
+
+    def _screenful(self) -> int:
+        """How many tiles the grid shows at once (the first screen's thumbnails come in one batch)."""
+        grid, vp = self.view.gridSize(), self.view.viewport().size()
+        cols = max(1, vp.width() // max(1, grid.width()))
+        lines = -(-max(vp.height(), 1) // max(1, grid.height()))
+        return max(8, min(cols * lines, 400))
 
     def closing(self) -> None:
         self.model.detach()
@@ -321,8 +329,8 @@ class SavedTab(QWidget):
 
     def _sprite_tools_from_detail(self, rec: ImageRecord) -> None:
         # The pane shows the current image; when it is part of a larger selection, take them all.
-        selected = self.view.selected_records()
-        self.open_sprite_tools(selected if any(r.id == rec.id for r in selected) else [rec])
+        self.view.with_selected(
+            lambda selected: self.open_sprite_tools(selected if any(r.id == rec.id for r in selected) else [rec]))
 
     def preview_record(self, rec: ImageRecord) -> None:
         if self._preview is not None:

@@ -4,6 +4,8 @@ Workers produce bytes through :mod:`studio_core.thumbs` (disk cache) and decode 
 ``QImage`` (allowed off the GUI thread); the ``QPixmap`` is built on the GUI thread when
 the queued signal arrives. Each key is requested at most once while pending, and the
 newest requests are served first, so what is on screen after a fast scroll comes first.
+:meth:`request_many` hands a first screen over in a few batched jobs (one per worker),
+delivered with one ``ready_many`` signal each, so it costs one repaint, not one per tile.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import collections
 import logging
 import threading
 from pathlib import Path
-from typing import Hashable
+from typing import Hashable, Sequence
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
@@ -31,7 +33,9 @@ MAX_QUEUED = 400
 
 class ThumbnailLoader(QObject):
     ready = Signal(object)  # key: a thumbnail (or a failure) is now known for it
+    ready_many = Signal(object)  # list of keys, for a batch from request_many
     _delivered = Signal(object, object)  # key, QImage | None; crosses from a worker thread
+    _delivered_many = Signal(object)  # list of (key, QImage | None)
 
     def __init__(self, cache_dir: Path, *, capacity: int = DEFAULT_CAPACITY, workers: int = 2,
                  px: int = THUMB_SIZE, parent: QObject | None = None):
@@ -42,13 +46,15 @@ class ThumbnailLoader(QObject):
         self._lru: collections.OrderedDict[Hashable, QPixmap] = collections.OrderedDict()
         self._failed: set[Hashable] = set()
         self._pending: set[Hashable] = set()
-        self._queue: collections.deque[tuple[Hashable, Path, int | None, int | None]] = collections.deque()
+        # Jobs: lists of (key, path, size, mtime_ns); a single request is a list of one.
+        self._queue: collections.deque[list[tuple[Hashable, Path, int | None, int | None]]] = collections.deque()
         self._cond = threading.Condition()
         self._stop = False
         self._threads: list[threading.Thread] = []
         self._workers = workers
         self.requested = 0  # for tests and the benchmark: how many loads were started
         self._delivered.connect(self._on_delivered)
+        self._delivered_many.connect(self._on_delivered_many)
 
     # -- GUI thread ------------------------------------------------------------------
     def get(self, key: Hashable) -> QPixmap | None:
@@ -68,11 +74,29 @@ class ThumbnailLoader(QObject):
             return
         self._pending.add(key)
         self.requested += 1
+        self._enqueue([(key, Path(path), size, mtime_ns)])
+
+    def request_many(self, items: Sequence[tuple[Hashable, Path, int | None, int | None]]) -> None:
+        """Request ``(key, path, size, mtime_ns)`` items as a few batched jobs (a first screen)."""
+        todo = [(k, Path(p), s, m) for k, p, s, m in items
+                if k not in self._pending and k not in self._lru and k not in self._failed]
+        if not todo or self._stop:
+            return
+        for k, *_rest in todo:
+            self._pending.add(k)
+        self.requested += len(todo)
+        n = max(1, min(self._workers, len(todo)))
+        per = -(-len(todo) // n)
+        # Queued so that the first rows' batch is taken first (the queue is served newest first).
+        for i in reversed(range(0, len(todo), per)):
+            self._enqueue(todo[i:i + per])
+
+    def _enqueue(self, job: list) -> None:
         with self._cond:
-            self._queue.append((key, Path(path), size, mtime_ns))
+            self._queue.append(job)
             while len(self._queue) > MAX_QUEUED:
-                old = self._queue.popleft()
-                self._pending.discard(old[0])
+                for old in self._queue.popleft():
+                    self._pending.discard(old[0])
             self._cond.notify()
         if len(self._threads) < self._workers:
             t = threading.Thread(target=self._work, name=f"thumbs-{len(self._threads)}", daemon=True)
@@ -90,9 +114,9 @@ class ThumbnailLoader(QObject):
     def __len__(self) -> int:
         return len(self._lru)
 
-    def _on_delivered(self, key: Hashable, image: QImage | None) -> None:
+    def _accept(self, key: Hashable, image: QImage | None) -> bool:
         if key not in self._pending:
-            return
+            return False
         self._pending.discard(key)
         if image is None or image.isNull():
             self._failed.add(key)
@@ -100,7 +124,16 @@ class ThumbnailLoader(QObject):
             self._lru[key] = QPixmap.fromImage(image)
             while len(self._lru) > self.capacity:
                 self._lru.popitem(last=False)
-        self.ready.emit(key)
+        return True
+
+    def _on_delivered(self, key: Hashable, image: QImage | None) -> None:
+        if self._accept(key, image):
+            self.ready.emit(key)
+
+    def _on_delivered_many(self, results: list) -> None:
+        keys = [k for k, image in results if self._accept(k, image)]
+        if keys:
+            self.ready_many.emit(keys)
 
     def close(self) -> None:
         with self._cond:
@@ -119,13 +152,21 @@ class ThumbnailLoader(QObject):
                     self._cond.wait()
                 if self._stop:
                     return
-                key, path, size, mtime = self._queue.pop()  # newest first
-            try:
-                data = thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
-                image = QImage.fromData(data) if data else None
-            except Exception:  # a worker must survive any one bad file
-                log.exception("thumbnail for %s failed", path)
-                image = None
+                job = self._queue.pop()  # newest first
+            results = []
+            for key, path, size, mtime in job:
+                try:
+                    data = thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
+                    image = QImage.fromData(data) if data else None
+                except Exception:  # a worker must survive any one bad file
+                    log.exception("thumbnail for %s failed", path)
+                    image = None
+                results.append((key, image))
+                if self._stop:
+                    return
             if self._stop or not shiboken6.isValid(self):
                 return
-            self._delivered.emit(key, image)
+            if len(results) == 1:
+                self._delivered.emit(*results[0])
+            else:
+                self._delivered_many.emit(results)

@@ -1,6 +1,7 @@
 """Optional parts that plug into the Generate tab through its hooks: the sprite style
-picker (adds words and settings to the prompt) and the frames/variants panel (turns one
-Generate into several jobs).
+picker (adds words and settings to the prompt), the transparent-background option (adds
+the background plan last, so its key-colour words end the prompt) and the frames/variants
+panel (turns one Generate into several jobs).
 
 Each is attached only if its module imports and builds; a failure is logged and the tab
 works without it, so an unfinished or broken optional part never takes Generate down.
@@ -42,6 +43,22 @@ def attach_style_picker(tab: GenerateTab) -> object | None:
     return picker
 
 
+def attach_transparency(tab: GenerateTab) -> object | None:
+    try:
+        from studio_gui.generate.transparency import TransparencyOption
+
+        option = TransparencyOption(tab.core, tasks=tab.tasks, parent=tab, show_notice=tab.progress.show_notice)
+    except Exception:
+        log.exception("transparent background option not available")
+        return None
+    tab.add_section(option)
+    tab.add_prompt_decorator(option.decorate)
+    tab.on_apply_request(option.on_reuse)
+    tab.on_started(option.started)
+    tab.core.on_close(option.auto.aclose)
+    return option
+
+
 def attach_frames_panel(tab: GenerateTab) -> object | None:
     try:
         from studio_gui.sprites.frames_panel import FramesPanel
@@ -59,4 +76,5 @@ def attach_frames_panel(tab: GenerateTab) -> object | None:
 
 def attach_all(tab: GenerateTab) -> None:
     tab.style_picker = attach_style_picker(tab)
+    tab.transparency = attach_transparency(tab)
     tab.frames_panel = attach_frames_panel(tab)

@@ -116,6 +116,16 @@ def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) ->
     return " · ".join(parts)
 
 
+def frame_animations(meta: dict[str, Any], names: list[str]) -> list[str | None]:
+    """The animation of each handed-over frame: ``meta["animations"]`` is in plan order
+    (``all_names``), while ``names`` leaves out frames that failed; None where unknown
+    (the Sheet tab then reads it from the frame's name)."""
+    planned = [str(n) for n in meta.get("all_names") or meta.get("names") or ()]
+    anims = [str(a) for a in meta.get("animations") or ()]
+    by_name = dict(zip(planned, anims)) if len(anims) == len(planned) else {}
+    return [by_name.get(n) for n in names]
+
+
 class FramesPanel(QWidget):
     """The Generate tab's 'one / variants / animation' choice, collapsed to one line by default."""
 
@@ -378,12 +388,10 @@ class FramesPanel(QWidget):
             animation = meta.get("kind") == "animation"
             dlg.tabs.setCurrentWidget(sheet)
             sheet.name.setText(str(meta.get("animation") or "variants"))
-            # Frame names read better than the gallery's file names; the paths stay in the items.
-            names = list(meta.get("names") or ())
-            for i in range(min(sheet.frames_list.count(), len(names))):
-                item = sheet.frames_list.item(i)
-                item.setToolTip(item.text())
-                item.setText(str(names[i]))
+            # Frame names read better than the gallery's file names, and each frame plays in
+            # its own animation (walk_down, walk_left…): one Godot animation / Aseprite tag each.
+            names = [str(n) for n in meta.get("names") or ()]
+            sheet.set_paths([Path(p) for p in paths], names=names, animations=frame_animations(meta, names))
             # align_frames' default pivot is bottom-centre, which is what the check box says.
             sheet.align.setChecked(animation)
             if animation and int(meta.get("directions") or 1) > 1 and not meta.get("failed"):

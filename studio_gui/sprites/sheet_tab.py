@@ -40,6 +40,10 @@ from studio_gui.sprites.sprite_tab import sheet_image
 from studio_gui.tasks import TaskOwner
 
 
+LABEL_ROLE = Qt.ItemDataRole.UserRole + 1
+ANIMATION_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
 @dataclass(frozen=True)
 class SheetOptions:
     name: str
@@ -55,6 +59,17 @@ class SheetOptions:
 
 
 @dataclass(frozen=True)
+class FrameSource:
+    """One frame of the sheet: its file, and optionally its name and animation as a frame
+    set named them (``walk_down_00`` in ``walk_down``). Without them both come from the
+    name (``walk_left_03.png`` → ``walk_left``) or, failing that, the sheet's name."""
+
+    path: Path
+    label: str | None = None
+    animation: str | None = None
+
+
+@dataclass(frozen=True)
 class SheetOutcome:
     preview: Rendered
     warnings: tuple[SheetWarning, ...]
@@ -62,18 +77,30 @@ class SheetOutcome:
     frames: int
 
 
-def build_sheet(paths: list[Path], recipe: tuple[Step, ...], opts: SheetOptions, palette: Palette | None,
-                folder: Path) -> SheetOutcome:
+def frame_plan(sources: list[FrameSource], sheet_name: str) -> tuple[list[FrameSource], list[str], list[str]]:
+    """Pure: the frames in sheet order (each animation's frames together), with their
+    export names and animations."""
+    derived = sheet.animations_from_names([s.label or s.path.stem for s in sources], sheet_name)
+    anims = [s.animation or d for s, d in zip(sources, derived)]
+    order = sheet.group_by_animation(list(range(len(sources))), anims)
+    ordered = [sources[i] for i in order]
+    anims = [anims[i] for i in order]
+    return ordered, sheet.frame_names([s.label for s in ordered], anims), anims
+
+
+def build_sheet(frames_in: list[FrameSource] | list[Path], recipe: tuple[Step, ...], opts: SheetOptions,
+                palette: Palette | None, folder: Path) -> SheetOutcome:
     """Worker thread: open, process, align, pack, check, write the sheet and its metadata."""
-    if not paths:
+    if not frames_in:
         raise EmptySheet("no images selected")
-    images = [sheet_image(p, recipe if opts.use_recipe else ()) for p in paths]
-    names = [f"{opts.name}_{i:02d}" for i in range(len(images))]
+    sources = [f if isinstance(f, FrameSource) else FrameSource(Path(f)) for f in frames_in]
+    sources, names, anims = frame_plan(sources, opts.name)
+    images = [sheet_image(s.path, recipe if opts.use_recipe else ()) for s in sources]
     if opts.align and not opts.tiles:
         images = list(frames.align_frames(images).images)
     # Checked after aligning: warnings describe the sheet as it will be exported.
     warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles)
-    sheet_frames = [sheet.SheetFrame(n, im, opts.name, opts.frame_ms) for n, im in zip(names, images)]
+    sheet_frames = [sheet.SheetFrame(n, im, a, opts.frame_ms) for n, im, a in zip(names, images, anims)]
     packed = sheet.pack(sheet_frames, layout=opts.layout, columns=opts.columns or None,
                         padding=opts.padding, extrude=opts.extrude)  # type: ignore[arg-type]
     result = exporters.export_sheet(packed, folder, opts.name, opts.formats)
@@ -98,7 +125,8 @@ class SheetTab(QWidget):
         self.frames_list.setMaximumWidth(200)
         self.frames_list.setAccessibleName("Frames")
         self.frames_list.setDragDropMode(QListWidget.DragDropMode.InternalMove)  # reorder frames
-        self.frames_list.setToolTip("Frames in playing order; drag to reorder")
+        self.frames_list.setToolTip("Frames in playing order; drag to reorder. "
+                                    "Each animation's frames sit together on the sheet.")
 
         self.preview = FileDragSource("Sheet — drag out with its metadata")
         self.warnings = QListWidget()
@@ -110,6 +138,8 @@ class SheetTab(QWidget):
 
         self.name = QLineEdit("walk")
         self.name.setAccessibleName("Animation name")
+        self.name.setToolTip("The sheet's file name, and the animation of frames whose names do not give one "
+                             "(walk_left_00, walk_left_01… play as walk_left)")
         self.frame_ms = QSpinBox()
         self.frame_ms.setRange(10, 5000)
         self.frame_ms.setValue(100)
@@ -181,18 +211,39 @@ class SheetTab(QWidget):
         root.addWidget(side_w)
 
     # -- state ----------------------------------------------------------------------
-    def set_paths(self, paths: list[Path]) -> None:
+    def set_paths(self, paths: list[Path], *, names: list[str] | None = None,
+                  animations: list[str | None] | None = None) -> None:
+        """The frames, in playing order. ``names`` and ``animations`` (one per path, from a
+        frame set) name each frame and the animation it plays in; without them a numbered
+        file name (``walk_left_03.png``) gives the animation, else the sheet's name does."""
         self._paths = list(paths)
         self.frames_list.clear()
-        for p in paths:
-            item = QListWidgetItem(p.name)
+        for i, p in enumerate(paths):
+            label = str(names[i]) if names and i < len(names) and names[i] else None
+            anim = str(animations[i]) if animations and i < len(animations) and animations[i] else None
+            item = QListWidgetItem(label or p.name)
             item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setData(LABEL_ROLE, label)
+            item.setData(ANIMATION_ROLE, anim)
+            tip = p.name if label else ""
+            if anim:
+                tip = f"{tip}\nAnimation: {anim}".strip()
+            item.setToolTip(tip)
             self.frames_list.addItem(item)
         self.build_button.setEnabled(bool(paths))
         self.export_button.setEnabled(bool(paths))
 
     def ordered_paths(self) -> list[Path]:
         return [self.frames_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.frames_list.count())]
+
+    def frame_sources(self) -> list[FrameSource]:
+        """The frames in list order with their names and animations (a drag keeps them)."""
+        out = []
+        for i in range(self.frames_list.count()):
+            item = self.frames_list.item(i)
+            out.append(FrameSource(item.data(Qt.ItemDataRole.UserRole), item.data(LABEL_ROLE) or None,
+                                   item.data(ANIMATION_ROLE) or None))
+        return out
 
     def options(self, formats: tuple[str, ...] | None = None) -> SheetOptions:
         return SheetOptions(
@@ -223,7 +274,7 @@ class SheetTab(QWidget):
         self.show_message("Exporting…" if to_folder else "Building the sheet…")
         try:
             target = folder or await asyncio.to_thread(drag_folder, self._drag_base)
-            out = await asyncio.to_thread(build_sheet, self.ordered_paths(), self._recipe(), self.options(),
+            out = await asyncio.to_thread(build_sheet, self.frame_sources(), self._recipe(), self.options(),
                                           self._palette(), target)
         except StudioError as exc:
             self.show_message(exc.user_message, error=True)

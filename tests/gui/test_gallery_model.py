@@ -68,43 +68,81 @@ def test_thumbnails_arrive_as_pixmaps_and_lru_is_bounded(qapp, paths, loop):
         loader.close()
 
 
-def test_paging_live_insert_and_remove(qapp, paths, loop, loader, monkeypatch):
+def test_windowed_pages_live_insert_and_remove(qapp, paths, loop, loader, monkeypatch, qtmodeltester):
     monkeypatch.setattr(model_mod, "FIRST_PAGE", 10)
-    saved = [save(paths, f"knight {i}", seed=i, when=T0 + timedelta(minutes=i)) for i in range(25)]
-
-    async def setup():
-        idx = await ImageIndex.open(paths)
-        return idx
-
-    index = loop.run_until_complete(setup())
+    for i in range(25):
+        save(paths, f"knight {i}", seed=i, when=T0 + timedelta(minutes=i))
+    index = loop.run_until_complete(ImageIndex.open(paths))
     tasks = TaskOwner()
+    m = GalleryModel(index, loader, tasks=tasks)
     try:
-        m = GalleryModel(index, loader, tasks=tasks)
+        m.page_size, m.max_pages = 10, 2
         loop.run_until_complete(m.set_query(ImageQuery()))
-        m.page_size = 10
-        assert m.rowCount() == 10 and m.total == 25 and m.canFetchMore()
-        inserted = []
-        m.rowsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
-        m.fetchMore()
-        assert not m.canFetchMore()  # one page at a time
-        loop.run_until_complete(wait_until(lambda: m.rowCount() == 20))
-        m.fetchMore()
-        loop.run_until_complete(wait_until(lambda: m.rowCount() == 25))
-        assert [m.record(r).seed for r in range(3)] == [24, 23, 22]
-        m.fetchMore()
+        # the whole count is known at once; only the first page's records are held
+        assert m.rowCount() == 25 and m.total == 25 and m.loaded_count == 10
+        assert m.record(9).seed == 15 and m.record(10) is None
+        changed = []
+        m.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row())))
+        # a row whose page is not loaded: placeholder now, its page requested once
+        assert m.index(15, 0).data() is None
+        assert isinstance(m.index(15, 0).data(Qt.ItemDataRole.DecorationRole), QPixmap)
+        assert m.fetching and len(m._pending) == 1
         loop.run_until_complete(wait_until(lambda: not m.fetching))
-        assert not m.canFetchMore()
-        # a new image: one row inserted at the top, no reset
-        resets = []
+        assert (10, 19) in changed and m.record(15).seed == 9 and m.pages_fetched == 1
+        m.index(22, 0).data()
+        loop.run_until_complete(wait_until(lambda: m.record(22) is not None))
+        assert m.record(22).seed == 2
+        assert m.loaded_count <= 2 * 10  # the least recently used page went
+        assert m.record(0) is None
+        # selections reach beyond the loaded pages: fetched in one round trip
+        got = loop.run_until_complete(m.fetch_records([0, 1, 15, 24]))
+        assert [r.seed for r in got] == [24, 23, 9, 0]
+        checked = GalleryModel(index, loader, tasks=tasks, live=False)
+        checked.page_size = 10
+        loop.run_until_complete(checked.set_query(ImageQuery()))
+        qtmodeltester.check(checked, force_py=True)  # unloaded rows included
+        loop.run_until_complete(wait_until(lambda: not checked.fetching))
+        m.index(0, 0).data()
+        loop.run_until_complete(wait_until(lambda: m.record(0) is not None))
+        # a new image: one row inserted at the top, later pages shift, no reset
+        resets, inserted = [], []
         m.modelReset.connect(lambda: resets.append(1))
+        m.rowsInserted.connect(lambda _p, a, b: inserted.append((a, b)))
         new = save(paths, "knight new", seed=99, when=T0 + timedelta(days=1))
         loop.run_until_complete(index.add_saved(new))
-        assert m.record(0).seed == 99 and inserted[-1] == (0, 0) and m.total == 26
+        assert m.record(0).seed == 99 and inserted[-1] == (0, 0) and m.total == 26 and m.rowCount() == 26
+        assert m.record(1).seed == 24
+        m.max_pages = 3
+        for r in (16, 25):
+            m.index(r, 0).data()
+        loop.run_until_complete(wait_until(lambda: not m.fetching))
+        assert [m.record(16).seed, m.record(25).seed] == [9, 0]
         # removed in place
         removed = []
         m.rowsRemoved.connect(lambda _p, a, b: removed.append((a, b)))
         loop.run_until_complete(index.remove([m.record(0).id, m.record(1).id]))
         assert removed == [(0, 1)] and m.rowCount() == 24 and not resets
+        # an image in a page nobody looked at goes too: the count catches it
+        m.max_pages = 1
+        m._carve(0, 5)
+        m.index(2, 0).data()
+        loop.run_until_complete(wait_until(lambda: not m.fetching))
+        assert m.loaded_count <= 10
+        far = next(r for r in loop.run_until_complete(index.query(ImageQuery(), limit=30)) if r.id not in m._id_map())
+        loop.run_until_complete(index.remove([far.id]))
+        loop.run_until_complete(wait_until(lambda: m.rowCount() == 23 and not m.fetching))
+        # a new image between pages that are not loaded: the index ranks it
+        loop.run_until_complete(m.set_query(ImageQuery(sort="prompt")))
+        assert m.record(0).prompt == "knight 0" and m.record(15) is None
+        inserted.clear()
+        loop.run_until_complete(index.add_saved(save(paths, "knight 8b", seed=77)))
+        loop.run_until_complete(wait_until(lambda: inserted))
+        row = inserted[0][0]
+        expected = [r.prompt for r in loop.run_until_complete(index.query(ImageQuery(sort="prompt"), limit=50))]
+        assert expected[row] == "knight 8b" and m.rowCount() == 24
+        m.index(row, 0).data()
+        loop.run_until_complete(wait_until(lambda: m.record(row) is not None))
+        assert m.record(row).prompt == "knight 8b"
         # a query that does not match ignores new images
         loop.run_until_complete(m.set_query(ImageQuery(text="dragon")))
         assert m.rowCount() == 0
