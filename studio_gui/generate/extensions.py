@@ -68,6 +68,8 @@ def attach_frames_panel(tab: GenerateTab) -> object | None:
         log.exception("frames panel not available")
         return None
     tab.add_section(panel)
+    # The "frames ready → make sheet" bar belongs beside the results, not down in the settings.
+    tab.add_results_banner(panel.ready_bar)
     panel.set_request_source(tab.build_request)
     tab.set_submitter(panel.submit)
     tab.on_started(panel.load)

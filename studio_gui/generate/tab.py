@@ -146,6 +146,7 @@ class GenerateTab(QWidget):
                                 report=self._show_action_error)
         results = QWidget()
         rl = QVBoxLayout(results)
+        self._results_layout = rl
         rl.addLayout(now)
         rl.addWidget(QLabel("<b>THIS SESSION</b>"))
         rl.addWidget(self.results_view, 1)
@@ -193,6 +194,10 @@ class GenerateTab(QWidget):
     def add_prompt_widget(self, widget: QWidget) -> None:
         """A control shown under the prompt (style and asset-type pickers)."""
         self.extras_layout.addWidget(widget)
+
+    def add_results_banner(self, widget: QWidget) -> None:
+        """Show ``widget`` above the session grid, where it stays in view while the settings scroll."""
+        self._results_layout.insertWidget(1, widget)
 
     def add_section(self, widget: QWidget) -> None:
         """A block shown under the service settings (frames and variants)."""

@@ -295,3 +295,83 @@ def test_tsx_renders_in_tiled(tmp_path: Path, extrude):
     assert img.size == (40, 8)
     for n, c in enumerate(colours):
         assert img.getpixel((n * 8 + 4, 4)) == c, f"tile {n}"
+
+
+# ---------------------------------------------------------------------------------------
+# Several animations in one sheet: an 8-direction walk, 4 frames per direction.
+
+def eight_direction_walk(interleaved: bool = False) -> list[SheetFrame]:
+    from studio_core.sprites.frames import DIRECTIONS
+
+    dirs = [key for key, _ in DIRECTIONS[8]]
+    order = ([(d, i) for i in range(4) for d in range(8)] if interleaved  # pose-major: animations interleave
+             else [(d, i) for d in range(8) for i in range(4)])
+    return [SheetFrame(f"walk_{dirs[d]}_{i:02d}", frame(d * 4 + i), f"walk_{dirs[d]}", 100 + 50 * (i == 3))
+            for d, i in order]
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_eight_direction_walk_gives_eight_animations(tmp_path: Path, interleaved):
+    frames = eight_direction_walk(interleaved)
+    by_name = {f.name: f for f in frames}
+    anim_names = list(dict.fromkeys(f.animation for f in frames))
+    assert len(anim_names) == 8
+    sh = sheet.pack(frames, columns=4, padding=1, extrude=1)
+    res = exporters.export_sheet(sh, tmp_path, "hero", ["godot", "aseprite-hash", "aseprite-array", "texturepacker"])
+    img = Image.open(res.image)
+
+    def crop(r):
+        return img.crop((r[0], r[1], r[0] + r[2], r[1] + r[3])).tobytes()
+
+    # Godot: one SpriteFrames animation per direction, its 4 frames in playing order.
+    sections = parse_tres((tmp_path / "hero.tres").read_text())
+    subs = {h["id"]: p for t, h, p in sections if t == "sub_resource"}
+    anims = sections[-1][2]["animations"]
+    assert [a["name"] for a in anims] == [("StringName", n) for n in anim_names]
+    for a in anims:
+        name = a["name"][1]
+        assert a["loop"] is True and a["speed"] == 10.0 and len(a["frames"]) == 4
+        assert [f["duration"] for f in a["frames"]] == [1.0, 1.0, 1.0, 1.5]
+        for i, f in enumerate(a["frames"]):
+            _, x, y, w, h = subs[f["texture"][1]]["region"]
+            assert crop((x, y, w, h)) == by_name[f"{name}_{i:02d}"].image.tobytes(), (name, i)
+    # A grid of 4 columns: each direction is one row of the sheet.
+    rows = {a["name"][1]: {subs[f["texture"][1]]["region"][2] for f in a["frames"]} for a in anims}
+    assert all(len(ys) == 1 for ys in rows.values()) and len({min(ys) for ys in rows.values()}) == 8
+
+    # Aseprite: one tag per direction; frames of a tag contiguous, "to" inclusive.
+    for form in ("hash", "array"):
+        data = json.loads((tmp_path / f"hero.{form}.json").read_text())
+        names = list(data["frames"]) if form == "hash" else [e["filename"] for e in data["frames"]]
+        entries = list(data["frames"].values()) if form == "hash" else data["frames"]
+        tags = data["meta"]["frameTags"]
+        assert [t["name"] for t in tags] == anim_names
+        for t in tags:
+            assert t["to"] - t["from"] == 3 and t["direction"] == "forward"
+            assert names[t["from"]:t["to"] + 1] == [f"{t['name']}_{i:02d}" for i in range(4)]
+        assert [(t["from"], t["to"]) for t in tags] == [(4 * k, 4 * k + 3) for k in range(8)]
+        for name, e in zip(names, entries):
+            r = e["frame"]
+            assert crop((r["x"], r["y"], r["w"], r["h"])) == by_name[name].image.tobytes()
+            assert e["duration"] == by_name[name].duration_ms
+
+    # TexturePacker: the frame names kept, and Pixi's animations list per direction.
+    tp = json.loads((tmp_path / "hero.texturepacker.json").read_text())
+    assert set(tp["frames"]) == set(by_name)
+    assert tp["animations"] == {a: [f"{a}_{i:02d}" for i in range(4)] for a in anim_names}
+
+
+def test_frame_names_and_animations_from_names():
+    assert sheet.split_frame_name("walk_down_left_03") == ("walk_down_left", 3)
+    assert sheet.split_frame_name("walk_7") == ("walk", 7)
+    for plain in ("hero", "comfyui_a_knight_2026-11-26T12-00-00-123Z", "walk-2", "_07"):
+        assert sheet.split_frame_name(plain) is None, plain
+    names = ["walk_down_00", "walk_down_01", "walk_up_00", "hero"]
+    assert sheet.animations_from_names(names, "sheet") == ["walk_down", "walk_down", "walk_up", "sheet"]
+    # One animation only (or none): the sheet's own name, as before.
+    assert sheet.animations_from_names(["goblin_0", "goblin_1"], "walk") == ["walk", "walk"]
+    assert sheet.animations_from_names(["a", "b"], "walk") == ["walk", "walk"]
+    assert sheet.group_by_animation(list("abcdef"), ["x", "y", "x", "z", "y", "x"]) == list("acfbed")
+    assert sheet.frame_names(["walk_00", "walk_03"], ["walk", "walk"]) == ["walk_00", "walk_03"]
+    assert sheet.frame_names([None, None, None], ["a", "b", "a"]) == ["a_00", "b_00", "a_01"]
+    assert sheet.frame_names(["x", "x"], ["a", "a"]) == ["a_00", "a_01"]  # repeated labels would collide as keys
