@@ -5,8 +5,8 @@
 1. A 1024×1024 generated-looking image → 64×64, 16 colours: the studio's pixel-art path
    (k-centroid or dominant-colour grid downscale, palette from the image, alpha snap)
    vs Pillow's own resize + quantize. Goal: ≤ 2× Pillow and < 100 ms.
-2. Packing 64 frames of 64×64 into a sheet with Aseprite JSON and Godot .tres written,
-   vs Pillow pasting the same frames into one image and saving it.
+2. Packing 64 frames of 64×64 (8 directions × 8 frames) into a sheet with Aseprite JSON
+   and Godot .tres written, vs Pillow pasting the same frames into one image and saving it.
 3. For the record: key-colour background removal on the same 1024×1024 image.
 """
 
@@ -73,7 +73,10 @@ def main() -> int:
              ("  studio pixelate, k-centroid", ours_rgba, ours_rgba / pil_rgba)]
 
     frames = [pixelart.pixelate(generated_like(256, seed=i), grid=64, palette=16) for i in range(64)]
-    sheet_frames = [sheet.SheetFrame(f"walk_{i:02d}", f, "walk") for i, f in enumerate(frames)]
+    # An 8-direction walk, 8 frames each: 8 Aseprite tags and 8 Godot animations.
+    dirs = ("down", "down_left", "left", "up_left", "up", "up_right", "right", "down_right")
+    sheet_frames = [sheet.SheetFrame(f"walk_{dirs[i // 8]}_{i % 8:02d}", f, f"walk_{dirs[i // 8]}")
+                    for i, f in enumerate(frames)]
     with tempfile.TemporaryDirectory() as tmp:
         def pil_sheet():
             out = Image.new("RGBA", (8 * 64, 8 * 64))

@@ -9,7 +9,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from studio_gui.gallery.model import RecordRole
+from studio_gui.gallery.model import GalleryModel, RecordRole, is_placeholder
 
 THUMB = 128
 PAD = 8
@@ -38,6 +38,10 @@ class GalleryDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.thumb = thumb
         self.show_text = show_text
+        # Paint runs for every visible tile on every repaint: keep what does not change.
+        self._font: QFont | None = None
+        self._small: QFont | None = None
+        self._elided: dict[tuple[str, int, bool], str] = {}
 
     def tile_size(self) -> QSize:
         return QSize(self.thumb + 2 * PAD, self.thumb + 2 * PAD + (TEXT_H if self.show_text else 0))
@@ -45,8 +49,33 @@ class GalleryDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return self.tile_size()
 
+    def _fonts(self, font: QFont) -> QFont:
+        if self._font is None or self._font != font:
+            self._font = QFont(font)
+            self._small = QFont(font)
+            self._small.setPointSizeF(max(7.0, font.pointSizeF() * 0.8))
+            self._elided.clear()
+        assert self._small is not None
+        return self._small
+
+    def _elide(self, painter: QPainter, text: str, width: int, small: bool) -> str:
+        key = (text, width, small)
+        out = self._elided.get(key)
+        if out is None:
+            if len(self._elided) > 4000:
+                self._elided.clear()
+            out = self._elided[key] = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+        return out
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        rec = index.data(RecordRole)
+        model = index.model()
+        if isinstance(model, GalleryModel):
+            # Straight to the Python model: no QVariant round trips for the record and pixmap.
+            rec = model.record(index.row())
+            pm = model.data(index, Qt.ItemDataRole.DecorationRole)
+        else:
+            rec = index.data(RecordRole)
+            pm = index.data(Qt.ItemDataRole.DecorationRole)
         pal = option.palette
         r = option.rect
         painter.save()
@@ -61,7 +90,6 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.setBrush(color)
             painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 6, 6)
 
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
         box = QRect(r.x() + PAD, r.y() + PAD, self.thumb, self.thumb)
         if isinstance(pm, QPixmap) and not pm.isNull():
             size = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -69,14 +97,13 @@ class GalleryDelegate(QStyledItemDelegate):
                 size = pm.size()
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
-            if pm.hasAlphaChannel():
+            if pm.hasAlphaChannel() and not is_placeholder(pm):
                 painter.fillRect(target, checker_tile(max(4, self.thumb // 16)))
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawPixmap(target, pm)
 
         if rec is not None:
-            small = QFont(option.font)
-            small.setPointSizeF(max(7.0, small.pointSizeF() * 0.8))
+            small = self._fonts(option.font)
             painter.setFont(small)
             if rec.favourite:
                 star = QRect(box.right() - 22, box.top() + 2, 20, 20)
@@ -94,12 +121,12 @@ class GalleryDelegate(QStyledItemDelegate):
                 painter.setBrush(QColor(0, 0, 0, 140))
                 painter.drawRoundedRect(rb, 4, 4)
                 painter.setPen(QColor(255, 255, 255))
-                painter.drawText(rb, Qt.AlignmentFlag.AlignCenter, fm.elidedText(badge, Qt.TextElideMode.ElideRight, w - 4))
+                painter.drawText(rb, Qt.AlignmentFlag.AlignCenter, self._elide(painter, badge, w - 4, True))
             if self.show_text:
                 painter.setFont(option.font)
                 text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, TEXT_H)
                 painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
-                title = painter.fontMetrics().elidedText(rec.title, Qt.TextElideMode.ElideRight, text_rect.width())
+                title = self._elide(painter, rec.title, text_rect.width(), False)
                 painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, title)
         if option.state & QStyle.StateFlag.State_HasFocus:
             painter.setPen(QColor(pal.color(QPalette.ColorRole.Highlight)))

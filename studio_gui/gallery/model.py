@@ -61,6 +61,12 @@ def placeholder(px: int, kind: str = "loading") -> QPixmap:
     return pm
 
 
+def is_placeholder(pm: QPixmap) -> bool:
+    """Whether ``pm`` is one of the shared placeholders (a tile still loading, or broken)."""
+    key = pm.cacheKey()
+    return any(p.cacheKey() == key for p in _placeholders.values())
+
+
 def thumb_key(rec: ImageRecord) -> Hashable:
     return (rec.path, rec.mtime_ns, rec.file_size)
 
@@ -184,9 +190,12 @@ class GalleryModel(QAbstractListModel):
             return rec.prompt or rec.name
         return None
 
+    _TILE_FLAGS = (Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
+                   | Qt.ItemFlag.ItemIsDragEnabled)
+
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        base = super().flags(index)
-        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+        # What QAbstractListModel gives a valid index, plus dragging; no call into the base.
+        return self._TILE_FLAGS if index.isValid() else super().flags(index)
 
     def mimeTypes(self) -> list[str]:
         return ["text/uri-list"]
@@ -395,11 +404,18 @@ class GalleryModel(QAbstractListModel):
             return [rec for rec in have.values() if rec is not None]
         return [rec for r in rows if (rec := self.record(r)) is not None]
 
-    def missing_rows(self, rows: Iterable[int]) -> list[int]:
-        """Which of ``rows`` have no loaded record (their pages are requested)."""
-        out = [r for r in rows if 0 <= r < self._total and self._page_of(r) is None]
-        for r in out:
-            self._request(r)
+    def missing_rows(self, rows: Iterable[int], *, request: bool = False, first_only: bool = False) -> list[int]:
+        """Which of ``rows`` have no loaded record; ``request``: fetch their pages too."""
+        out = []
+        for r in rows:
+            if 0 <= r < self._total and self._page_of(r) is None:
+                out.append(r)
+                if first_only:
+                    break
+        if request:
+            for r in out:
+                if self._page_of(r) is None and not any(s <= r < e for s, e in self._pending.items()):
+                    self._request(r)
         return out
 
     # -- lookups ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import Qt, QTimer
+import shiboken6
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -64,6 +65,27 @@ class Banner(QWidget):
         self.show()
 
 
+class _PaintWatch(QObject):
+    """Calls ``done`` (on the next event-loop turn) once ``widget`` painted while ``ready()``."""
+
+    def __init__(self, widget: QWidget, done, ready=lambda: True):
+        super().__init__(widget)
+        self._widget = widget
+        self._done = done
+        self._ready = ready
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint and self._ready():
+            self.stop()
+            QTimer.singleShot(0, self._done)
+        return False
+
+    def stop(self) -> None:
+        if shiboken6.isValid(self._widget):
+            self._widget.removeEventFilter(self)
+
+
 class SavedTab(QWidget):
     def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent=None):
         super().__init__(parent)
@@ -73,6 +95,9 @@ class SavedTab(QWidget):
         self.loader = ThumbnailLoader(core.paths.thumbnails, parent=self)
         self.model = GalleryModel(self.index, self.loader, tasks=tasks, images_root=core.paths.images, parent=self)
         self._preview: PreviewDialog | None = None
+        self._grid_painted = False
+        self._deferred: list = []
+        self._paint_watch: _PaintWatch | None = None
         self._build()
         self._stats_timer = QTimer(self, singleShot=True, interval=400)
         self._stats_timer.timeout.connect(lambda: self.tasks.spawn(self._refresh_stats(), name="gallery-stats"))
@@ -232,10 +257,36 @@ class SavedTab(QWidget):
 
     def _on_model_reset(self) -> None:
         self._update_visibility()
+        if not self._grid_painted:
+            # Filling the detail pane (and decoding its full image) waits until the grid's
+            # first screen is painted with its thumbnails: it is not what the user looks at first.
+            self._after_first_paint(self._select_first)
+            return
+        self._select_first()
+
+    def _select_first(self) -> None:
         if self.model.rowCount() and not self.view.currentIndex().isValid():
             self.view.setCurrentIndex(self.model.index(0, 0))
         elif not self.model.rowCount():
             self.detail.show_record(None)
+
+    def _after_first_paint(self, fn) -> None:
+        self._deferred.append(fn)
+        if self._paint_watch is None:
+            self._paint_watch = _PaintWatch(self.view.viewport(), self._first_paint_done,
+                                            lambda: self.loader.pending_count == 0)
+            # Never painted (a hidden tab, offscreen tests): do it anyway, a little later.
+            QTimer.singleShot(500, self._first_paint_done)
+
+    def _first_paint_done(self) -> None:
+        if self._grid_painted or not shiboken6.isValid(self):
+            return
+        self._grid_painted = True
+        if self._paint_watch is not None:
+            self._paint_watch.stop()
+        for fn in self._deferred:
+            fn()
+        self._deferred.clear()
 
     def _on_data_changed(self, top, bottom, roles=()) -> None:
         if list(roles) == [Qt.ItemDataRole.DecorationRole]:

@@ -92,6 +92,27 @@ def test_filters_sort_and_keyset_paging(paths):
     run_async(go())
 
 
+def test_rows_by_offset_and_rank_for_a_windowed_view(paths):
+    saved = [save(paths, f"item {i:03d} {'potion' if i % 2 else 'sword'}", when=T0 + timedelta(minutes=i), seed=i)
+             for i in range(30)]
+
+    async def go():
+        idx = await _open_add(paths, saved)
+        try:
+            for q in (ImageQuery(), ImageQuery(sort="oldest"), ImageQuery(sort="prompt"), ImageQuery(text="potion")):
+                everything = await idx.query(q, limit=100)
+                assert await idx.rows(q, 5, 7) == everything[5:12]
+                assert await idx.rows(q, len(everything) - 2, 10) == everything[-2:]
+                runs = await idx.rows_many(q, [(0, 3), (10, 2)])
+                assert runs == [everything[0:3], everything[10:12]]
+                for row in (0, 4, len(everything) - 1):
+                    assert await idx.rank(q, everything[row]) == row  # a record's row in a view of q
+        finally:
+            await idx.aclose()
+
+    run_async(go())
+
+
 def test_spend_summary(paths):
     day1, day2 = T0, T0 + timedelta(days=1)
     saved = [save(paths, "a", info={"cost_usd": 0.01, "provider": "fal-ai"}, when=day1),

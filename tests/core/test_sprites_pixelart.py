@@ -133,3 +133,33 @@ def test_kcentroid_never_blends_opposite_colours():
         d.rectangle((x, 0, x + 5, 159), fill=(0, 200, 0))  # 6 of every 16 columns green
     out = pixelart.downscale(img, 10)
     assert {c for _, c in out.getcolors()} == {(255, 0, 0, 255)}
+
+
+@pytest.mark.parametrize("method", ["kcentroid", "dominant"])
+def test_cell_colour_comes_from_opaque_samples_only(method):
+    # Each 10-px cell: a transparent magenta left part and an opaque blue right part;
+    # the cell's colour is the blue, its alpha the mean (60 % opaque → 153).
+    img = Image.new("RGBA", (100, 50), (255, 0, 255, 0))
+    d = ImageDraw.Draw(img)
+    for x in range(0, 100, 10):
+        d.rectangle((x + 4, 0, x + 9, 49), fill=(20, 40, 220, 255))
+    out = pixelart.downscale(img, 10, method=method)
+    assert out.size == (10, 5)
+    assert {c for _, c in out.getcolors()} == {(20, 40, 220, 153)}
+
+
+def test_dominant_takes_the_most_common_colour_and_breaks_ties_by_key():
+    # Two 10-px cells, 5 × 5 samples each at odd pixel positions. Left: 13 red, 12 green →
+    # red. Right: 12 green, 12 blue, 1 red → a tie, won by the smaller 4-bit key
+    # (r << 8 | g << 4 | b: blue 0x00c < green 0x0c0).
+    img = Image.new("RGB", (20, 10), (200, 0, 0))
+    px = img.load()
+    for i in range(12):
+        x, y = 1 + 2 * (i % 5), 1 + 2 * (i // 5)
+        px[x, y] = (0, 200, 0)
+        px[10 + x, y] = (0, 200, 0)
+    for i in range(12, 24):
+        px[10 + 1 + 2 * (i % 5), 1 + 2 * (i // 5)] = (0, 0, 200)
+    out = pixelart.downscale(img, 2, method="dominant")
+    assert out.getpixel((0, 0)) == (200, 0, 0, 255)
+    assert out.getpixel((1, 0)) == (0, 0, 200, 255)

@@ -213,3 +213,55 @@ def test_make_sheet_prepares_the_sheet_tab(loop, panel, core):
     finally:
         dlg.close()
         dlg.deleteLater()
+
+
+def test_frame_animations_follow_names_past_failed_frames():
+    from studio_gui.sprites.frames_panel import frame_animations
+
+    meta = {"all_names": ["walk_down_00", "walk_down_01", "walk_up_00", "walk_up_01"],
+            "animations": ["walk_down", "walk_down", "walk_up", "walk_up"]}
+    assert frame_animations(meta, ["walk_down_00", "walk_up_00", "walk_up_01"]) == ["walk_down", "walk_up", "walk_up"]
+    assert frame_animations({"names": ["variant_00"]}, ["variant_00"]) == [None]
+
+
+def test_ready_bar_hand_over_exports_one_animation_per_direction(loop, panel, monkeypatch):
+    """8 directions × 4 frames through the real queue and the "Align & make sheet" button:
+    Godot gets 8 SpriteFrames animations of 4 frames, Aseprite 8 frame tags."""
+    import json
+
+    from studio_core.sprites.frames import DIRECTIONS
+    from studio_gui.sprites import dialog
+    from tests.core.test_sprites_sheet import parse_tres
+
+    opened: list = []
+    real_open = dialog.open_sprite_tools
+    monkeypatch.setattr(dialog, "open_sprite_tools", lambda *a: opened.append(real_open(*a)) or opened[-1])
+    panel.set_mode("animation")
+    panel.template.setCurrentIndex(panel.template.findData("walk"))
+    panel.directions.setCurrentIndex(panel.directions.findData(8))
+    panel.per_direction.setValue(4)
+    _, (paths, meta) = run_set(loop, panel, base())
+    assert len(paths) == 32 and meta["failed"] == []
+    panel.ready_bar.sheet_button.click()
+    assert len(opened) == 1
+    dlg = opened[0]
+    try:
+        tab = dlg.sheet_tab
+        loop.run_until_complete(wait_until(lambda: tab.message.text().startswith("Ready to drag"), timeout=30))
+        files = {p.suffix: p for p in tab.preview.files()}
+        expected = [f"walk_{key}" for key, _ in DIRECTIONS[8]]
+
+        sections = parse_tres(files[".tres"].read_text())
+        anims = sections[-1][2]["animations"]
+        assert [a["name"][1] for a in anims] == expected
+        assert all(len(a["frames"]) == 4 and a["loop"] is True and a["speed"] == 10.0 for a in anims)
+
+        data = json.loads(files[".json"].read_text())
+        tags = data["meta"]["frameTags"]
+        assert [(t["name"], t["from"], t["to"]) for t in tags] == [(n, 4 * k, 4 * k + 3) for k, n in enumerate(expected)]
+        assert list(data["frames"])[:5] == ["walk_down_00", "walk_down_01", "walk_down_02", "walk_down_03",
+                                           "walk_down_left_00"]
+        assert tab.columns.value() == 4  # one direction per row
+    finally:
+        dlg.close()
+        dlg.deleteLater()

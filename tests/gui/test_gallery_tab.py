@@ -279,3 +279,33 @@ def test_right_click_selects_the_tile_and_shows_the_menu(host, core, loop, qtbot
     finally:
         for m in menus:
             m.close()
+
+
+def test_selection_beyond_loaded_pages_fetches_its_records(host, core, loop, qtbot, monkeypatch):
+    from studio_gui.gallery import model as model_mod
+
+    tab = host.saved_tab
+    for i in range(12):
+        add(core, loop, f"coin {i}", seed=i + 1)
+    monkeypatch.setattr(model_mod, "FIRST_PAGE", 4)
+    tab.model.page_size, tab.model.max_pages = 4, 1
+    loop.run_until_complete(tab.model.reload())
+    loop.run_until_complete(wait_until(lambda: not tab.model.fetching))
+    assert tab.model.rowCount() == 12 and tab.model.loaded_count < 12
+    tab.view.setFocus()
+    tab.view.selectAll()
+    assert len(tab.view.selected_records()) < 12  # only what is loaded, at once
+    copied = []
+    tab.view.copy_requested.disconnect()
+    tab.view.copy_requested.connect(copied.append)
+    qtbot.keyClick(tab.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    loop.run_until_complete(wait_until(lambda: copied))
+    assert sorted(r.prompt for r in copied[0]) == sorted(f"coin {i}" for i in range(12))
+    # a drag cannot wait: it says so, and the pages are on their way for the next try
+    tab.model.max_pages = 8
+    failed = []
+    tab.view.drag_failed.connect(failed.append)
+    tab.view.startDrag(Qt.DropAction.CopyAction)
+    assert failed and "still loading" in failed[0].user_message
+    loop.run_until_complete(wait_until(lambda: not tab.model.fetching and tab.model.loaded_count == 12))
+    assert len(tab.view.selected_records()) == 12

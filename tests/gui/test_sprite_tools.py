@@ -143,8 +143,44 @@ def test_walk_cycle_sheet_with_warnings_and_export(loop, dialog, tmp_path: Path)
     out = tmp_path / "export"
     loop.run_until_complete(sheet_tab.build(out))
     assert sorted(p.name for p in out.iterdir()) == ["walk.json", "walk.png", "walk.tres", "walk.tsx"]
+    # walk_0 … walk_7 are one animation: the sheet's name.
+    import json
+
+    tags = json.loads((out / "walk.json").read_text())["meta"]["frameTags"]
+    assert [(t["name"], t["from"], t["to"]) for t in tags] == [("walk", 0, 7)]
     assert "Exported to" in sheet_tab.message.text()
     assert Image.open(out / "walk.png").size[0] > 32
+
+
+def test_hand_added_frames_split_into_animations_by_name(loop, dialog, tmp_path: Path):
+    """Files named walk_down_0, walk_up_0… (added by hand, in any order) export as one
+    animation per name, each animation's frames together on the sheet."""
+    import json
+
+    from tests.core.test_sprites_sheet import parse_tres
+
+    order = [("down", 0), ("up", 0), ("down", 1), ("up", 1), ("down", 2), ("up", 2)]
+    paths = []
+    for k, (d, i) in enumerate(order):
+        Image.new("RGB", (32, 32), (30 * k, 100, 200)).save(tmp_path / f"walk_{d}_{i}.png")  # each one different
+        paths.append(tmp_path / f"walk_{d}_{i}.png")
+    dlg = dialog(paths)
+    sheet_tab = dlg.sheet_tab
+    sheet_tab.use_recipe.setChecked(False)
+    sheet_tab.align.setChecked(False)
+    out = tmp_path / "export"
+    loop.run_until_complete(sheet_tab.build(out))
+    assert "Exported to" in sheet_tab.message.text(), sheet_tab.message.text()
+    anims = parse_tres((out / "walk.tres").read_text())[-1][2]["animations"]
+    assert [(a["name"][1], len(a["frames"])) for a in anims] == [("walk_down", 3), ("walk_up", 3)]
+    data = json.loads((out / "walk.json").read_text())
+    assert list(data["frames"]) == ["walk_down_00", "walk_down_01", "walk_down_02", "walk_up_00", "walk_up_01", "walk_up_02"]
+    assert [(t["name"], t["from"], t["to"]) for t in data["meta"]["frameTags"]] == [("walk_down", 0, 2), ("walk_up", 3, 5)]
+    sheet_png = Image.open(out / "walk.png").convert("RGBA")
+    for (d, i), p in zip(order, paths):
+        r = data["frames"][f"walk_{d}_{i:02d}"]["frame"]
+        got = sheet_png.crop((r["x"], r["y"], r["x"] + r["w"], r["y"] + r["h"]))
+        assert got.tobytes() == Image.open(p).convert("RGBA").tobytes(), (d, i)
 
 
 def test_zero_frame_sheet_and_bad_folder(loop, dialog, tmp_path: Path):
