@@ -26,9 +26,17 @@ class ActiveJobs:
         self.tracker: ProgressTracker | None = None
         self.listeners: list = []
         jobs = getattr(core, "jobs", None)
+        self._jobs = jobs
         self._unsubscribe = jobs.subscribe(self._on_event) if jobs is not None else None
 
+    def _is_comfy(self, job_id: str) -> bool:
+        # This panel is ComfyUI's: a cloud job's progress is not the server's.
+        entry = self._jobs.entry(job_id) if self._jobs is not None else None
+        return entry is None or entry.request.service == "comfyui"
+
     def _on_event(self, ev) -> None:
+        if isinstance(ev, (JobStarted, JobProgress)) and not self._is_comfy(ev.job_id):
+            return
         if isinstance(ev, JobStarted):
             self.tracker = ProgressTracker(ev.job_id)
         elif isinstance(ev, JobProgress) and ev.total > 0:

@@ -371,3 +371,22 @@ def test_known_card_keeps_the_verdict_colours(panel, batch, level):
     assert panel.fit.gauge.colour() == COLOURS[level] and not panel.fit.gauge.guessed
     if level is FitLevel.over:
         assert "over the safe budget" in text
+
+
+def test_health_progress_ignores_cloud_jobs(loop, core):
+    from studio_core.models import GenerationRequest, JobProgress
+    from studio_gui.comfy_settings.health_panel import ActiveJobs
+    from tests.fakes import FakeProvider
+    from tests.gui.conftest import wait_until
+
+    core.jobs.provider_for = lambda service: FakeProvider(service, steps=3, delay=0.02)
+    active = ActiveJobs(core)
+    seen: list = []
+    core.jobs.subscribe(lambda ev: isinstance(ev, JobProgress)
+                        and seen.append((ev.job_id, active.tracker.job_id if active.tracker else None)))
+    cloud = core.jobs.submit(GenerationRequest(prompt="a coin", service="replicate"))
+    local = core.jobs.submit(GenerationRequest(prompt="a coin", service="comfyui"))
+    loop.run_until_complete(wait_until(lambda: all(core.jobs.entry(j).state.value == "done" for j in (cloud, local))))
+    assert any(tracked == local for _, tracked in seen)
+    assert all(tracked != cloud for _, tracked in seen)
+    active.close()
