@@ -38,13 +38,17 @@ class StudioCore:
         self.index = None  # studio_core.storage.index.ImageIndex once open(); None if unusable
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._closed = False
+        self._index_opened = False
         self._comfy_server = None  # studio_core.comfy_server.ManagedServer, built on first use
 
     @classmethod
-    async def open(cls, paths: AppPaths, *, use_keyring: bool = True) -> StudioCore:
+    async def open(cls, paths: AppPaths, *, use_keyring: bool = True, open_index: bool = True) -> StudioCore:
+        """Open everything; with ``open_index=False`` the caller opens the gallery index later
+        through :meth:`ensure_index` (the GUI does, right after its window first paints)."""
         await asyncio.to_thread(paths.ensure)
         core = cls(paths, use_keyring=use_keyring)
-        await core._open_index()
+        if open_index:
+            await core.ensure_index()
         from studio_core.jobs import JobQueue
         from studio_core.providers.cloud.fallback import fallback_provider_for, request_for_image
 
@@ -59,6 +63,12 @@ class StudioCore:
         )
         core.on_close(core.jobs.aclose)
         return core
+
+    async def ensure_index(self) -> None:
+        if self._index_opened:
+            return
+        self._index_opened = True
+        await self._open_index()
 
     async def _open_index(self) -> None:
         from studio_core.errors import StudioError

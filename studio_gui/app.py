@@ -38,7 +38,7 @@ async def run(app, args: argparse.Namespace) -> int:
 
     paths = AppPaths.portable(args.data_dir) if args.data_dir else AppPaths.default()
     try:
-        core = await StudioCore.open(paths)
+        core = await StudioCore.open(paths, open_index=False)  # opened after the first paint
     except OSError as exc:
         from PySide6.QtWidgets import QMessageBox
 

@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("MainWindow")
         self.resize(1280, 800)
         self._started = False
+        self._saved_started = False
         self._build()
 
     # -- layout ---------------------------------------------------------------------
@@ -127,11 +128,17 @@ class MainWindow(QMainWindow):
             self._saved_tab = SavedTab(self.core, tasks=self.tasks, parent=self)
             self._install_tab(1, self._saved_tab, "&Saved")
             if self._started:
-                self.tasks.spawn(self._saved_tab.started(), name="saved tab start")
+                self.tasks.spawn(self._start_saved(), name="saved tab start")
         return self._saved_tab
 
+    async def _start_saved(self) -> None:
+        if not self._saved_started:
+            self._saved_started = True
+            await self._saved_tab.started()
+
     def _on_tabs_current_changed(self, index: int) -> None:
-        if index == 1 and self._saved_tab is None:
+        # Before started() the index is not open yet; started() builds the tab then.
+        if index == 1 and self._saved_tab is None and self._started:
             _ = self.saved_tab
 
     def open_settings(self, page: str | None = None) -> None:
@@ -150,8 +157,9 @@ class MainWindow(QMainWindow):
     # -- lifecycle ------------------------------------------------------------------
     async def started(self) -> None:
         """Called once the window is shown: build the tabs, start background checks (never blocks)."""
-        # Let the window paint once before the heavier tabs are built.
+        # Let the window paint once before the index is opened and the heavier tabs are built.
         await asyncio.sleep(0)
+        await self.core.ensure_index()
         self._started = True
         if not self.core.settings.current.first_run_done and not self.core.settings.existed:
             self._show_first_run()
@@ -159,12 +167,14 @@ class MainWindow(QMainWindow):
         if notes:
             self.status.showMessage(" · ".join(notes), 20000)
         generate = self.generate_tab
+        if self.tabs.currentIndex() == 1:  # the window reopened on the Saved tab
+            _ = self.saved_tab
         for part in (self.services, generate, self.spend, self.comfy_health):
             hook = getattr(part, "started", None)
             if hook is not None:
                 await hook()
         if self._saved_tab is not None:
-            await self._saved_tab.started()
+            await self._start_saved()
         else:
             # Built while the user looks at the Generate tab, so switching to it is instant.
             self.tasks.spawn(self._build_saved_when_idle(), name="build saved tab")

@@ -60,3 +60,25 @@ def test_error_presenter_ignores_cancel(qtbot):
     from studio_gui.errors import present_error
 
     assert present_error(None, asyncio.CancelledError()) is None
+
+
+def test_window_paints_before_the_index_opens_and_reopens_on_the_saved_tab(qtbot, loop, paths):
+    from studio_core.app_core import StudioCore
+    from studio_gui.main_window import MainWindow
+
+    core = loop.run_until_complete(StudioCore.open(paths, open_index=False))
+    try:
+        w = MainWindow(core, ui={"tab": 1})
+        qtbot.addWidget(w)
+        w.show()
+        # Shown with placeholders: neither tab nor the index exists yet.
+        assert core.index is None and w._saved_tab is None and w._generate_tab is None
+        assert w.tabs.currentIndex() == 1
+        loop.run_until_complete(w.started())
+        assert core.index is not None
+        assert w.tabs.currentWidget() is w.saved_tab and w.saved_tab.index is core.index
+        assert w.tabs.widget(0) is w.generate_tab
+        w.close()
+        loop.run_until_complete(w.tasks.cancel_all())
+    finally:
+        loop.run_until_complete(core.aclose())
