@@ -50,6 +50,15 @@ def make_thumbnail(path: Path, px: int = THUMB_SIZE) -> bytes:
         return buf.getvalue()
 
 
+def cached_thumbnail_bytes(path: Path, cache_dir: Path, *, size: int, mtime_ns: int,
+                           px: int = THUMB_SIZE) -> bytes | None:
+    """The disk cache's bytes for ``path`` or None when not cached yet (never makes one)."""
+    try:
+        return cache_path(cache_dir, cache_key(Path(path), size, mtime_ns, px)).read_bytes()
+    except OSError:
+        return None
+
+
 def thumbnail_bytes(path: Path, cache_dir: Path, *, size: int | None = None, mtime_ns: int | None = None,
                     px: int = THUMB_SIZE) -> bytes | None:
     """Cached thumbnail bytes for ``path``; None when it is not a readable image (or gone)."""

@@ -17,6 +17,27 @@ TEXT_H = 18
 TILE = QSize(THUMB + 2 * PAD, THUMB + 2 * PAD + TEXT_H)
 
 _checker: dict[int, QPixmap] = {}
+_checker_boards: dict[tuple[int, int], QPixmap] = {}
+
+# Enum values and colours built once: PySide's enum operators and QColor() cost microseconds
+# each, and paint() runs for every visible tile on every repaint.
+_CENTER = Qt.AlignmentFlag.AlignCenter
+_TITLE_ALIGN = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+_KEEP = Qt.AspectRatioMode.KeepAspectRatio
+_AA = QPainter.RenderHint.Antialiasing
+_SMOOTH = QPainter.RenderHint.SmoothPixmapTransform
+_SELECTED = QStyle.StateFlag.State_Selected.value
+_HOVER = QStyle.StateFlag.State_MouseOver.value
+_FOCUS = QStyle.StateFlag.State_HasFocus.value
+_HIGHLIGHT = QPalette.ColorRole.Highlight
+_TEXT = QPalette.ColorRole.Text
+_HIGHLIGHTED_TEXT = QPalette.ColorRole.HighlightedText
+_STAR_BG = QColor(0, 0, 0, 120)
+_STAR_FG = QColor(255, 200, 40)
+_BADGE_BG = QColor(0, 0, 0, 140)
+_WHITE = QColor(255, 255, 255)
 
 
 def checker_tile(cell: int = 8) -> QPixmap:
@@ -33,6 +54,18 @@ def checker_tile(cell: int = 8) -> QPixmap:
     return pm
 
 
+def checker_board(px: int, cell: int) -> QPixmap:
+    """A ``px``×``px`` checkerboard, drawn once: blitting part of it beats a tiled fill."""
+    pm = _checker_boards.get((px, cell))
+    if pm is None:
+        pm = QPixmap(px, px)
+        p = QPainter(pm)
+        p.fillRect(0, 0, px, px, checker_tile(cell))
+        p.end()
+        _checker_boards[(px, cell)] = pm
+    return pm
+
+
 class GalleryDelegate(QStyledItemDelegate):
     def __init__(self, parent=None, *, thumb: int = THUMB, show_text: bool = True):
         super().__init__(parent)
@@ -42,6 +75,7 @@ class GalleryDelegate(QStyledItemDelegate):
         self._font: QFont | None = None
         self._small: QFont | None = None
         self._elided: dict[tuple[str, int, bool], str] = {}
+        self._badges: dict[str, tuple[int, int]] = {}
 
     def tile_size(self) -> QSize:
         return QSize(self.thumb + 2 * PAD, self.thumb + 2 * PAD + (TEXT_H if self.show_text else 0))
@@ -55,8 +89,17 @@ class GalleryDelegate(QStyledItemDelegate):
             self._small = QFont(font)
             self._small.setPointSizeF(max(7.0, font.pointSizeF() * 0.8))
             self._elided.clear()
+            self._badges.clear()
         assert self._small is not None
         return self._small
+
+    def _badge_size(self, painter: QPainter, badge: str) -> tuple[int, int]:
+        """(text width, font height) of a badge in the small font (cleared with the fonts)."""
+        got = self._badges.get(badge)
+        if got is None:
+            fm = painter.fontMetrics()
+            got = self._badges[badge] = (fm.horizontalAdvance(badge), fm.height())
+        return got
 
     def _elide(self, painter: QPainter, text: str, width: int, small: bool) -> str:
         key = (text, width, small)
@@ -64,6 +107,7 @@ class GalleryDelegate(QStyledItemDelegate):
         if out is None:
             if len(self._elided) > 4000:
                 self._elided.clear()
+            self._badges.clear()
             out = self._elided[key] = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
         return out
 
@@ -78,58 +122,63 @@ class GalleryDelegate(QStyledItemDelegate):
             pm = index.data(Qt.ItemDataRole.DecorationRole)
         pal = option.palette
         r = option.rect
+        state = option.state.value
+        font = option.font
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        if selected or hover:
-            color = QColor(pal.color(QPalette.ColorRole.Highlight))
+        painter.setRenderHint(_AA)
+        selected = bool(state & _SELECTED)
+        if selected or state & _HOVER:
+            color = QColor(pal.color(_HIGHLIGHT))
             if not selected:
                 color.setAlpha(60)
-            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setPen(_NO_PEN)
             painter.setBrush(color)
             painter.drawRoundedRect(r.adjusted(2, 2, -2, -2), 6, 6)
 
-        box = QRect(r.x() + PAD, r.y() + PAD, self.thumb, self.thumb)
+        self._draw_content(painter, r, rec, pm, selected, pal, font, self._fonts(font))
+        if state & _FOCUS:
+            painter.setPen(pal.color(_HIGHLIGHT))
+            painter.setBrush(_NO_BRUSH)
+            painter.drawRoundedRect(r.adjusted(1, 1, -1, -1), 6, 6)
+        painter.restore()
+
+    def _draw_content(self, painter: QPainter, r: QRect, rec, pm, selected: bool, pal: QPalette, font: QFont,
+                      small: QFont) -> None:
+        x0, y0, t = r.x() + PAD, r.y() + PAD, self.thumb
         if isinstance(pm, QPixmap) and not pm.isNull():
-            size = pm.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            if pm.width() <= box.width() and pm.height() <= box.height():
-                size = pm.size()
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(box.center())
+            w, h = pm.width(), pm.height()
+            if w > t or h > t:  # fit, keeping the aspect ratio
+                f = min(t / w, t / h)
+                w, h = max(1, round(w * f)), max(1, round(h * f))
+            target = QRect(x0 + (t - w) // 2, y0 + (t - h) // 2, w, h)
             if pm.hasAlphaChannel() and not is_placeholder(pm):
-                painter.fillRect(target, checker_tile(max(4, self.thumb // 16)))
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+                painter.drawPixmap(target, checker_board(t, max(4, t // 16)), QRect(0, 0, w, h))
+            painter.setRenderHint(_SMOOTH, False)
             painter.drawPixmap(target, pm)
+        box = QRect(x0, y0, t, t)
 
         if rec is not None:
-            small = self._fonts(option.font)
             painter.setFont(small)
             if rec.favourite:
                 star = QRect(box.right() - 22, box.top() + 2, 20, 20)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(0, 0, 0, 120))
+                painter.setPen(_NO_PEN)
+                painter.setBrush(_STAR_BG)
                 painter.drawEllipse(star)
-                painter.setPen(QColor(255, 200, 40))
-                painter.drawText(star, Qt.AlignmentFlag.AlignCenter, "★")
+                painter.setPen(_STAR_FG)
+                painter.drawText(star, _CENTER, "★")
             badge = rec.service if rec.service and rec.service != "unknown" else ""
             if badge and self.thumb >= 96:
-                fm = painter.fontMetrics()
-                w = min(fm.horizontalAdvance(badge) + 8, self.thumb)
-                rb = QRect(box.left() + 2, box.bottom() - fm.height() - 2, w, fm.height() + 2)
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(QColor(0, 0, 0, 140))
+                bw, fh = self._badge_size(painter, badge)
+                w = min(bw + 8, t)
+                rb = QRect(x0 + 2, y0 + t - 1 - fh - 2, w, fh + 2)
+                painter.setPen(_NO_PEN)
+                painter.setBrush(_BADGE_BG)
                 painter.drawRoundedRect(rb, 4, 4)
-                painter.setPen(QColor(255, 255, 255))
-                painter.drawText(rb, Qt.AlignmentFlag.AlignCenter, self._elide(painter, badge, w - 4, True))
+                painter.setPen(_WHITE)
+                painter.drawText(rb, _CENTER, self._elide(painter, badge, w - 4, True))
             if self.show_text:
-                painter.setFont(option.font)
-                text_rect = QRect(r.x() + 4, box.bottom() + 4, r.width() - 8, TEXT_H)
-                painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
-                title = self._elide(painter, rec.title, text_rect.width(), False)
-                painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, title)
-        if option.state & QStyle.StateFlag.State_HasFocus:
-            painter.setPen(QColor(pal.color(QPalette.ColorRole.Highlight)))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(r.adjusted(1, 1, -1, -1), 6, 6)
-        painter.restore()
+                painter.setFont(font)
+                tw = r.width() - 8
+                text_rect = QRect(r.x() + 4, y0 + t - 1 + 4, tw, TEXT_H)
+                painter.setPen(pal.color(_HIGHLIGHTED_TEXT if selected else _TEXT))
+                painter.drawText(text_rect, _TITLE_ALIGN, self._elide(painter, rec.title, tw, False))

@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 RecordRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2  # absolute path as str
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3  # "ready" | "loading" | "broken"
-FIRST_PAGE = 120  # rows in the first round trip (with the COUNT): a screen or two, fast
+FIRST_PAGE = 160  # rows in the first round trip (with the COUNT): a screen or two, fast
 PAGE = 500  # rows per page fetched on demand
 MAX_PAGES = 8  # pages of records kept; older ones are dropped (and fetched again if shown)
-PREFETCH = 150  # rows: serving a row this close to a loaded page's end fetches the next page
+PREFETCH = 60  # rows: serving a row this close to a loaded page's end fetches the next page
 FIRST_THUMBS = 60  # thumbnails of the first screen requested with the first page
 
 _placeholders: dict[tuple[int, str], QPixmap] = {}

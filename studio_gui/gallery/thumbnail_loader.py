@@ -20,7 +20,7 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from studio_core.thumbs import THUMB_SIZE, thumbnail_bytes
+from studio_core.thumbs import THUMB_SIZE, cached_thumbnail_bytes, thumbnail_bytes
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ DEFAULT_CAPACITY = 1500
 # Requests beyond this are for tiles long scrolled past; they are dropped (and may be
 # requested again when scrolled back to).
 MAX_QUEUED = 400
+
+
+_NOT_CACHED = object()  # a batch's "not in the disk cache yet"
 
 
 class ThumbnailLoader(QObject):
@@ -77,7 +80,11 @@ class ThumbnailLoader(QObject):
         self._enqueue([(key, Path(path), size, mtime_ns)])
 
     def request_many(self, items: Sequence[tuple[Hashable, Path, int | None, int | None]]) -> None:
-        """Request ``(key, path, size, mtime_ns)`` items as a few batched jobs (a first screen)."""
+        """Request ``(key, path, size, mtime_ns)`` items as a few batched jobs (a first screen).
+
+        Batches only read the disk cache; a thumbnail not made yet goes back to the queue
+        as an ordinary request, so a first screen never waits behind Pillow.
+        """
         todo = [(k, Path(p), s, m) for k, p, s, m in items
                 if k not in self._pending and k not in self._lru and k not in self._failed]
         if not todo or self._stop:
@@ -89,9 +96,10 @@ class ThumbnailLoader(QObject):
         per = -(-len(todo) // n)
         # Queued so that the first rows' batch is taken first (the queue is served newest first).
         for i in reversed(range(0, len(todo), per)):
-            self._enqueue(todo[i:i + per])
+            self._enqueue([(*item, True) for item in todo[i:i + per]])
 
     def _enqueue(self, job: list) -> None:
+        job = [item if len(item) == 5 else (*item, False) for item in job]
         with self._cond:
             self._queue.append(job)
             while len(self._queue) > MAX_QUEUED:
@@ -131,7 +139,13 @@ class ThumbnailLoader(QObject):
             self.ready.emit(key)
 
     def _on_delivered_many(self, results: list) -> None:
-        keys = [k for k, image in results if self._accept(k, image)]
+        keys = []
+        for key, image, item in results:
+            if image is _NOT_CACHED:
+                if key in self._pending:  # make it the ordinary way
+                    self._enqueue([item])
+            elif self._accept(key, image):
+                keys.append(key)
         if keys:
             self.ready_many.emit(keys)
 
@@ -154,19 +168,25 @@ class ThumbnailLoader(QObject):
                     return
                 job = self._queue.pop()  # newest first
             results = []
-            for key, path, size, mtime in job:
+            for key, path, size, mtime, cached_only in job:
                 try:
-                    data = thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
+                    if cached_only and size is not None and mtime is not None:
+                        data = cached_thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
+                        if data is None:
+                            results.append((key, _NOT_CACHED, (key, path, size, mtime)))
+                            continue
+                    else:
+                        data = thumbnail_bytes(path, self.cache_dir, size=size, mtime_ns=mtime, px=self.px)
                     image = QImage.fromData(data) if data else None
                 except Exception:  # a worker must survive any one bad file
                     log.exception("thumbnail for %s failed", path)
                     image = None
-                results.append((key, image))
+                results.append((key, image, (key, path, size, mtime)))
                 if self._stop:
                     return
             if self._stop or not shiboken6.isValid(self):
                 return
-            if len(results) == 1:
-                self._delivered.emit(*results[0])
+            if len(job) == 1 and not job[0][4]:
+                self._delivered.emit(*results[0][:2])
             else:
                 self._delivered_many.emit(results)

@@ -223,3 +223,28 @@ def test_view_requests_only_visible_thumbnails(qtbot, loader, paths):
         qtbot.wait(20)
     assert m.index(4999, 0).data(model_mod.ThumbStateRole) != "loading" or loader.is_pending(thumb_key(m.record(4999)))
     assert loader.requested <= first + visible  # the end, not the 5,000 in between
+
+
+def test_first_screen_batch_reads_the_disk_cache_and_falls_back(qapp, paths, loop):
+    saved = [save(paths, f"b{i}", seed=i, when=T0 + timedelta(seconds=i)) for i in range(6)]
+    items = [((s.path.name, i), s.path, s.file_size, s.path.stat().st_mtime_ns) for i, s in enumerate(saved)]
+    loader = ThumbnailLoader(paths.thumbnails, capacity=50)
+    try:
+        singles, batches = [], []
+        loader.ready.connect(singles.append)
+        loader.ready_many.connect(batches.append)
+        loader.request_many(items)  # nothing cached yet: each goes back as an ordinary request
+        assert loader.pending_count == 6 and loader.requested == 6
+        loop.run_until_complete(wait_until(lambda: len(loader) == 6))
+        assert len(singles) == 6 and not batches
+        loader2 = ThumbnailLoader(paths.thumbnails, capacity=50)
+        try:
+            got = []
+            loader2.ready_many.connect(got.append)
+            loader2.request_many(items)  # now from the disk cache, in batches (one per worker)
+            loop.run_until_complete(wait_until(lambda: len(loader2) == 6))
+            assert sorted(k for batch in got for k in batch) == sorted(k for k, *_ in items) and len(got) <= 2
+        finally:
+            loader2.close()
+    finally:
+        loader.close()
