@@ -30,6 +30,27 @@ QFrame#ServiceCard[selected="true"] { border: 2px solid palette(highlight); }
 """
 
 
+def ambient_credentials() -> set[str]:
+    """Services that may have credentials without a stored key (blocking: a few stat calls).
+
+    AWS reads env keys, profiles and SSO from ~/.aws; Google reads ADC. Without any of
+    these there is nothing to check, so the card says "needs key" without importing the
+    SDK (google-genai alone takes over a second to import).
+    """
+    import os
+    from pathlib import Path
+
+    home = Path.home()
+    found: set[str] = set()
+    if (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            or (home / ".aws" / "credentials").exists() or (home / ".aws" / "config").exists()):
+        found.add("bedrock")
+    gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or (Path(os.environ.get("APPDATA", "")) / "gcloud" if os.name == "nt" else home / ".config" / "gcloud"))
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or (gcloud / "application_default_credentials.json").exists():
+        found.add("google")
+    return found
+
+
 class ServiceSelector(QWidget):
     service_changed = Signal(str)
 
@@ -104,11 +125,11 @@ class ServiceSelector(QWidget):
         """
         from studio_core.services import SERVICES
 
-        def key_sources() -> dict[str, str | None]:
-            return {s.id: self.core.secrets.source(s.secret_name) for s in SERVICES if s.secret_name}
+        def key_sources() -> tuple[dict[str, str | None], set[str]]:
+            return ({s.id: self.core.secrets.source(s.secret_name) for s in SERVICES if s.secret_name},
+                    ambient_credentials())
 
-        sources = await asyncio.to_thread(key_sources)
-        ambient = {"bedrock", "google"}  # AWS profiles/SSO and Google ADC need no stored key
+        sources, ambient = await asyncio.to_thread(key_sources)
         selected = self.core.settings.current.selected_service
         order = sorted(self.cards, key=lambda sid: (sid != "comfyui", sid != selected))
         for sid in order:

@@ -288,7 +288,10 @@ def test_an_error_card_opens_settings_but_an_unreachable_one_is_selected(qtbot, 
     settle(loop, tasks)
 
 
-def test_keyless_cloud_services_show_needs_key_without_loading_their_sdk(loop, core, monkeypatch, make_selector, tasks):
+def test_keyless_cloud_services_show_needs_key_without_loading_their_sdk(loop, core, monkeypatch, make_selector, tasks,
+                                                                       tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.aws, no gcloud ADC
+    monkeypatch.delenv("CLOUDSDK_CONFIG", raising=False)
     fakes = FakeServices(core, monkeypatch, with_keys=False)
     asked: list[str] = []
     real = fakes.provider
@@ -296,8 +299,25 @@ def test_keyless_cloud_services_show_needs_key_without_loading_their_sdk(loop, c
     sel = make_selector()
     loop.run_until_complete(sel.started())
     settle(loop, tasks)
-    for sid in ("huggingface", "replicate", "openai", "azure"):
+    for sid in ("huggingface", "replicate", "openai", "azure", "bedrock", "google"):
         assert sel.cards[sid].state == "needs_key", sid
         assert sid not in asked
-    # AWS and Google can use ambient credentials (profiles, SSO, ADC), so they are asked.
-    assert "bedrock" in asked and "google" in asked and "comfyui" in asked
+    assert "comfyui" in asked
+
+
+def test_ambient_cloud_credentials_are_checked(loop, core, monkeypatch, make_selector, tasks, tmp_path):
+    """AWS profiles/SSO and Google ADC need no stored key, so those services are asked."""
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "config").write_text("[default]\nregion = us-east-1\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "adc.json"))
+    fakes = FakeServices(core, monkeypatch, with_keys=False)
+    asked: list[str] = []
+    real = fakes.provider
+    monkeypatch.setattr(core.services, "provider", lambda sid: asked.append(sid) or real(sid))
+    sel = make_selector()
+    loop.run_until_complete(sel.started())
+    settle(loop, tasks)
+    assert "bedrock" in asked and "google" in asked
+    assert "openai" not in asked
