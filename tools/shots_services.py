@@ -144,20 +144,9 @@ def _save(widget, path: Path) -> Path:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "screenshots")
-    args = ap.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import qasync
-    from PySide6.QtWidgets import QApplication
+    from shots_common import run_shots
 
-    app = QApplication.instance() or QApplication(sys.argv)
-    app.setStyle("Fusion")
-    app.setQuitOnLastWindowClosed(False)
-    shots = asyncio.run(shoot(args.out), loop_factory=qasync.QEventLoop)
-    for p in shots:
-        print(p)
-    return 0
+    return run_shots(shoot, __doc__)
 
 
 if __name__ == "__main__":

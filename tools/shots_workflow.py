@@ -84,21 +84,9 @@ async def shoot(out: Path) -> list[Path]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=ROOT / "screenshots")
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import qasync
-    from PySide6.QtWidgets import QApplication
+    from shots_common import run_shots
 
-    app = QApplication.instance() or QApplication(sys.argv)
-    app.setStyle("Fusion")
-    app.setQuitOnLastWindowClosed(False)
-    shots = asyncio.run(shoot(args.out), loop_factory=qasync.QEventLoop)
-    for p in shots:
-        print(p)
-    return 0
+    return run_shots(shoot, __doc__)
 
 
 if __name__ == "__main__":
