@@ -8,25 +8,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
+from studio_gui.gallery.storage_page import StoragePage
 from studio_gui.services.fallback_page import FallbackPage
 from studio_gui.services.provider_pages import ServicesPage
 from studio_gui.tasks import TaskOwner
 
 
-def _storage_page(core: StudioCore, *, tasks: TaskOwner, parent=None) -> QWidget:
-    w = QWidget(parent)
-    lay = QVBoxLayout(w)
-    lay.addWidget(QLabel(f"Images are saved in:\n{core.paths.images}"))
-    lay.addWidget(QLabel(f"Logs: {core.paths.log_file}"))
-    lay.addStretch(1)
-    return w
-
-
 # (title, factory) in display order; later issues append their pages here.
-PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", _storage_page)]
+PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", StoragePage)]
 PAGES[:0] = [("Services", ServicesPage), ("Fallback", FallbackPage)]
 from studio_gui.comfy_settings.server_page import server_page  # noqa: E402
 

@@ -6,6 +6,7 @@ Everything touching the disk runs in a worker thread; only Qt objects are made h
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import subprocess
@@ -15,12 +16,12 @@ from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QDesktopServices, QImage
-from PySide6.QtWidgets import QApplication, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMenu, QWidget
 
 from studio_core.storage.index import to_thread
 from studio_core.errors import StorageError
 from studio_core.storage.cleanup import TrashResult, trash_files
-from studio_core.storage.export import export_image
+from studio_core.storage.export import BatchExportResult, export_batch, export_image
 from studio_core.storage.index import ImageIndex
 from studio_core.storage.records import ImageRecord
 
@@ -83,6 +84,47 @@ async def export(src: Path, dest: Path, *, fmt: str, with_metadata: bool) -> Pat
     return await to_thread(functools.partial(export_image, src, dest, with_metadata=with_metadata, fmt=fmt))
 
 
+def ask_export_format(parent: QWidget, on_chosen: Callable[[str, bool], Any]) -> QInputDialog:
+    """Ask for one of :data:`EXPORT_FILTERS` (non-blocking); ``on_chosen(fmt, with_metadata)``."""
+    labels = [label.rsplit(" (", 1)[0] for label, _f, _m in EXPORT_FILTERS]
+    dlg = QInputDialog(parent)
+    dlg.setWindowTitle("Export images")
+    dlg.setLabelText("Format:")
+    dlg.setComboBoxItems(labels)
+    dlg.setComboBoxEditable(False)
+
+    def chosen(text: str) -> None:
+        i = labels.index(text) if text in labels else 0
+        on_chosen(EXPORT_FILTERS[i][1], EXPORT_FILTERS[i][2])
+
+    dlg.textValueSelected.connect(chosen)
+    dlg.open()
+    return dlg
+
+
+def ask_folder(parent: QWidget, title: str, on_chosen: Callable[[Path], Any]) -> QFileDialog:
+    """A folder chooser opened non-blocking; ``on_chosen(folder)`` when the user picks one."""
+    dlg = QFileDialog(parent, title, str(Path.home()))
+    dlg.setFileMode(QFileDialog.FileMode.Directory)
+    dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    dlg.fileSelected.connect(lambda path: on_chosen(Path(path)))
+    dlg.open()
+    return dlg
+
+
+async def export_many(srcs: Sequence[Path], folder: Path, *, fmt: str, with_metadata: bool,
+                      progress: Callable[[int, int], Any] | None = None) -> BatchExportResult:
+    """Export every file into ``folder`` in a worker thread; ``progress(done, total)`` on the loop."""
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            loop.call_soon_threadsafe(progress, done, total)
+
+    return await to_thread(functools.partial(export_batch, [Path(p) for p in srcs], Path(folder), fmt=fmt,
+                                             with_metadata=with_metadata, progress=report))
+
+
 async def trash(index: ImageIndex, records: Sequence[ImageRecord]) -> TrashResult:
     """Send the files to the system trash, then drop their rows (the view updates in place)."""
     result = await to_thread(trash_files, index.images, list(records))
@@ -118,6 +160,7 @@ class MenuHandlers:
     copy_prompt: RecordFn | None = None
     copy_image: RecordsFn | None = None
     export: RecordFn | None = None
+    export_many: RecordsFn | None = None
     sprite_tools: RecordsFn | None = None
     favourite: RecordsFn | None = None
     delete: RecordsFn | None = None
@@ -156,7 +199,10 @@ def image_menu(parent: QWidget, records: Sequence[ImageRecord], handlers: MenuHa
             add("Copy prompt", lambda: h.copy_prompt(one), enabled=bool(one.prompt))
     if recs and h.copy_image:
         add("Copy image" if len(recs) == 1 else f"Copy {len(recs)} images", lambda: h.copy_image(recs))
-    if one is not None and h.export:
+    if len(recs) > 1 and h.export_many:
+        add(f"Export {len(recs)} images…", lambda: h.export_many(recs),
+            tip="Save copies into a folder as PNG or WebP, with or without settings")
+    elif one is not None and h.export:
         add("Export…", lambda: h.export(one), tip="Save a copy as PNG or WebP, with or without settings")
     if recs and h.sprite_tools:
         menu.addSeparator()

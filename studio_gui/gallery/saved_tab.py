@@ -162,7 +162,7 @@ class SavedTab(QWidget):
         self.view.drag_failed.connect(lambda exc: present_error(self, exc))
         self.detail.reuse_requested.connect(lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"))
         self.detail.copy_prompt_requested.connect(self.copy_prompt)
-        self.detail.export_requested.connect(self.choose_export)
+        self.detail.export_requested.connect(self._export_from_detail)
         self.detail.show_in_folder_requested.connect(lambda r: self._guard(actions.show_in_folder, self.model.abs_path(r)))
         self.detail.open_requested.connect(self.open_record)
         self.detail.delete_requested.connect(lambda r: self.delete_records([r]))
@@ -175,6 +175,7 @@ class SavedTab(QWidget):
             copy_prompt=self.copy_prompt,
             copy_image=self.copy_records,
             export=self.choose_export,
+            export_many=self.choose_export_many,
             sprite_tools=self.open_sprite_tools,
             favourite=self.toggle_favourite,
             delete=self.delete_records,
@@ -429,6 +430,50 @@ class SavedTab(QWidget):
         fmt, meta = next(((f, m) for n, f, m in actions.EXPORT_FILTERS if n == name_filter), ("png", True))
         out = await actions.export(self.model.abs_path(rec), dest, fmt=fmt, with_metadata=meta)
         self.banner.show_text(f"Exported to {out}")
+
+    def _export_from_detail(self, rec: ImageRecord) -> None:
+        # The pane shows the current image; when it is part of a larger selection, export them all.
+        def go(selected: list[ImageRecord]) -> None:
+            if len(selected) > 1 and any(r.id == rec.id for r in selected):
+                self.choose_export_many(selected)
+            else:
+                self.choose_export(rec)
+
+        self.view.with_selected(go)
+
+    def choose_export_many(self, recs: Sequence[ImageRecord]) -> None:
+        """Several images: a format, then a folder; names kept, nothing overwritten."""
+        recs = list(recs)
+        if not recs:
+            return
+        if len(recs) == 1:
+            self.choose_export(recs[0])
+            return
+
+        def with_format(fmt: str, meta: bool) -> None:
+            actions.ask_folder(self, f"Export {len(recs)} images to…", lambda folder: self.tasks.spawn(
+                self.export_many(recs, folder, fmt=fmt, with_metadata=meta), name="export-many"))
+
+        actions.ask_export_format(self, with_format)
+
+    async def export_many(self, recs: Sequence[ImageRecord], folder: Path, *, fmt: str, with_metadata: bool) -> None:
+        srcs = [self.model.abs_path(r) for r in recs]
+        self.banner.show_text(f"Exporting {len(srcs)} images to {folder}…")
+
+        def progress(done: int, total: int) -> None:
+            if shiboken6.isValid(self.banner):
+                self.banner.show_text(f"Exporting {done}/{total} to {folder}…")
+
+        try:
+            result = await actions.export_many(srcs, folder, fmt=fmt, with_metadata=with_metadata, progress=progress)
+        except StudioError as exc:
+            if shiboken6.isValid(self.banner):
+                self.banner.show_text("Export failed: " + exc.user_message)
+            return
+        # Queued progress calls run before this line's step; the result is the last word.
+        await asyncio.sleep(0)
+        if shiboken6.isValid(self.banner):
+            self.banner.show_text(result.summary())
 
     def choose_import_folder(self) -> None:
         if self.index is None:

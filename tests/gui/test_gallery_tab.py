@@ -309,3 +309,50 @@ def test_selection_beyond_loaded_pages_fetches_its_records(host, core, loop, qtb
     assert failed and "still loading" in failed[0].user_message
     loop.run_until_complete(wait_until(lambda: not tab.model.fetching and tab.model.loaded_count == 12))
     assert len(tab.view.selected_records()) == 12
+
+
+def test_export_multi_selection_to_a_folder(host, core, loop, monkeypatch, tmp_path):
+    from PIL import Image
+
+    from studio_gui.gallery import actions
+
+    tab = host.saved_tab
+    for i, p in enumerate(["coin gold", "coin silver", "coin copper"]):
+        add(core, loop, p, seed=i + 1)
+    loop.run_until_complete(wait_until(lambda: tab.model.rowCount() == 3))
+    tab.view.selectAll()
+    recs = tab.view.selected_records()
+    assert len(recs) == 3
+    menu = tab.view.menu_for(recs, recs[0])
+    try:
+        texts = [a.text() for a in menu.actions() if a.text()]
+        assert "Export 3 images…" in texts and "Export…" not in texts
+    finally:
+        menu.deleteLater()
+    out = tmp_path / "out"
+    out.mkdir()
+    clash = recs[0].name.rsplit(".", 1)[0] + ".webp"
+    (out / clash).write_bytes(b"mine")  # never overwritten
+    (core.paths.images / recs[2].path).unlink()  # deleted behind the app's back
+    asked = []
+    monkeypatch.setattr(actions, "ask_export_format", lambda parent, cb: (asked.append("format"), cb("webp", False)))
+    monkeypatch.setattr(actions, "ask_folder", lambda parent, title, cb: (asked.append(title), cb(out)))
+    tab.detail.export_requested.emit(recs[0])  # the pane's Export… takes the whole selection
+    loop.run_until_complete(wait_until(lambda: "exported to" in tab.banner.label.text()))
+    assert asked == ["format", "Export 3 images to…"]
+    assert tab.banner.label.text() == f"2 exported to {out}; 1 skipped: missing file"
+    assert (out / clash).read_bytes() == b"mine"
+    made = sorted(p.name for p in out.iterdir())
+    stem = recs[0].name.rsplit(".", 1)[0]
+    assert f"{stem}-2.webp" in made and recs[1].name.rsplit(".", 1)[0] + ".webp" in made
+    with Image.open(out / f"{stem}-2.webp") as img:
+        assert img.format == "WEBP" and not img.getexif()
+
+
+def test_export_multi_selection_unwritable_folder_message(host, core, loop, tmp_path):
+    tab = host.saved_tab
+    for i, p in enumerate(["ring a", "ring b"]):
+        add(core, loop, p, seed=i + 1)
+    recs = [tab.model.record(0), tab.model.record(1)]
+    loop.run_until_complete(tab.export_many(recs, tmp_path / "missing", fmt="png", with_metadata=True))
+    assert tab.banner.label.text().startswith("Export failed: The folder") and tab.banner.isVisible()
