@@ -44,3 +44,10 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
+        self.finished.connect(self._save_pages_on_close)
+
+    def _save_pages_on_close(self, _result: int) -> None:
+        for i in range(self.tabs.count()):
+            hook = getattr(self.tabs.widget(i), "save_on_close", None)
+            if hook is not None:
+                hook()

@@ -149,3 +149,10 @@ class StoragePage(QWidget):
         self.core.settings.update(**values)
         self.status.setText("Saved.")
         return True
+
+    def save_on_close(self) -> None:
+        """Settings closes with its Close button only: keep valid, changed values then too."""
+        values = self.values()
+        current = self.core.settings.current
+        if values is not None and any(getattr(current, k) != v for k, v in values.items()):
+            self.core.settings.update(**values)

@@ -85,3 +85,19 @@ def test_settings_dialog_uses_the_storage_page(qtbot, core, loop):
     qtbot.addWidget(dlg)
     assert isinstance(dlg.tabs.currentWidget(), StoragePage)
     loop.run_until_complete(tasks.cancel_all())
+
+
+def test_closing_settings_keeps_valid_changes(qtbot, loop, core):
+    from studio_gui.gallery.storage_page import StoragePage
+    from studio_gui.settings_dialog import SettingsDialog
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    dlg = SettingsDialog(core, tasks=tasks, page="Storage")
+    qtbot.addWidget(dlg)
+    page = next(dlg.tabs.widget(i) for i in range(dlg.tabs.count()) if isinstance(dlg.tabs.widget(i), StoragePage))
+    field = page.fields["cleanup_days"]
+    field.setText("30")
+    dlg.reject()
+    assert core.settings.current.cleanup_days == 30
+    loop.run_until_complete(tasks.cancel_all())
