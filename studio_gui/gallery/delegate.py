@@ -16,7 +16,7 @@ PAD = 8
 TEXT_H = 18
 TILE = QSize(THUMB + 2 * PAD, THUMB + 2 * PAD + TEXT_H)
 
-_checker: dict[int, QPixmap] = {}
+_checker: dict[tuple[int, int], QPixmap] = {}
 _checker_boards: dict[tuple[int, int], QPixmap] = {}
 
 # Enum values and colours built once: PySide's enum operators and QColor() cost microseconds
@@ -40,17 +40,21 @@ _BADGE_BG = QColor(0, 0, 0, 140)
 _WHITE = QColor(255, 255, 255)
 
 
-def checker_tile(cell: int = 8) -> QPixmap:
-    """A 2×2-cell checkerboard pixmap to tile behind transparent images."""
-    pm = _checker.get(cell)
+def checker_tile(cell: int = 8, *, dark: int = 240) -> QPixmap:
+    """A 2×2-cell checkerboard pixmap to tile behind transparent images.
+
+    The gallery uses a soft board; the sprite tools a stronger one (``dark=153``) so
+    single pixels at the edge of a sprite stay visible.
+    """
+    pm = _checker.get((cell, dark))
     if pm is None:
         pm = QPixmap(cell * 2, cell * 2)
         pm.fill(QColor(204, 204, 204))
         p = QPainter(pm)
-        p.fillRect(0, 0, cell, cell, QColor(240, 240, 240))
-        p.fillRect(cell, cell, cell, cell, QColor(240, 240, 240))
+        p.fillRect(0, 0, cell, cell, QColor(dark, dark, dark))
+        p.fillRect(cell, cell, cell, cell, QColor(dark, dark, dark))
         p.end()
-        _checker[cell] = pm
+        _checker[(cell, dark)] = pm
     return pm
 
 

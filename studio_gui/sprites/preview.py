@@ -5,23 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QRect, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDrag, QImage, QPainter, QPixmap
+from PySide6.QtGui import QDrag, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
-_checker: dict[int, QPixmap] = {}
+from studio_gui.gallery.delegate import checker_tile
 
 
 def checker(cell: int = 8) -> QPixmap:
-    pm = _checker.get(cell)
-    if pm is None:
-        pm = QPixmap(2 * cell, 2 * cell)
-        pm.fill(QColor(204, 204, 204))
-        p = QPainter(pm)
-        p.fillRect(0, 0, cell, cell, QColor(153, 153, 153))
-        p.fillRect(cell, cell, cell, cell, QColor(153, 153, 153))
-        p.end()
-        _checker[cell] = pm
-    return pm
+    return checker_tile(cell, dark=153)
 
 
 def zoom_for(image: QSize, box: QSize) -> float:
