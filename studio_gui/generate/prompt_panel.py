@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,18 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio_core.resources import resource_path
 from studio_gui.generate.flow_layout import FlowLayout
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 2000
 MAX_NEGATIVE_CHARS = 2000
-
-
-def resources_dir() -> Path:
-    # A PyInstaller bundle unpacks data next to the executable (sys._MEIPASS).
-    base = getattr(sys, "_MEIPASS", None)
-    return Path(base) / "resources" if base else Path(__file__).resolve().parents[2] / "resources"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +34,7 @@ class Suggestion:
 
 def load_suggestions(path: Path | None = None) -> list[Suggestion]:
     """Read the quick prompts (blocking: call from a thread). A bad file yields none, logged."""
-    path = path or resources_dir() / "prompt_suggestions.json"
+    path = path or resource_path("prompt_suggestions.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         items = data["suggestions"] if isinstance(data, dict) else data

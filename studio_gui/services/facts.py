@@ -8,8 +8,6 @@ than breaking the window. Load it with :func:`load_catalog` off the GUI thread.
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
 
-CATALOG_FILE = Path(__file__).resolve().parents[2] / "resources" / "cloud_models.json"
 
 _PRICE_KEYS = ("price_per_image", "usd_per_image", "price_usd", "cost_per_image", "price", "cost")
 _TRANSPARENT_KEYS = ("transparent", "transparency", "supports_transparency", "transparent_background", "background_transparent")
@@ -61,37 +58,9 @@ def load_catalog(path: Path | None = None) -> dict[str, ServiceFacts]:
 
 
 def _raw_catalog(path: Path | None) -> Any:
-    if path is None:
-        # Prefer the core's own reader when it exists: it knows where packaged builds keep resources/.
-        try:
-            catalog = importlib.import_module("studio_core.providers.cloud.catalog")
-        except ImportError:
-            catalog = None
-        for name in ("load_raw", "raw_catalog", "load_catalog", "load"):
-            fn = getattr(catalog, name, None)
-            if callable(fn):
-                try:
-                    data = fn()
-                except TypeError:
-                    continue
-                except Exception as exc:
-                    log.warning("catalog.%s failed (%s); reading the file directly", name, exc)
-                    break
-                if isinstance(data, (Mapping, list)):
-                    return data
-        for name in ("CATALOG_PATH", "CATALOG_FILE", "PATH", "DATA_FILE"):
-            p = getattr(catalog, name, None)
-            if isinstance(p, (str, Path)):
-                path = Path(p)
-                break
-    path = path or CATALOG_FILE
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        log.info("no model catalog at %s", path)
-    except (OSError, ValueError) as exc:
-        log.warning("model catalog %s unreadable: %s", path, exc)
-    return {}
+    from studio_core.providers.cloud import catalog
+
+    return catalog.load_raw(path)
 
 
 def parse_catalog(raw: Any) -> dict[str, ServiceFacts]:

@@ -30,27 +30,6 @@ QFrame#ServiceCard[selected="true"] { border: 2px solid palette(highlight); }
 """
 
 
-def ambient_credentials() -> set[str]:
-    """Services that may have credentials without a stored key (blocking: a few stat calls).
-
-    AWS reads env keys, profiles and SSO from ~/.aws; Google reads ADC. Without any of
-    these there is nothing to check, so the card says "needs key" without importing the
-    SDK (google-genai alone takes over a second to import).
-    """
-    import os
-    from pathlib import Path
-
-    home = Path.home()
-    found: set[str] = set()
-    if (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-            or (home / ".aws" / "credentials").exists() or (home / ".aws" / "config").exists()):
-        found.add("bedrock")
-    gcloud = Path(os.environ.get("CLOUDSDK_CONFIG") or (Path(os.environ.get("APPDATA", "")) / "gcloud" if os.name == "nt" else home / ".config" / "gcloud"))
-    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or (gcloud / "application_default_credentials.json").exists():
-        found.add("google")
-    return found
-
-
 class ServiceSelector(QWidget):
     service_changed = Signal(str)
 
@@ -123,7 +102,7 @@ class ServiceSelector(QWidget):
         importing the SDKs (openai, google-genai: a second or more each) in parallel
         would hold the interpreter long enough to make the fresh window stutter.
         """
-        from studio_core.services import SERVICES
+        from studio_core.services import SERVICES, ambient_credentials
 
         def key_sources() -> tuple[dict[str, str | None], set[str]]:
             return ({s.id: self.core.secrets.source(s.secret_name) for s in SERVICES if s.secret_name},
