@@ -11,18 +11,19 @@ from typing import Callable
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
+from studio_gui.comfy_settings.server_page import server_page
 from studio_gui.gallery.storage_page import StoragePage
 from studio_gui.services.fallback_page import FallbackPage
 from studio_gui.services.provider_pages import ServicesPage
 from studio_gui.tasks import TaskOwner
 
-
-# (title, factory) in display order; later issues append their pages here.
-PAGES: list[tuple[str, Callable[..., QWidget]]] = [("Storage", StoragePage)]
-PAGES[:0] = [("Services", ServicesPage), ("Fallback", FallbackPage)]
-from studio_gui.comfy_settings.server_page import server_page  # noqa: E402
-
-PAGES.insert(1, ("ComfyUI server", server_page))
+# (title, factory) in display order.
+PAGES: list[tuple[str, Callable[..., QWidget]]] = [
+    ("Services", ServicesPage),
+    ("ComfyUI server", server_page),
+    ("Fallback", FallbackPage),
+    ("Storage", StoragePage),
+]
 
 
 class SettingsDialog(QDialog):

@@ -29,11 +29,11 @@ from studio_gui.tasks import TaskOwner
 
 # (settings field, label, unit, tooltip)
 NUMBER_FIELDS = (
-    ("low_disk_warning_mb", "Warn when free disk space is below", "MB",
+    ("low_disk_warning_mb", "Warn when free disk space is below", "MB (0: never)",
      "A warning shows before saving when the images folder's disk has less free space than this (0: never)."),
-    ("cleanup_days", "Clean-up proposes images older than", "days",
+    ("cleanup_days", "Clean-up proposes images older than", "days (0: any age)",
      "The default age for Clean-up; favourites are never proposed (0: no age limit)."),
-    ("storage_budget_mb", "Clean-up keeps the gallery under", "MB",
+    ("storage_budget_mb", "Clean-up keeps the gallery under", "MB (0: no budget)",
      "The default size budget for Clean-up: the oldest images beyond it are proposed (0: no budget)."),
 )
 

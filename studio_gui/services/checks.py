@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import threading
 import logging
 
 from studio_core.errors import DependencyMissing, StudioError
@@ -20,9 +21,15 @@ CHECK_TIMEOUT = 45.0
 NOT_INSTALLED = "not_installed"
 
 
+# One SDK import at a time: importing google-genai and openai (both pull in pydantic) in
+# two threads at once was seen to hand one of them a half-initialised pydantic module.
+_IMPORT_LOCK = threading.Lock()
+
+
 def _preimport(module: str) -> None:
     try:
-        importlib.import_module(module)
+        with _IMPORT_LOCK:
+            importlib.import_module(module)
     except ImportError:
         pass  # the registry turns this into DependencyMissing with the right package name
 
