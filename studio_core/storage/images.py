@@ -25,6 +25,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from studio_core.errors import NotAnImage
 from studio_core.models import GenerationRequest, SavedImage
 from studio_core.storage.atomic import atomic_write_bytes
+from studio_core.storage.records import A1111_SERVICE
 
 MAX_PIXELS = 64 * 1024 * 1024  # 8k x 8k: far above any generator, far below a bomb
 SNIPPET_MAX = 40
@@ -145,8 +146,9 @@ def parse_a1111(text: str) -> GenerationRequest | None:
         d["scheduler"] = fields["Schedule type"]
     if "Model" in fields:
         d["model"] = fields["Model"]
-    if "Service" in fields:
-        d["service"] = fields["Service"]
+    # Other tools write no "Service:"; filing their images under ComfyUI would make the
+    # service filter say something nobody knows. This app always writes the field.
+    d["service"] = fields.get("Service") or A1111_SERVICE
     if "Size" in fields:
         m = re.fullmatch(r"(\d+)x(\d+)", fields["Size"])
         if m:

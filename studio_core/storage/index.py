@@ -42,6 +42,7 @@ from studio_core.storage.schema import (  # noqa: F401  (re-exported for tools a
     _default,
     _storage_error,
     _to_record,
+    row_values,
 )
 from studio_core.storage.search import fts_query
 
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 # sooner than sorting all matches (measured at 100k rows: 4 ms vs 31 ms for ~6k matches).
 _WALK_INDEX_ABOVE = 1500
 _BATCH = 500
+# What a single bad row raises while binding or inserting (as opposed to a disk or lock
+# problem, which every row would hit the same way).
+_ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+               sqlite3.IntegrityError, sqlite3.DataError)
 
 Listener = Callable[..., Any]
 
@@ -247,13 +252,35 @@ class ImageIndex:
                 log.exception("gallery index listener failed")
 
     # -- writes ----------------------------------------------------------------------
-    def _write_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+    def _write_rows(self, rows: Iterable[dict[str, Any]]) -> list[str]:
+        """Upsert ``rows``; return the paths of rows that could not be stored at all.
+
+        One row SQLite refuses (a file name it cannot encode…) must not cost the rest of
+        an import batch, nor stop a rebuild at start-up: the batch is then written row by
+        row and only the refused rows are left out (and logged)."""
         conn = self.conn
+        rows = list(rows)
+        values = [row_values(r) for r in rows]
         try:
             with conn:
-                conn.executemany(_INSERT_SQL, [tuple(r.get(c, _default(c)) for c in ROW_COLUMNS) for r in rows])
+                conn.executemany(_INSERT_SQL, values)
+            return []
+        except _ROW_ERRORS as exc:
+            log.warning("a row of %d was refused (%s); writing them one by one", len(rows), exc)
         except sqlite3.Error as exc:
             raise _storage_error(exc, "write rows") from exc
+        refused: list[str] = []
+        try:
+            with conn:
+                for r, v in zip(rows, values):
+                    try:
+                        conn.execute(_INSERT_SQL, v)
+                    except _ROW_ERRORS as exc:
+                        log.warning("not indexed: %r (%s)", r.get("path"), exc)
+                        refused.append(str(r.get("path")))
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "write rows") from exc
+        return refused
 
     def _by_paths(self, paths: Sequence[str]) -> list[ImageRecord]:
         out: list[ImageRecord] = []
@@ -265,7 +292,9 @@ class ImageIndex:
 
     def _add_saved_sync(self, saved: SavedImage) -> ImageRecord:
         row = rescan.row_from_saved(self.images, saved)
-        self._write_rows([row])
+        if self._write_rows([row]):
+            raise StorageError(f"row refused for {row['path']!r}",
+                               user_message=f"{Path(saved.path).name} is saved, but the gallery could not list it.")
         return self._by_paths([row["path"]])[0]
 
     async def add_saved(self, saved: SavedImage) -> ImageRecord:
@@ -368,7 +397,9 @@ class ImageIndex:
         todo, gone, known = self._diff_sync(files)
         rows, unreadable = self._read_rows(todo, files)
         for i in range(0, len(rows), _BATCH):
-            self._write_rows(rows[i:i + _BATCH])
+            unreadable += self._write_rows(rows[i:i + _BATCH])
+        refused = set(unreadable)
+        rows = [r for r in rows if r["path"] not in refused]
         gone += [known[p] for p in unreadable if p in known]
         self._delete_ids_sync(gone)
         return _report(rows, known, gone, unreadable)
@@ -382,8 +413,8 @@ class ImageIndex:
         unreadable: list[str] = []
         for i in range(0, len(todo), _BATCH):
             rows, bad = await to_thread(self._read_rows, todo[i:i + _BATCH], files)
-            await self._run(self._write_rows, rows)
-            all_rows += [{"path": r["path"]} for r in rows]
+            bad += await self._run(self._write_rows, rows)
+            all_rows += [{"path": r["path"]} for r in rows if r["path"] not in bad]
             unreadable += bad
         gone += [known[p] for p in unreadable if p in known]
         await self._run(self._delete_ids_sync, gone)
@@ -572,18 +603,21 @@ class ImageIndex:
         return await self._run(work)
 
     async def spend_summary(self, *, now: float | None = None) -> SpendSummary:
-        """Estimated spend per provider per day and month, from the images' ``cost_usd``."""
+        """Estimated spend per provider per day and month, from the ``cost_usd`` of the images
+        this install generated (imported images are left out)."""
         now = time.time() if now is None else now
 
         def work() -> SpendSummary:
             conn = self.conn
             prov = "CASE WHEN provider != '' THEN provider ELSE service END"
+            # A cost stored in an imported image was paid by someone else, or earlier, elsewhere.
+            spent = f"cost_usd IS NOT NULL AND origin != '{rescan.IMPORTED}'"
             day_rows = conn.execute(
                 f"SELECT {prov}, date(created_ts, 'unixepoch') AS d, sum(cost_usd) FROM images"
-                " WHERE cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY d DESC, 1").fetchall()
+                f" WHERE {spent} GROUP BY 1, 2 ORDER BY d DESC, 1").fetchall()
             month_rows = conn.execute(
                 f"SELECT {prov}, strftime('%Y-%m', created_ts, 'unixepoch') AS m, sum(cost_usd) FROM images"
-                " WHERE cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY m DESC, 1").fetchall()
+                f" WHERE {spent} GROUP BY 1, 2 ORDER BY m DESC, 1").fetchall()
             today = time.strftime("%Y-%m-%d", time.gmtime(now))
             month = today[:7]
             return SpendSummary(

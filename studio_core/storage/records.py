@@ -11,6 +11,18 @@ from studio_core.models import GenerationRequest
 
 SortOrder = Literal["newest", "oldest", "prompt"]
 
+# Service ids of images that no service of this app made: A1111-style metadata that names
+# no service, and files with no settings at all. They are filter choices, never generators.
+A1111_SERVICE = "a1111"
+UNKNOWN_SERVICE = "unknown"
+_SOURCE_LABELS = {A1111_SERVICE: "imported (A1111)", UNKNOWN_SERVICE: "unknown (no settings in the file)"}
+
+
+def service_label(service: str, names: dict[str, str] | None = None) -> str:
+    """How a service id reads in the gallery: the app's service names, plus the
+    pseudo-services of imported images."""
+    return _SOURCE_LABELS.get(service) or (names or {}).get(service) or service
+
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord:
@@ -42,6 +54,11 @@ class ImageRecord:
     favourite: bool = False
     tags: tuple[str, ...] = ()
     source: str = ""  # "studio" | "a1111" | "comfyui" | "" (no metadata)
+    origin: str = ""  # "generated" (by this install) | "imported" (another tool, another install)
+
+    @property
+    def imported(self) -> bool:
+        return self.origin == "imported"
 
     @property
     def name(self) -> str:

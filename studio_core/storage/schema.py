@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Any, Sequence
 
@@ -52,21 +53,37 @@ MIGRATIONS += (
         "CREATE INDEX images_model ON images(model)",
     ),
 )
+MIGRATIONS += (
+    (  # 3 -> 4: seeds go up to 2**64-1 (ComfyUI's range) but an SQLite INTEGER stops at
+       # 2**63-1, and a TEXT value that looks numeric is turned back into a lossy REAL by an
+       # INTEGER column; so seeds move to a TEXT column of their own. ``origin`` tells images
+       # this install generated from imported ones (the spend counter counts only the first).
+        "ALTER TABLE images ADD COLUMN seed_text TEXT",
+        "UPDATE images SET seed_text = CAST(seed AS TEXT) WHERE typeof(seed) = 'integer'",
+        "UPDATE images SET seed = NULL",
+        "ALTER TABLE images ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+        "UPDATE images SET origin = CASE WHEN substr(path, 1, 9) = 'imported/' OR source != 'studio'"
+        " THEN 'imported' ELSE 'generated' END",
+        # Rows read from another tool's metadata were filed under ComfyUI when the file named no
+        # service; an impossible mtime makes the next reconcile re-read them from their files.
+        "UPDATE images SET mtime_ns = -1 WHERE source != 'studio'",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 ROW_COLUMNS = (
-    "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
+    "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "source", "request_json",
+    "file_size", "mtime_ns", "source", "request_json", "origin",
 )
 # Columns a rescan may overwrite; favourite and tags are the user's and survive it.
 _UPSERT = ", ".join(f"{c}=excluded.{c}" for c in ROW_COLUMNS if c != "path")
 _INSERT_SQL = (f"INSERT INTO images({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
                f" ON CONFLICT(path) DO UPDATE SET {_UPSERT}")
 _RECORD_COLUMNS = (
-    "id", "path", "service", "model", "prompt", "negative", "seed", "width", "height", "steps", "cfg", "sampler",
+    "id", "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "favourite", "tags", "source",
+    "file_size", "mtime_ns", "favourite", "tags", "source", "origin",
 )
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM images"
 
@@ -83,16 +100,28 @@ def _share(text: str) -> str:
 
 
 def _to_record(row: Sequence[Any]) -> ImageRecord:
-    (id_, path, service, model, prompt, negative, seed, width, height, steps, cfg, sampler, scheduler, quality,
-     provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source) = row
+    (id_, path, service, model, prompt, negative, seed_text, width, height, steps, cfg, sampler, scheduler, quality,
+     provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source,
+     origin) = row
     sh = _share
     return ImageRecord(
-        id=id_, path=path, service=sh(service), model=sh(model), prompt=prompt, negative=sh(negative), seed=seed,
+        id=id_, path=path, service=sh(service), model=sh(model), prompt=prompt, negative=sh(negative),
+        seed=seed_from_text(seed_text),
         width=width, height=height, steps=steps, cfg=cfg, sampler=sh(sampler), scheduler=sh(scheduler),
         quality=sh(quality), provider=sh(provider), server=sh(server), duration_s=duration_s, cost_usd=cost_usd,
         created=created, created_ts=created_ts, file_size=file_size, mtime_ns=mtime_ns, favourite=bool(fav),
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else (), source=sh(source),
+        origin=sh(origin or ""),
     )
+
+
+def seed_from_text(text: Any) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _storage_error(exc: sqlite3.Error, action: str) -> StorageError:
@@ -114,10 +143,67 @@ def _storage_error(exc: sqlite3.Error, action: str) -> StorageError:
 
 
 def _default(column: str) -> Any:
-    if column in ("seed", "duration_s", "cost_usd"):
+    if column in ("seed_text", "duration_s", "cost_usd"):
         return None
     if column in ("width", "height", "steps", "file_size", "mtime_ns"):
         return 0
     if column in ("cfg", "created_ts"):
         return 0.0
     return ""
+
+
+_INT64 = range(-2**63, 2**63)
+_INTEGER_COLUMNS = frozenset(("width", "height", "steps", "file_size", "mtime_ns"))
+_REAL_COLUMNS = frozenset(("cfg", "created_ts", "duration_s", "cost_usd"))
+
+
+def _clean_text(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (undecodable bytes in another tool's metadata) cannot go into SQLite.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _finite(value: Any, default: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    try:
+        f = float(value)
+    except OverflowError:
+        return default
+    return f if math.isfinite(f) else default
+
+
+def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The INSERT parameters for one row dict, every value made storable.
+
+    Metadata comes from files any tool may have written; a value SQLite cannot take (an
+    integer past 64 bits, a float that is not a number, a stray type) becomes the column's
+    default instead of failing the whole batch it arrives in. ``seed`` (an int) is stored
+    as ``seed_text``. ``path`` is left as it is: without it the row means nothing.
+    """
+    out: list[Any] = []
+    for c in ROW_COLUMNS:
+        if c == "seed_text":
+            seed = row.get("seed_text", row.get("seed"))
+            if isinstance(seed, bool) or not isinstance(seed, (int, str)) or seed_from_text(seed) is None:
+                out.append(None)
+            else:
+                out.append(str(int(seed)))
+            continue
+        value = row.get(c, _default(c))
+        if c == "path":
+            out.append(value)
+        elif value is None:
+            out.append(_default(c))
+        elif c in _INTEGER_COLUMNS:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in _INT64
+            out.append(value if ok else _default(c))
+        elif c in _REAL_COLUMNS:
+            out.append(_finite(value, _default(c)))
+        else:
+            out.append(_clean_text(value))
+    return tuple(out)
