@@ -26,6 +26,8 @@ from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
+MIN_WIDTH, MIN_HEIGHT = 900, 560
+
 
 class MainWindow(QMainWindow):
     def __init__(self, core: StudioCore, *, ui: dict | None = None):
@@ -37,6 +39,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Cloud AI Art Studio")
         self.setObjectName("MainWindow")
         self.resize(1280, 800)
+        # Small enough for a 1024×640 laptop screen minus the task bar; every column is
+        # usable down to here (the Generate column scrolls rather than cuts).
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._started = False
         self._saved_started = False
         self._build()
@@ -68,7 +73,9 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([230, 1050])
+        # Wide enough for the longest service name ("Google (Gemini / Vertex AI)"), not more.
+        side = max(230, min(300, self.services.preferred_width()))
+        self.splitter.setSizes([side, 1280 - side])
         self.setCentralWidget(self.splitter)
 
         self.status = QStatusBar()

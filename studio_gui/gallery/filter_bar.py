@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QDate, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDateEdit, QHBoxLayout, QLineEdit, QWidget
 
-from studio_core.storage.records import ImageQuery
+from studio_core.storage.records import ImageQuery, service_label
 
 SEARCH_DEBOUNCE_MS = 200
 DATE_PRESETS = (("Any time", None), ("Today", 0), ("Last 7 days", 7), ("Last 30 days", 30),
@@ -30,7 +30,7 @@ class FilterBar(QWidget):
         self.search.setPlaceholderText("Search prompts…  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search prompts")
-        self.search.setMinimumWidth(220)
+        self.search.setMinimumWidth(160)
         lay.addWidget(self.search, 2)
         self.service = self._combo("Service", "Only images from this service")
         self.model = self._combo("Model", "Only images from this model")
@@ -76,14 +76,15 @@ class FilterBar(QWidget):
         c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         return c
 
-    def set_choices(self, services: list[str], models: list[str]) -> None:
+    def set_choices(self, services: list[str], models: list[str], *, service_names: dict[str, str] | None = None) -> None:
+        """Fill the menus; services read by name ("imported (A1111)", "OpenAI"), keyed by id."""
         for combo, values in ((self.service, services), (self.model, models)):
             current = combo.currentData()
             combo.blockSignals(True)
             while combo.count() > 1:
                 combo.removeItem(1)
             for v in values:
-                combo.addItem(v, v)
+                combo.addItem(service_label(v, service_names) if combo is self.service else v, v)
             i = combo.findData(current)
             combo.setCurrentIndex(max(0, i))
             combo.blockSignals(False)
@@ -111,6 +112,40 @@ class FilterBar(QWidget):
 
     def is_default(self) -> bool:
         return self.query() == ImageQuery()
+
+    def is_filtering(self) -> bool:
+        """Whether anything narrows the results (the sort order does not)."""
+        return self.query().replace(sort="newest") != ImageQuery()
+
+    def active_filters(self) -> list[str]:
+        """The narrowing choices other than the search text, in the words of their menus."""
+        out = [c.currentText() for c in (self.service, self.model) if c.currentData()]
+        if self.date.currentIndex() > 0:
+            if DATE_PRESETS[self.date.currentIndex()][1] == -1:
+                out.append(f"{self.date_from.date().toString('yyyy-MM-dd')} to {self.date_to.date().toString('yyyy-MM-dd')}")
+            else:
+                out.append(self.date.currentText())
+        if self.favourites.isChecked():
+            out.append("favourites only")
+        return out
+
+    def clear_search(self) -> None:
+        self.search.clear()
+        self._emit()
+
+    def clear_filters(self) -> None:
+        """Back to every image (the search text stays: it is what the user typed last)."""
+        for w in (self.service, self.model, self.date, self.favourites):
+            w.blockSignals(True)
+        self.service.setCurrentIndex(0)
+        self.model.setCurrentIndex(0)
+        self.date.setCurrentIndex(0)
+        self.date_from.setVisible(False)
+        self.date_to.setVisible(False)
+        self.favourites.setChecked(False)
+        for w in (self.service, self.model, self.date, self.favourites):
+            w.blockSignals(False)
+        self._emit()
 
     def _emit(self) -> None:
         self._debounce.stop()

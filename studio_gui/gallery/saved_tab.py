@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 from studio_core.app_core import StudioCore
 from studio_core.errors import StudioError
 from studio_core.storage.cleanup import human_size, low_disk_message
-from studio_core.storage.records import ImageQuery, ImageRecord
+from studio_core.plural import counted
+from studio_core.storage.records import ImageQuery, ImageRecord, service_label
 from studio_core.storage.index import to_thread
 from studio_gui.errors import present_error
 from studio_gui.gallery import actions
@@ -126,13 +127,13 @@ class SavedTab(QWidget):
         self.cleanup_button = QPushButton("Clean up…")
         self.cleanup_button.setToolTip("Move old images to the trash, or keep the gallery under a size")
         self.cleanup_button.clicked.connect(self.open_cleanup)
-        for b in (self.import_button, self.rescan_button, self.cleanup_button):
-            top.addWidget(b)
         outer.addLayout(top)
 
         self.stack = QStackedWidget()
         self.empty = self._empty_state()
         self.stack.addWidget(self.empty)
+        self.no_match = self._no_match_state()
+        self.stack.addWidget(self.no_match)
         self.view = GalleryView(drag_root=self.core.paths.cache / "drag")
         self.view.setModel(self.model)
         self.view.full_image_for = self._full_image_for
@@ -151,7 +152,13 @@ class SavedTab(QWidget):
 
         self.stats = QLabel("")
         self.stats.setAccessibleName("Storage statistics")
-        outer.addWidget(self.stats)
+        # The storage actions sit with the storage figures: beside the filters they made the
+        # tab ~1040 px wide at least, wider than a 1024 px screen.
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.stats, 1)
+        for b in (self.import_button, self.rescan_button, self.cleanup_button):
+            bottom.addWidget(b)
+        outer.addLayout(bottom)
 
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
         self.view.open_requested.connect(self.open_record)
@@ -212,6 +219,58 @@ class SavedTab(QWidget):
         lay.addStretch(3)
         return w
 
+    def _no_match_state(self) -> QWidget:
+        # A blank grid after a search reads as "the gallery is broken"; say what was asked
+        # and offer the one click that widens it.
+        w = QWidget()
+        w.setAccessibleName("No matching images")
+        lay = QVBoxLayout(w)
+        lay.addStretch(2)
+        self.no_match_title = QLabel()
+        font = self.no_match_title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.no_match_title.setFont(font)
+        self.no_match_hint = QLabel()
+        for line in (self.no_match_title, self.no_match_hint):
+            line.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            line.setWordWrap(True)
+            line.setTextFormat(Qt.TextFormat.PlainText)
+            lay.addWidget(line)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.clear_search_button = QPushButton("Clear search")
+        self.clear_search_button.clicked.connect(self.filters.clear_search)
+        self.clear_filters_button = QPushButton("Clear filters")
+        self.clear_filters_button.clicked.connect(self.filters.clear_filters)
+        row.addWidget(self.clear_search_button)
+        row.addWidget(self.clear_filters_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addStretch(3)
+        return w
+
+    def _describe_no_match(self) -> None:
+        text = self.filters.search.text().strip()
+        narrowing = self.filters.active_filters()
+        if text and narrowing:
+            title = f"No images match “{text}” with these filters."
+        elif text:
+            title = f"No images match “{text}”."
+        else:
+            title = "No images match these filters."
+        hints = []
+        if narrowing:
+            hints.append("Showing only: " + " · ".join(narrowing) + ".")
+        if text:
+            hints.append("Every word must begin a word of the prompt or tags; try fewer or shorter words"
+                         + (", or clear the filters." if narrowing else ", or clear the search."))
+        else:
+            hints.append("Clear the filters to see every image.")
+        self.no_match_title.setText(title)
+        self.no_match_hint.setText(" ".join(hints))
+        self.clear_search_button.setVisible(bool(text))
+        self.clear_filters_button.setVisible(bool(narrowing))
+
     # -- lifecycle --------------------------------------------------------------------------
     async def started(self) -> None:
         msgs = list(self.core.startup_messages)
@@ -250,8 +309,14 @@ class SavedTab(QWidget):
 
     # -- state ------------------------------------------------------------------------------
     def _update_visibility(self) -> None:
-        empty = self.model.total == 0 and self.filters.is_default() and not self.model.fetching
-        self.stack.setCurrentWidget(self.empty if empty else self.splitter)
+        nothing = self.model.total == 0 and not self.model.fetching
+        filtering = self.filters.is_filtering()
+        empty = nothing and not filtering
+        if nothing and filtering:
+            self._describe_no_match()
+            self.stack.setCurrentWidget(self.no_match)
+        else:
+            self.stack.setCurrentWidget(self.empty if empty else self.splitter)
         # Nothing to search, sort or clean in an empty gallery: keep the first-run screen plain.
         for w in (self.filters, self.import_button, self.rescan_button, self.cleanup_button):
             w.setVisible(not empty)
@@ -322,11 +387,20 @@ class SavedTab(QWidget):
             return
         st = await self.index.stats()
         services, models = await self.index.distinct_values()
-        self.filters.set_choices(services, models)
-        per = " · ".join(f"{s.service} {s.count:,}" for s in st.per_service[:6])
-        shown = "" if self.filters.is_default() else f"{self.model.total:,} match · "
-        self.stats.setText(f"{shown}{st.count:,} images · {human_size(st.total_bytes)}" + (f" · {per}" if per else ""))
+        names = self._service_names()
+        self.filters.set_choices(services, models, service_names=names)
+        per = " · ".join(f"{service_label(s.service, names)} {s.count:,}" for s in st.per_service[:6])
+        shown = "" if not self.filters.is_filtering() else f"{self.model.total:,} match · "
+        self.stats.setText(f"{shown}{counted(st.count, 'image')} · {human_size(st.total_bytes)}"
+                           + (f" · {per}" if per else ""))
         self._update_visibility()
+
+    def _service_names(self) -> dict[str, str]:
+        services = getattr(self.core, "services", None)
+        try:
+            return {s.id: s.name for s in services.all()} if services is not None else {}
+        except Exception:  # a partial core (tests, a failed start): ids are still readable
+            return {}
 
     async def _check_disk(self) -> None:
         msg = await to_thread(low_disk_message, self.core.paths, self.core.settings.current.low_disk_warning_mb)

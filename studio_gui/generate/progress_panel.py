@@ -94,6 +94,8 @@ class ProgressPanel(QWidget):
         self.bar.setAccessibleName("Generation progress")
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        # An empty bar reads as an empty input field: it shows only while a job waits or runs.
+        self.bar.setVisible(False)
         self.label = QLabel("Ready.")
         self.label.setAccessibleName("Progress")
         self.notice = QLabel()
@@ -124,14 +126,15 @@ class ProgressPanel(QWidget):
     def show_waiting(self, position: int) -> None:
         if self._running:
             return
-        self.bar.setRange(0, 1)
-        self.bar.setValue(0)
+        self.bar.setRange(0, 0)
+        self.bar.setVisible(True)
         self.label.setText(f"Waiting in the queue (place {position})…")
 
     def start(self) -> None:
         self._running = True
         self.tracker.start(time.monotonic())
         self.bar.setRange(0, 0)  # busy until the first step arrives
+        self.bar.setVisible(True)
         self.notice.setVisible(False)
         self.preview.clear()
         self.preview.setText("Live preview")
@@ -155,6 +158,7 @@ class ProgressPanel(QWidget):
         self._pending_preview = None
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if text.startswith("Done") else 0)
+        self.bar.setVisible(False)  # the line of text says how it ended
         self.label.setText(text)
         self.notice.setVisible(False)
 

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QStackedWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
 from studio_core.errors import StudioError
@@ -62,12 +62,24 @@ class SettingsSlot(QWidget):
         panel: QWidget = self.basic
         if service == "comfyui":
             panel = self._comfy() or self.basic
-        self.stack.setCurrentWidget(panel)
+        self._show_page(panel)
         try:
             name = service_info(service).name
         except StudioError:
             name = service
         self.toggle.setText("ComfyUI settings" if service == "comfyui" else f"Settings for {name}")
+
+    def _show_page(self, panel: QWidget) -> None:
+        # A QStackedWidget is as wide as its widest page; the ComfyUI panel (~575 px) then
+        # widened the column for every cloud service too and cut its fields off on the right.
+        # Hidden pages are sized as "ignored" so the slot is as wide as what it shows.
+        for i in range(self.stack.count()):
+            page = self.stack.widget(i)
+            ignored = QSizePolicy.Policy.Ignored
+            page.setSizePolicy(QSizePolicy.Policy.Preferred if page is panel else ignored,
+                               QSizePolicy.Policy.Preferred if page is panel else ignored)
+        self.stack.setCurrentWidget(panel)
+        self.stack.updateGeometry()
 
     async def start(self) -> None:
         self.started = True

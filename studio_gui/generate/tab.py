@@ -122,7 +122,10 @@ class GenerateTab(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(column)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # A horizontal bar only when the column is narrower than its widest row (the ComfyUI
+        # panel at 1024 px): cut-off fields with no way to reach them were worse.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.column_scroll = scroll
         # Errors, the buttons and the progress line stay pinned below the scrolling
         # settings, so Generate and what it is doing never scroll out of sight.
         left = QWidget()

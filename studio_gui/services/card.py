@@ -47,6 +47,13 @@ class ElidedLabel(QLabel):
     def minimumSizeHint(self) -> QSize:
         return QSize(16, super().minimumSizeHint().height())
 
+    def sizeHint(self) -> QSize:
+        # What the whole text needs, so the column's default width can be chosen to show it.
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
+
+    def is_elided(self) -> bool:
+        return self.text() != self._full
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._elide()
@@ -55,6 +62,8 @@ class ElidedLabel(QLabel):
         shown = self.fontMetrics().elidedText(self._full, self._mode, max(16, self.width()))
         if shown != self.text():
             self.setText(shown)
+            # A shortened line keeps its whole text one hover away.
+            self.setToolTip(self._full if shown != self._full else "")
 
 
 def gui_state(status: ProviderStatus | None) -> str:
@@ -78,7 +87,10 @@ class ServiceCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        # Not Fixed: a fixed height is the height for the card's *hint* width (narrower, so more
+        # wrapped lines), which made the column scroll though every card fitted. Preferred lets
+        # the scroll area use the height for the real width.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setProperty("selected", False)
 
         self.dot = QLabel("●")

@@ -87,6 +87,15 @@ class ServiceSelector(QWidget):
         self._show_facts()
         self._show_selection()
 
+    def preferred_width(self) -> int:
+        """A column width that shows every card's title whole (the main window's default)."""
+        titles = max((c.title.sizeHint().width() for c in self.cards.values()), default=0)
+        card = next(iter(self.cards.values()), None)
+        dot = card.dot.sizeHint().width() if card is not None else 12
+        scrollbar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        # lay margins (6+6) + card margins (8+8) + grid spacing (6) + frame (2) + scrollbar
+        return titles + dot + 36 + scrollbar
+
     # -- lifecycle --------------------------------------------------------------------
     async def started(self) -> None:
         """Load prices off the GUI thread, then check the services in the background."""
