@@ -76,6 +76,8 @@ class Behaviour:
     run_before_reply: bool = False  # run the whole job before answering POST /prompt (messages precede the id)
     skip_final_executing: bool = False  # lose the last "executing null" (as a silently lost reconnect does)
     preview_bytes: int = 0  # pad each preview to this size (receive limits)
+    api_only: bool = False  # a proxy that passes only /api/... (including /api/ws); bare routes get its 404 page
+    release_on_queue_read: bool = False  # with hold: a GET /queue lets the held jobs start right after it is answered
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,6 +89,7 @@ class FakeComfyServer:
         self.object_info = object_info if object_info is not None else json.loads(
             (DATA / ("comfy_object_info_0.3.64.json" if version == "2025" else "comfy_object_info_2024.json")).read_text())
         self.requests: list[tuple[str, str, Any]] = []
+        self.raw_paths: list[str] = []  # every request path as sent, prefix included
         self.jobs: dict[str, FakeJob] = {}
         self.history: dict[str, Any] = {}
         self.files: dict[tuple[str, str, str], bytes] = {}
@@ -164,10 +167,19 @@ class FakeComfyServer:
                     headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
                 url = urlsplit(target)
-                if headers.get("upgrade", "").lower() == "websocket" and url.path == "/ws" and not self.b.html:
+                self.raw_paths.append(url.path)
+                path = url.path
+                if self.b.api_only:
+                    path = path[4:] if path.startswith("/api/") else "/not-passed-by-the-proxy"
+                elif path.startswith("/api/") and self.version == "2025":
+                    path = path[4:]  # a 2025 server answers every route under /api too
+                if headers.get("upgrade", "").lower() == "websocket" and path == "/ws" and not self.b.html:
                     await self._websocket(reader, writer, headers, parse_qs(url.query))
                     return
-                status, ctype, payload = await self._route(method, url.path, parse_qs(url.query, keep_blank_values=True), body)
+                if path == "/not-passed-by-the-proxy":
+                    status, ctype, payload = 404, "text/html", b"<html><body>404: not found (proxy)</body></html>"
+                else:
+                    status, ctype, payload = await self._route(method, path, parse_qs(url.query, keep_blank_values=True), body)
                 reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "X")
                 writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
                              f"Server: Python/3.11 aiohttp/3.14.5\r\n\r\n".encode() + payload)
@@ -198,6 +210,8 @@ class FakeComfyServer:
         if method == "GET" and path == "/queue":
             running = [[j.number, j.prompt_id, j.graph, {"client_id": j.client_id}, []] for j in self.jobs.values() if j.state == "running"]
             pending = [[j.number, j.prompt_id, j.graph, {"client_id": j.client_id}, []] for j in self.jobs.values() if j.state == "pending"]
+            if self.b.release_on_queue_read:
+                asyncio.get_running_loop().call_soon(self.release)  # the job starts just after this reply
             return ok({"queue_running": running, "queue_pending": pending})
         if method == "GET" and path == "/object_info":
             return ok(self.object_info)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,8 +183,22 @@ def test_server_not_running():
 
     status, exc = run_async(main())
     assert status.state is ServiceState.unreachable
-    assert "Start ComfyUI" in status.message and "run_nvidia_gpu.bat" in status.message
+    assert "Start ComfyUI" in status.message and "Settings → ComfyUI server" in status.message
+    assert ("run_nvidia_gpu.bat" in status.message) == sys.platform.startswith("win")
     assert "Start ComfyUI" in exc.user_message
+
+
+@pytest.mark.parametrize("platform,present,absent", [
+    ("win32", ("run_nvidia_gpu.bat", "ComfyUI Desktop"), ("python main.py",)),
+    ("linux", ("python main.py",), ("run_nvidia_gpu.bat", ".bat")),
+    ("darwin", ("python main.py", "ComfyUI Desktop"), ("run_nvidia_gpu.bat",)),
+])
+def test_start_hint_fits_the_platform(platform, present, absent):
+    from studio_core.providers.comfy.client import start_hint
+
+    hint = start_hint(platform)
+    assert all(p in hint for p in present) and not any(a in hint for a in absent)
+    assert "Settings → ComfyUI server" in hint
 
 
 def test_not_a_comfy_server():
@@ -334,8 +349,11 @@ def test_cancel_pending_deletes_and_cancel_running_interrupts():
     fake = run_async(main())
     bodies = [b for b in fake.posted("/prompt")]
     a_id, b_id = bodies[0]["prompt_id"], bodies[1]["prompt_id"]
-    assert fake.posted("/queue") == [{"delete": [b_id]}]
-    assert fake.posted("/interrupt") == [{"prompt_id": a_id}]
+    # Each cancel deletes from the queue and then interrupts by prompt_id, whatever the job's state.
+    assert fake.posted("/queue") == [{"delete": [b_id]}, {"delete": [a_id]}]
+    assert fake.posted("/interrupt") == [{"prompt_id": b_id}, {"prompt_id": a_id}]
+    order = [(m, p) for m, p, _ in fake.requests if (m, p) in (("POST", "/queue"), ("POST", "/interrupt"))]
+    assert order == [("POST", "/queue"), ("POST", "/interrupt")] * 2
     assert b_id not in fake.history  # never ran
     assert fake.history[a_id]["status"]["status_str"] == "error"
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import struct
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -27,8 +28,28 @@ from studio_core.errors import InvalidRequest, NotAComfyServer, ProviderUnavaila
 log = logging.getLogger(__name__)
 
 WS_MAX_SIZE = 64 * 1024 * 1024  # SaveImageWebsocket sends full-size PNGs in one frame
-START_HINT = "Start ComfyUI (run main.py, or the portable run_nvidia_gpu.bat) or check the address in Settings."
 RECONNECT_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+# Health checks and the route probe: a port that accepts but never answers must not hold the
+# status check for the 30 s a generation request may legitimately wait.
+STATUS_TIMEOUT = httpx.Timeout(4.0, connect=3.0)
+# Route prefixes, in the order tried: servers since mid-2024 answer both; the 2024 server
+# knows only the bare routes; some proxies and hosted front-ends pass only /api/...
+PREFIXES = ("", "/api")
+
+
+def start_hint(platform: str | None = None) -> str:
+    """How to start ComfyUI on this platform, and where its address is set."""
+    platform = platform or sys.platform
+    if platform.startswith("win"):
+        how = ("Start ComfyUI (ComfyUI Desktop, or run_nvidia_gpu.bat in the portable folder; "
+               "or let the app start it for you)")
+    else:
+        how = ("Start ComfyUI (run `python main.py` in the ComfyUI folder, or let the app start it for you"
+               + (", or open ComfyUI Desktop" if platform == "darwin" else "") + ")")
+    return how + ", or check the address in Settings → ComfyUI server."
+
+
+START_HINT = start_hint()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +98,18 @@ def normalize_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{path}"
 
 
+def describe_reply(r: httpx.Response) -> str:
+    """What answered, in words: status code, Server header and the first bytes of the body."""
+    parts = [f"HTTP {r.status_code}"]
+    server = r.headers.get("server", "")
+    if server:
+        parts.append(f"server \"{server[:60]}\"")
+    head = r.content[:80].decode("utf-8", errors="replace")
+    head = " ".join(head.split())
+    parts.append(f"starting \"{head}\"" if head else "empty body")
+    return ", ".join(parts)
+
+
 def parse_binary(frame: bytes) -> tuple[Preview | None, str | None]:
     """A preview (and its prompt_id when the frame says) from a binary frame, or (None, None)."""
     if len(frame) < 8:
@@ -94,14 +127,23 @@ def parse_binary(frame: bytes) -> tuple[Preview | None, str | None]:
     return None, None  # type 3 (progress text) carries no prompt id and is broadcast to all clients
 
 
+def _json_or_none(r: httpx.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return None
+
+
 class ComfyClient:
     """HTTP calls and the shared websocket for one ComfyUI server. Use from one loop."""
 
     def __init__(self, base_url: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0):
         self.base_url = normalize_url(base_url)
         self.client_id = uuid.uuid4().hex
-        scheme = "wss" if self.base_url.startswith("https") else "ws"
-        self.ws_url = f"{scheme}{self.base_url[self.base_url.index('://'):]}/ws?clientId={self.client_id}"
+        # Found by probe(): "" or "/api", then used for every route and the websocket.
+        self.prefix: str | None = None
+        self.system_stats: dict[str, Any] | None = None
+        self._probe_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(base_url=self.base_url, trust_env=False,
                                        timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
         self._connect_timeout = connect_timeout
@@ -117,14 +159,54 @@ class ComfyClient:
         self._closed = False
         self.reconnects = 0
 
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.base_url.startswith("https") else "ws"
+        return f"{scheme}{self.base_url[self.base_url.index('://'):]}{self.prefix or ''}/ws?clientId={self.client_id}"
+
+    @property
+    def version(self) -> str:
+        """The server's comfyui_version once probed; "" when unknown (servers before 2025 lack it)."""
+        system = (self.system_stats or {}).get("system")
+        return str(system.get("comfyui_version") or "") if isinstance(system, Mapping) else ""
+
+    @property
+    def targeted_interrupt(self) -> bool:
+        """Whether ``POST /interrupt {"prompt_id"}`` stops only that prompt on this server.
+
+        ComfyUI PR #9607 (August 2025) added it; older servers ignore the id and stop whatever
+        runs. 0.3.60 is a release safely after it (0.3.64 was checked against the real server).
+        """
+        try:
+            parts = tuple(int(p) for p in self.version.split(".")[:3])
+        except ValueError:
+            return False
+        return bool(parts) and parts >= (0, 3, 60)
+
     # ---- HTTP ---------------------------------------------------------------------
 
-    def _unreachable(self, exc: Exception) -> ProviderUnavailable:
-        return ProviderUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}",
-                                   user_message=f"ComfyUI is not answering at {self.base_url}. {START_HINT}")
+    async def probe(self) -> dict[str, Any]:
+        """``/system_stats`` from the first route prefix that serves it; remembers the prefix.
 
-    async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
-                      timeout: float | None = None) -> httpx.Response:
+        Raises ProviderUnavailable when nothing answers, RequestTimedOut when something accepts
+        but does not answer within STATUS_TIMEOUT, NotAComfyServer when what answers is not ComfyUI.
+        """
+        async with self._probe_lock:
+            first_reply: str | None = None
+            for prefix in PREFIXES:
+                r = await self._send("GET", prefix + "/system_stats", timeout=STATUS_TIMEOUT)
+                data = _json_or_none(r) if r.status_code == 200 else None
+                if isinstance(data, Mapping) and isinstance(data.get("devices"), list):
+                    self.prefix, self.system_stats = prefix, dict(data)
+                    return dict(data)
+                first_reply = first_reply or describe_reply(r)
+            raise NotAComfyServer(
+                f"{self.base_url}: no /system_stats or /api/system_stats ({first_reply})",
+                user_message=f"The server at {self.base_url} is not a ComfyUI server: GET /system_stats gave "
+                             f"{first_reply}. Check the address and port.")
+
+    async def _send(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
+                    timeout: float | httpx.Timeout | None = None) -> httpx.Response:
         try:
             kw: dict[str, Any] = {}
             if timeout is not None:
@@ -134,23 +216,35 @@ class ComfyClient:
                 httpx.WriteError) as exc:
             raise self._unreachable(exc) from exc
         except httpx.TimeoutException as exc:
+            limit = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
+            within = f" within {limit:g} s" if limit else ""
             raise RequestTimedOut(f"{method} {path}: {exc.__class__.__name__}",
-                                  user_message="ComfyUI took too long to answer.") from exc
+                                  user_message=f"Something at {self.base_url} accepted the connection but did not "
+                                               f"answer{within}. If it is ComfyUI it may be busy or stuck; otherwise "
+                                               "check the address and port.") from exc
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"{method} {path}: {exc!r}") from exc
 
-    async def get_json(self, path: str, *, params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+    def _unreachable(self, exc: Exception) -> ProviderUnavailable:
+        return ProviderUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}",
+                                   user_message=f"ComfyUI is not answering at {self.base_url}. {START_HINT}")
+
+    async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
+                      timeout: float | httpx.Timeout | None = None) -> httpx.Response:
+        if self.prefix is None:
+            await self.probe()
+        return await self._send(method, f"{self.prefix}{path}", json_body=json_body, params=params, timeout=timeout)
+
+    async def get_json(self, path: str, *, params: Mapping[str, Any] | None = None,
+                       timeout: float | httpx.Timeout | None = None) -> Any:
         r = await self.request("GET", path, params=params, timeout=timeout)
-        if r.status_code != 200:
-            raise NotAComfyServer(f"GET {path} → HTTP {r.status_code}",
+        data = _json_or_none(r) if r.status_code == 200 else None
+        if data is None:
+            raise NotAComfyServer(f"GET {self.prefix}{path}: {describe_reply(r)}",
                                   user_message=f"The server at {self.base_url} answered, but not like ComfyUI "
-                                               f"(GET {path} gave HTTP {r.status_code}). Check the address and port.")
-        try:
-            return r.json()
-        except ValueError as exc:
-            raise NotAComfyServer(f"GET {path}: not JSON ({r.headers.get('content-type', '')})",
-                                  user_message=f"The server at {self.base_url} is not a ComfyUI server "
-                                               "(it sent a web page instead of data). Check the address and port.") from exc
+                                               f"(GET {self.prefix}{path} gave {describe_reply(r)}). "
+                                               "Check the address and port.")
+        return data
 
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.request("POST", path, json_body=body)
@@ -201,6 +295,8 @@ class ComfyClient:
         """Start the shared listener if needed and wait for the first connection."""
         if self._closed:
             raise ProviderUnavailable("client closed")
+        if self.prefix is None:
+            await self.probe()  # the socket lives under the same prefix as the routes
         if self._listener is None or self._listener.done():
             self._first_error = None
             self._listener = asyncio.create_task(self._listen(), name=f"comfy-ws {self.base_url}")
@@ -271,9 +367,11 @@ class ComfyClient:
     def _ws_error(self, exc: Exception) -> StudioError:
         if isinstance(exc, websockets.exceptions.InvalidStatus):
             status = exc.response.status_code
-            return NotAComfyServer(f"websocket upgrade refused: HTTP {status}",
+            server = exc.response.headers.get("server", "")
+            what = f"HTTP {status}" + (f" from \"{server[:60]}\"" if server else "")
+            return NotAComfyServer(f"websocket upgrade refused: {what}",
                                    user_message=f"The server at {self.base_url} does not speak ComfyUI's live protocol "
-                                                f"(HTTP {status} on /ws). Check the address and port.")
+                                                f"({what} on {self.prefix or ''}/ws). Check the address and port.")
         if isinstance(exc, (websockets.exceptions.InvalidHandshake, websockets.exceptions.InvalidMessage)):
             return NotAComfyServer(f"websocket handshake failed: {exc}")
         return self._unreachable(exc)

@@ -28,6 +28,7 @@ from studio_core.errors import (
     NotAComfyServer,
     NotAnImage,
     ProviderUnavailable,
+    RequestTimedOut,
     StudioError,
 )
 from studio_core.models import (
@@ -44,11 +45,13 @@ from studio_core.models import (
 from studio_core.providers.comfy import custom_workflow, object_info as oi, workflow
 from studio_core.providers.comfy.client import (
     START_HINT,
+    STATUS_TIMEOUT,
     ComfyClient,
     Disconnected,
     Message,
     Preview,
     Reconnected,
+    describe_reply,
     normalize_url,
 )
 from studio_core.providers.comfy.errors import execution_error, validation_error
@@ -56,6 +59,7 @@ from studio_core.storage.images import check_image_bytes
 
 log = logging.getLogger(__name__)
 
+DEFAULT_URL = "http://127.0.0.1:8188"
 DEFAULT_TIMEOUT_S = 20 * 60.0
 HISTORY_POLL_S = (0.5, 1.0, 2.0, 4.0)
 IDLE_POLL_S = 30.0  # even on a healthy socket, check /history after this long without a message
@@ -127,14 +131,19 @@ class ComfyProvider:
     # ---- facts for the settings panel ------------------------------------------------
 
     async def system_stats(self) -> dict[str, Any]:
-        data = await self.client.get_json("/system_stats")
+        client = self.client
+        if client.prefix is None:
+            return await client.probe()  # finds the route prefix with the same request
+        data = await client.get_json("/system_stats", timeout=STATUS_TIMEOUT)
         if not isinstance(data, Mapping) or not isinstance(data.get("devices"), list):
             raise NotAComfyServer("/system_stats lacks 'devices'",
-                                  user_message=f"The server at {self.base_url} is not a ComfyUI server. Check the address and port.")
+                                  user_message=f"The server at {self.base_url} is not a ComfyUI server: its "
+                                               "/system_stats lists no devices. Check the address and port.")
+        client.system_stats = dict(data)
         return dict(data)
 
     async def queue_info(self) -> dict[str, int]:
-        data = await self.client.get_json("/queue")
+        data = await self.client.get_json("/queue", timeout=STATUS_TIMEOUT)
         running = data.get("queue_running") or [] if isinstance(data, Mapping) else []
         pending = data.get("queue_pending") or [] if isinstance(data, Mapping) else []
         return {"running": len(running), "pending": len(pending)}
@@ -172,6 +181,8 @@ class ComfyProvider:
         except ProviderUnavailable as exc:
             return ProviderStatus(ServiceState.unreachable,
                                   f"ComfyUI is not running at {self.base_url}. {START_HINT}", (("error", str(exc)),))
+        except RequestTimedOut as exc:
+            return ProviderStatus(ServiceState.unreachable, exc.user_message, (("error", str(exc)),))
         except StudioError as exc:
             return ProviderStatus(ServiceState.error, exc.user_message, (("error", str(exc)),))
         system = stats.get("system") or {}
@@ -200,11 +211,11 @@ class ComfyProvider:
     async def prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], int | None]:
         """The graph this request runs and the seed it uses."""
         seed = request.seed if request.seed is not None else random.randrange(2**32)
-        text = request.option("workflow")
+        text = request.workflow.graph if request.workflow else None
         if text:
             graph = custom_workflow.parse(text)
             mapping = custom_workflow.find_inputs(graph)
-            user_map = request.option("workflow_map")
+            user_map = request.workflow.mapping if request.workflow else None
             if user_map:
                 mapping = mapping.merged(custom_workflow.WorkflowMap.from_value(user_map))
             if isinstance(user_map, Mapping):
@@ -279,8 +290,10 @@ class ComfyProvider:
             job.done = True
             raise validation_error(data, graph=job.graph, status=200)
         if r.status_code == 404:
-            raise NotAComfyServer(f"POST /prompt → 404",
-                                  user_message=f"The server at {self.base_url} is not a ComfyUI server. Check the address and port.")
+            what = describe_reply(r)
+            raise NotAComfyServer(f"POST /prompt → {what}",
+                                  user_message=f"The server at {self.base_url} is not a ComfyUI server (POST /prompt gave "
+                                               f"{what}). Check the address and port.")
         job.done = True
         raise validation_error(data, graph=job.graph, status=r.status_code)
 
@@ -386,6 +399,10 @@ class ComfyProvider:
         data = await self.client.get_json(f"/history/{job.prompt_id}")
         entry = data.get(job.prompt_id) if isinstance(data, Mapping) else None
         if not isinstance(entry, Mapping):
+            if job.cancel_requested:
+                job.done = True  # deleted from the queue before it ran: nothing will ever arrive
+                yield None
+                return
             if not final:
                 q = await self.client.get_json("/queue")
                 ids = {item[1] for key in ("queue_running", "queue_pending") for item in (q.get(key) or [])
@@ -409,7 +426,11 @@ class ComfyProvider:
                         return
                     raise GenerationFailed("interrupted (history)", user_message="The generation was stopped on the ComfyUI server.")
             raise GenerationFailed("history status error", user_message="ComfyUI reported an error for this job.")
-        if status.get("completed") or status.get("status_str") == "success" or "outputs" in entry:
+        # Newer servers may write an entry before the job ends; only the status says it finished.
+        # An entry without a status (older or minimal servers) counts as finished once it has outputs.
+        finished = (status.get("completed") is True or status.get("status_str") == "success") if status \
+            else "outputs" in entry
+        if finished:
             job.done = True
             if job.yielded == 0 and job.held_temp:
                 async for event in self._yield_held(job, seed):
@@ -462,24 +483,39 @@ class ComfyProvider:
 
     # ---- cancellation ----------------------------------------------------------------
 
-    async def _cancel_on_server(self, job: _Job) -> str:
-        """Interrupt the job if it runs, else drop it from the queue; returns which one."""
+    async def _cancel_on_server(self, job: _Job) -> None:
+        """Drop the job from the queue, then interrupt it: whichever state it is in, it stops.
+
+        Delete first: a job still pending is gone, and one that started in the meantime is
+        running by the time the interrupt arrives. Reading /queue and choosing one would let a
+        job that starts between the read and the choice run on.
+        """
         job.cancel_requested = True
-        q = await self.client.get_json("/queue", timeout=5)
+        client = self.client
+        await client.post("/queue", {"delete": [job.prompt_id]})
+        if client.system_stats is None:
+            try:
+                await self.system_stats()
+            except StudioError:
+                pass
+        if client.targeted_interrupt:
+            await client.post("/interrupt", {"prompt_id": job.prompt_id})
+            return
+        # Older servers ignore the prompt_id and stop whatever runs, perhaps someone else's job;
+        # after the delete our job can only be running or finished, so look before stopping.
+        q = await client.get_json("/queue", timeout=STATUS_TIMEOUT)
         running = {i[1] for i in (q.get("queue_running") or []) if isinstance(i, list) and len(i) > 1}
         if job.prompt_id in running:
-            # With a prompt_id a 2025 server never stops someone else's job; 2024 ignores the id,
-            # hence the check above.
-            await self.client.post("/interrupt", {"prompt_id": job.prompt_id})
-            return "interrupted"
-        await self.client.post("/queue", {"delete": [job.prompt_id]})
-        return "deleted"
+            await client.post("/interrupt", {"prompt_id": job.prompt_id})
 
     async def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
         if job is None or job.done:
             return
-        if await self._cancel_on_server(job) == "deleted":
+        await self._cancel_on_server(job)
+        if not job.started:
+            # Deleted before it ran, so no message will come; if it had just started, the interrupt
+            # stops it and its late messages go nowhere.
             job.done = True
             job.queue.put_nowait(_CANCELLED)
 
@@ -489,5 +525,6 @@ class ComfyProvider:
 
 
 def create(settings: Any, secrets: Any = None) -> ComfyProvider:
-    return ComfyProvider(getattr(settings, "comfy_url", "http://127.0.0.1:8188"),
+    url = getattr(settings, "comfy_active_url", "") or getattr(settings, "comfy_url", "") or DEFAULT_URL
+    return ComfyProvider(url,
                          model=getattr(settings, "comfy_model", "") or workflow.DEFAULT_CHECKPOINT)
