@@ -13,8 +13,6 @@ import logging
 import os
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from studio_core.storage.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -34,6 +32,10 @@ def cache_path(cache_dir: Path, key: str) -> Path:
 
 def make_thumbnail(path: Path, px: int = THUMB_SIZE) -> bytes:
     """PNG bytes of ``path`` fitted into ``px``×``px``, alpha kept. Raises OSError/ValueError."""
+    # Pillow is imported on first use (a worker thread), not when the gallery module loads:
+    # the window's first screen never makes a thumbnail.
+    from PIL import Image, ImageOps
+
     with Image.open(path) as img:
         img.draft("RGBA", (px, px))  # JPEG: decode at reduced size
         img = ImageOps.exif_transpose(img)
@@ -62,6 +64,8 @@ def cached_thumbnail_bytes(path: Path, cache_dir: Path, *, size: int, mtime_ns: 
 def thumbnail_bytes(path: Path, cache_dir: Path, *, size: int | None = None, mtime_ns: int | None = None,
                     px: int = THUMB_SIZE) -> bytes | None:
     """Cached thumbnail bytes for ``path``; None when it is not a readable image (or gone)."""
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
     try:
         if size is None or mtime_ns is None:

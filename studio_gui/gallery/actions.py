@@ -12,7 +12,7 @@ import functools
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QDesktopServices, QImage
@@ -21,9 +21,11 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMenu, QW
 from studio_core.storage.index import to_thread
 from studio_core.errors import StorageError
 from studio_core.storage.cleanup import TrashResult, trash_files
-from studio_core.storage.export import BatchExportResult, export_batch, export_image
 from studio_core.storage.index import ImageIndex
 from studio_core.storage.records import ImageRecord
+
+if TYPE_CHECKING:
+    from studio_core.storage.export import BatchExportResult
 
 EXPORT_FILTERS = (
     ("PNG with generation settings (*.png)", "png", True),
@@ -81,6 +83,9 @@ async def copy_to_clipboard(paths: Sequence[Path]) -> None:
 async def export(src: Path, dest: Path, *, fmt: str, with_metadata: bool) -> Path:
     if not src.exists():
         raise _missing(src)
+    # Imported here: export pulls in Pillow, which the first screen does not need.
+    from studio_core.storage.export import export_image
+
     return await to_thread(functools.partial(export_image, src, dest, with_metadata=with_metadata, fmt=fmt))
 
 
@@ -115,6 +120,8 @@ def ask_folder(parent: QWidget, title: str, on_chosen: Callable[[Path], Any]) ->
 async def export_many(srcs: Sequence[Path], folder: Path, *, fmt: str, with_metadata: bool,
                       progress: Callable[[int, int], Any] | None = None) -> BatchExportResult:
     """Export every file into ``folder`` in a worker thread; ``progress(done, total)`` on the loop."""
+    from studio_core.storage.export import export_batch
+
     loop = asyncio.get_running_loop()
 
     def report(done: int, total: int) -> None:

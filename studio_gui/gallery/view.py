@@ -21,7 +21,6 @@ from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QUrl, Sign
 from PySide6.QtGui import QContextMenuEvent, QDrag, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
-from studio_core.storage.images import safe_component
 from studio_core.storage.records import ImageRecord
 from studio_gui.gallery.actions import MenuHandlers, image_menu
 from studio_gui.gallery.delegate import GalleryDelegate
@@ -33,6 +32,9 @@ MAX_DRAG = 500  # each dragged file is staged (linked) on the GUI thread before 
 
 
 def drag_name(rec: ImageRecord) -> str:
+    # Imported on first drag: storage.images loads Pillow, which the first screen does not need.
+    from studio_core.storage.images import safe_component
+
     stem = safe_component(rec.prompt, max_len=32, fallback="") if rec.prompt else ""
     if not stem:
         stem = Path(rec.name).stem
