@@ -472,8 +472,8 @@ def for_core(core) -> ManagedServer:
     """The managed server configured from ``core.settings``; registered to stop on close.
 
     Flags come from the local card's profile (``--preview-method auto``, ``--lowvram`` on
-    small cards; ``--cpu`` when no NVIDIA driver is found). Once it answers, the ComfyUI
-    URL in the settings points at it.
+    small cards; ``--cpu`` when no NVIDIA driver is found). While it runs, the settings'
+    runtime ``comfy_managed_url`` points at it; the address the user typed is never touched.
     """
     from studio_core import gpu
     from studio_core.hardware.profiles import DEFAULT_PROFILE, profile_for_total
@@ -501,6 +501,12 @@ def for_core(core) -> ManagedServer:
         return tuple(flags)
 
     server = ManagedServer(spec, log_dir=core.paths.logs, flags_provider=profile_flags)
-    server.started_listeners.append(lambda url: core.settings.update(comfy_url=url))
+    server.started_listeners.append(lambda url: core.settings.update(comfy_managed_url=url))
+
+    def on_state(state: ServerState, _message: str) -> None:
+        if state in (ServerState.stopped, ServerState.failed):
+            core.settings.update(comfy_managed_url="")
+
+    server.state_listeners.append(on_state)
     core.on_close(server.stop)
     return server

@@ -99,7 +99,7 @@ class ServiceRegistry:
 
     def _fingerprint(self, service_id: str, s: Settings) -> object:
         if service_id == "comfyui":
-            return (s.comfy_url, s.comfy_model)
+            return (s.comfy_active_url, s.comfy_model)
         info = service_info(service_id)
         key = self._secrets.get(info.secret_name) if info.secret_name else None
         return (repr(sorted(s.provider(service_id).items())), hash(key))

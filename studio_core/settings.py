@@ -15,12 +15,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from studio_core.storage.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: comfy_url is only what the user typed ("" = look on this computer)
+DEFAULT_COMFY_URL = "http://127.0.0.1:8188"
+# Fields that describe this run, not the user's choices: never written, never read from disk.
+RUNTIME = {"runtime": True}
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,10 @@ class Settings:
     first_run_done: bool = False
     selected_service: str = "comfyui"
     fallback_services: tuple[str, ...] = ()
-    # ComfyUI
-    comfy_url: str = "http://127.0.0.1:8188"
+    # ComfyUI. comfy_url is the address the user typed; "" means "not set", and the app then
+    # looks on this computer (8188, then ComfyUI Desktop's 8000). The pool of servers that
+    # follows turns this one field into a list, with the managed server as its own entry.
+    comfy_url: str = ""
     comfy_model: str = "sd_xl_base_1.0.safetensors"
     comfy_workflow_file: str = ""
     comfy_server_folder: str = ""
@@ -50,9 +56,21 @@ class Settings:
     cleanup_days: int = 90
     storage_budget_mb: int = 0
     low_disk_warning_mb: int = 500
+    # Runtime only: the server the app started (its port is picked fresh each start) and the
+    # one found on this computer when no address is set. Neither ever overwrites comfy_url.
+    comfy_managed_url: str = field(default="", metadata=RUNTIME)
+    comfy_found_url: str = field(default="", metadata=RUNTIME)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def comfy_active_url(self) -> str:
+        """The ComfyUI address to use now: the managed server while it runs, else the user's, else the found one."""
+        return self.comfy_managed_url or self.comfy_url or self.comfy_found_url or DEFAULT_COMFY_URL
+
+    def persisted(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("runtime")}
 
     def provider(self, provider_id: str) -> dict[str, Any]:
         return dict(self.providers.get(provider_id, {}))
@@ -75,6 +93,26 @@ def _coerce(name: str, value: Any, default: Any) -> tuple[bool, Any]:
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in value.items())
         return ok, value
     return False, value
+
+
+def _v1_comfy_url(url: str, *, managed: bool) -> str:
+    """What a schema-1 file's comfy_url meant as the user's address ("" when it was not theirs).
+
+    Schema 1 wrote its default (8188) into every file, and saved the managed server's random
+    port over the address after each start. Random ports come from the OS's ephemeral range
+    (32768 and up on Linux, 49152 and up on Windows and macOS), which nobody types for ComfyUI.
+    """
+    text = url.strip().rstrip("/")
+    if text in ("", DEFAULT_COMFY_URL, "http://localhost:8188"):
+        return ""
+    try:
+        parts = urlsplit(text if "://" in text else "http://" + text)
+        port = parts.port
+    except ValueError:
+        return url
+    if managed and parts.hostname in ("127.0.0.1", "localhost") and port is not None and port >= 32768:
+        return ""
+    return url
 
 
 def _defaults() -> Settings:
@@ -103,8 +141,9 @@ class SettingsStore:
     def update(self, **changes: Any) -> Settings:
         new = self._settings.replace(**changes)
         if new != self._settings:
-            self._settings = new
-            self.save()
+            old, self._settings = self._settings, new
+            if new.persisted() != old.persisted():
+                self.save()
             for cb in list(self._subscribers):
                 cb(new)
         return new
@@ -120,7 +159,7 @@ class SettingsStore:
         Once a background writer exists every write goes through it, so writes land in
         the order they were made; :meth:`flush` waits for all of them.
         """
-        text = json.dumps(dataclasses.asdict(self._settings), indent=2, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(self._settings.persisted(), indent=2, sort_keys=True, ensure_ascii=False)
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -177,7 +216,7 @@ class SettingsStore:
             return defaults
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(Settings):
-            if f.name not in data:
+            if f.name not in data or f.metadata.get("runtime"):
                 continue
             default = getattr(defaults, f.name)
             ok, value = _coerce(f.name, data[f.name], default)
@@ -188,5 +227,8 @@ class SettingsStore:
         version = kwargs.get("schema_version", SCHEMA_VERSION)
         if version > SCHEMA_VERSION:
             self._warn(f"settings were written by a newer version (schema {version}); unknown values are ignored")
+        if version < 2 and "comfy_url" in kwargs:
+            kwargs["comfy_url"] = _v1_comfy_url(kwargs["comfy_url"], managed=bool(
+                str(kwargs.get("comfy_server_folder", "")).strip() or str(kwargs.get("comfy_start_command", "")).strip()))
         kwargs["schema_version"] = SCHEMA_VERSION
         return Settings(**kwargs)

@@ -48,7 +48,7 @@ class HardwareMonitor(QObject):
     # -- what widgets read -----------------------------------------------------------------
     @property
     def url(self) -> str:
-        return self.core.settings.current.comfy_url
+        return self.core.settings.current.comfy_active_url
 
     @property
     def gpu(self) -> VramInfo | None:

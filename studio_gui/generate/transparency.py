@@ -160,11 +160,11 @@ class TransparencyOption(QWidget):
             self.checkbox.blockSignals(True)
             self.checkbox.setChecked(settings.transparent_background)
             self.checkbox.blockSignals(False)
-        changed = settings.selected_service != self._service or settings.comfy_url != self._comfy_url
-        if settings.comfy_url != self._comfy_url:
+        changed = settings.selected_service != self._service or settings.comfy_active_url != self._comfy_url
+        if settings.comfy_active_url != self._comfy_url:
             self._object_info = None
             self._plans.pop("comfyui", None)
-        self._service, self._comfy_url = settings.selected_service, settings.comfy_url
+        self._service, self._comfy_url = settings.selected_service, settings.comfy_active_url
         self._update_note()
         if changed and not initial:
             self.refresh()

@@ -222,7 +222,7 @@ class ServiceSelector(QWidget):
             self.service_changed.emit(new.selected_service)
         for sid in self.cards:
             if sid == "comfyui":
-                changed = old.comfy_url != new.comfy_url
+                changed = old.comfy_active_url != new.comfy_active_url
             else:
                 changed = old.provider(sid) != new.provider(sid)
             if changed:

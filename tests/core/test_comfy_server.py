@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -220,15 +221,27 @@ def test_core_owns_the_managed_server(tmp_path, paths):
     (folder / "venv" / "bin").mkdir(parents=True)
     (folder / "venv" / "bin" / "python").symlink_to(sys.executable)
 
+    typed = "http://127.0.0.1:8188"
+
     async def scenario():
         core = await StudioCore.open(paths)
-        core.settings.update(comfy_server_folder=str(folder), comfy_manage_server=True)
+        core.settings.update(comfy_url=typed, comfy_server_folder=str(folder), comfy_manage_server=True)
         server = core.comfy_server
         assert core.comfy_server is server
         url = await server.start()
-        assert core.settings.current.comfy_url == url
+        # The managed server is used while it runs, but the user's address is never overwritten,
+        # neither in memory nor in what a later save writes.
+        assert core.settings.current.comfy_active_url == url != typed
+        assert core.settings.current.comfy_url == typed
+        core.settings.update(width=768)  # any later save
+        await core.settings.flush()
+        on_disk = json.loads(core.settings.path.read_text())
+        assert on_disk["comfy_url"] == typed and "comfy_managed_url" not in on_disk
+        assert str(server.port) not in core.settings.path.read_text()
         child = int((folder / "child.pid").read_text())
         pid = server.pid
+        await server.stop()
+        assert core.settings.current.comfy_active_url == typed  # back to the user's address
         await core.aclose()
         return server, child, pid
 
