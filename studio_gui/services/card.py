@@ -9,11 +9,12 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy
 
 from studio_core.models import ProviderStatus, ServiceState
-from studio_gui.services.checks import NOT_INSTALLED
+from studio_gui.services.checks import NEEDS_SETUP, NOT_INSTALLED
 
 # GUI-only states beyond the core's ServiceState.
 CHECKING = "checking"
 NOT_INSTALLED_STATE = "not_installed"
+NEEDS_SETUP_STATE = "needs_setup"
 
 # (dot colour, short words) per state; the words are what a screen reader and the tooltip say.
 STATE_LOOK: dict[str, tuple[str, str]] = {
@@ -24,6 +25,7 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     ServiceState.unknown.value: ("#8a8a8a", "not checked yet"),
     CHECKING: ("#8a8a8a", "checking…"),
     NOT_INSTALLED_STATE: ("#8a8a8a", "not included in this build"),
+    NEEDS_SETUP_STATE: ("#d99a00", "needs setup — click to set up"),
 }
 
 
@@ -71,6 +73,8 @@ def gui_state(status: ProviderStatus | None) -> str:
         return CHECKING
     if status.detail(NOT_INSTALLED):
         return NOT_INSTALLED_STATE
+    if status.state == ServiceState.needs_key and status.detail(NEEDS_SETUP):
+        return NEEDS_SETUP_STATE
     return status.state.value
 
 
@@ -166,7 +170,8 @@ class ServiceCard(QFrame):
 
     @property
     def needs_setup(self) -> bool:
-        return self.state in (ServiceState.needs_key.value, ServiceState.error.value, NOT_INSTALLED_STATE)
+        return self.state in (ServiceState.needs_key.value, ServiceState.error.value, NOT_INSTALLED_STATE,
+                              NEEDS_SETUP_STATE)
 
     def _update_a11y(self) -> None:
         _, words = STATE_LOOK.get(self.state, STATE_LOOK[ServiceState.unknown.value])

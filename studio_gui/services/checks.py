@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import threading
 import logging
+from typing import Any, Mapping
 
 from studio_core.errors import DependencyMissing, StudioError
 from studio_core.models import ProviderStatus, ServiceState
@@ -34,9 +35,69 @@ def _preimport(module: str) -> None:
         pass  # the registry turns this into DependencyMissing with the right package name
 
 
+NEEDS_SETUP = "needs_setup"  # detail: the labels of the required settings still empty
+
+
+def setup_gap(service_id: str, cfg: Mapping[str, Any], *, key_source: str | None,
+              ambient: bool = False) -> ProviderStatus | None:
+    """What is missing before ``service_id`` can be asked anything, or None.
+
+    Pure: the caller looks up where a key would come from (``secrets.source``, blocking).
+    An unset service is "needs a key"/"needs setup" like its neighbours, never a red
+    "endpoint must be a web address (got '')" from a provider called with nothing.
+    """
+    try:
+        info = service_info(service_id)
+    except StudioError:
+        return None
+    if not info.secret_name:
+        return None
+    from studio_gui.services.provider_fields import form_for
+
+    form = form_for(service_id)
+    missing = tuple(f.label for f in form.fields if f.required and not str(cfg.get(f.key) or "").strip())
+    key_needed = True
+    if form.key.required_when is not None:
+        other, value = form.key.required_when
+        chosen = str(cfg.get(other) or "").strip()
+        # Another sign-in was chosen (Entra ID, an AWS profile): that one needs no key here.
+        key_needed = not chosen or chosen == value
+    key_missing = key_needed and key_source is None and not ambient
+    if key_missing and missing:
+        # The card says "needs a key" like its keyless neighbours; the message names the rest.
+        return ProviderStatus(ServiceState.needs_key, f"{info.name} needs an API key and its {_words(missing)}."
+                                                      " Add them in Settings.")
+    if key_missing:
+        return ProviderStatus(ServiceState.needs_key, "Add an API key in Settings to use this service.")
+    if missing:
+        return ProviderStatus(ServiceState.needs_key, f"{info.name} needs its {_words(missing)}. Enter them in Settings.",
+                              ((NEEDS_SETUP, missing),))
+    return None
+
+
+def _words(labels: tuple[str, ...]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def core_setup_gap(core, service_id: str) -> ProviderStatus | None:
+    """:func:`setup_gap` from the core's settings and key store. Blocking: call in a thread."""
+    from studio_core.services import ambient_credentials
+
+    info = service_info(service_id)
+    if not info.secret_name:
+        return None
+    source = getattr(core.secrets, "source", None)
+    key_source = source(info.secret_name) if callable(source) else None
+    return setup_gap(service_id, core.settings.current.provider(service_id), key_source=key_source,
+                     ambient=service_id in ambient_credentials())
+
+
 async def check_service(core, service_id: str, *, timeout: float = CHECK_TIMEOUT) -> ProviderStatus:
     redact = getattr(core.secrets, "redact", lambda s: s)
     try:
+        gap = await asyncio.to_thread(core_setup_gap, core, service_id)
+        if gap is not None:
+            return gap
         info = service_info(service_id)
         await asyncio.to_thread(_preimport, info.module)
         provider = core.services.provider(service_id)

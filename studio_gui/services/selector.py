@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QToolButton, QVB
 
 from studio_core.models import ProviderStatus, ServiceState
 from studio_gui.services.card import NOT_INSTALLED_STATE, ServiceCard
-from studio_gui.services.checks import check_service
+from studio_gui.services.checks import check_service, setup_gap
 from studio_gui.services.events import events_for
 from studio_gui.services.facts import ServiceFacts, capability_line, format_price, load_catalog, model_in_use
 
@@ -121,9 +121,13 @@ class ServiceSelector(QWidget):
         selected = self.core.settings.current.selected_service
         order = sorted(self.cards, key=lambda sid: (sid != "comfyui", sid != selected))
         for sid in order:
-            if sid in sources and sources[sid] is None and sid not in ambient:
-                self._apply_status(sid, ProviderStatus(ServiceState.needs_key, "Add an API key in Settings to use this service."))
-                continue
+            if sid in sources:
+                # The same rule as every later check (check_service), so a refresh agrees with the start.
+                gap = setup_gap(sid, self.core.settings.current.provider(sid), key_source=sources[sid],
+                                ambient=sid in ambient)
+                if gap is not None:
+                    self._apply_status(sid, gap)
+                    continue
             self.check(sid)
             task = self._checks.get(sid)
             if task is not None:

@@ -95,8 +95,12 @@ def plan_frames(request: GenerationRequest, settings: FrameSettings, *, max_batc
         "animations": [s.animation for s in specs], "prompt": request.prompt})
 
 
-def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) -> str:
-    """The summary line: '8 frames · 8 jobs · seed 1234 fixed'."""
+def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None, local: bool = False,
+             time: str = "") -> str:
+    """The summary line: '8 frames · 8 jobs · seed 1234 fixed · ~4 min · ≈ $0.07'.
+
+    ``local``: the service runs on the user's GPU, so the cost is "free"; ``time`` comes
+    from :mod:`studio_gui.sprites.frame_estimate`."""
     n, jobs = plan.images, len(plan.requests)
     seed = plan.meta.get("seed")
     parts: list[str]
@@ -111,7 +115,11 @@ def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) ->
         d = plan.meta["directions"]
         head = f"{n} frames" + (f" ({d} directions × {plan.meta['frames_per_direction']})" if d > 1 else "")
         parts = [head, f"{jobs} jobs", f"seed {seed} fixed" if seed_known else "one random seed, fixed"]
-    if cost is not None:
+    if time:
+        parts.append(time)
+    if local:
+        parts.append("free")
+    elif cost is not None:
         parts.append(f"≈ ${cost:.2f}" if cost >= 0.01 or cost == 0 else f"≈ ${cost:.4f}")
     return " · ".join(parts)
 
@@ -335,7 +343,14 @@ class FramesPanel(QWidget):
             request = self._current_request()
         plan = self.plan(request if request is not None else GenerationRequest(prompt="", seed=0))
         known = request is not None and request.seed is not None
-        return describe(plan, seed_known=known, cost=self._cost(plan, request) if request is not None else None)
+        if request is None:
+            return describe(plan, seed_known=known)
+        from studio_gui.sprites.frame_estimate import seconds_per_image, time_text
+
+        per_image = seconds_per_image(self.core.jobs.entries(include_finished=True), request.service)
+        when = time_text(images=plan.images, service=request.service, per_image=per_image, quality=request.quality)
+        return describe(plan, seed_known=known, cost=self._cost(plan, request), local=request.service == "comfyui",
+                        time=when)
 
     def _current_request(self) -> GenerationRequest | None:
         if self._request_source is None:

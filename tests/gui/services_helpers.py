@@ -17,6 +17,10 @@ class FakeServices:
             for info in core.services.all():
                 if info.secret_name:
                     core.secrets.set(info.secret_name, f"test-key-{info.id}-0000")
+            # Azure asks nothing without its endpoint and deployment (checks.setup_gap).
+            core.settings.update(providers={**core.settings.current.providers,
+                                            "azure": {"endpoint": "https://example.openai.azure.com",
+                                                      "deployment": "img"}})
         self.providers: dict[str, FakeProvider] = {}
         self.raises: dict[str, BaseException] = {}
         for info in core.services.all():

@@ -265,3 +265,36 @@ def test_ready_bar_hand_over_exports_one_animation_per_direction(loop, panel, mo
     finally:
         dlg.close()
         dlg.deleteLater()
+
+
+def test_walk_summary_names_time_and_cost(panel, core):
+    """Issue 11 item 8: '64 frames · 64 jobs' also says how long and what it costs."""
+    from studio_gui.sprites.frames_panel import FrameSettings
+
+    panel.set_settings(FrameSettings(mode="animation", animation="walk", directions=8))
+    local = panel.describe(base(service="comfyui"))
+    assert local.startswith("64 frames (8 directions × 8) · 64 jobs")
+    assert "~25 s–45 s each" in local and local.endswith("free")
+    # A cloud model: the catalog's price per image times 64.
+    cloud = panel.describe(base(service="replicate", model="black-forest-labs/flux-schnell"))
+    from studio_core import costs
+
+    price = costs.price_per_image("replicate", "black-forest-labs/flux-schnell", width=512, height=512,
+                                  cat=panel._catalog).total(64)
+    assert price > 0 and f"≈ ${price:.2f}" in cloud
+
+
+def test_measured_speed_of_recent_jobs_beats_the_hint():
+    from types import SimpleNamespace as NS
+
+    from studio_gui.sprites.frame_estimate import seconds_per_image, time_text
+
+    def entry(service, started, ended, images=1, state="done"):
+        return NS(state=state, request=NS(service=service), started=started, ended=ended, images=images)
+
+    entries = [entry("comfyui", 0, 12), entry("comfyui", 100, 124, images=2), entry("comfyui", 0, 500, state="failed"),
+               entry("openai", 0, 60), entry("comfyui", 50, 50)]
+    assert seconds_per_image(entries, "comfyui") == 12.0
+    assert time_text(images=64, service="comfyui", per_image=12.0) == "~13 min"
+    assert time_text(images=64, service="openai", per_image=None) == ""  # no figure invented
+    assert seconds_per_image(entries, "replicate") is None

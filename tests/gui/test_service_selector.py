@@ -321,3 +321,75 @@ def test_ambient_cloud_credentials_are_checked(loop, core, monkeypatch, make_sel
     settle(loop, tasks)
     assert "bedrock" in asked and "google" in asked
     assert "openai" not in asked
+
+
+def test_refresh_keeps_an_unset_azure_card_at_needs_key(loop, core, monkeypatch, make_selector, tasks, tmp_path):
+    """Issue 11 item 8: after ↻ the unset Azure card said "error" with "endpoint must be a web
+    address (got '')" while its neighbours said "needs a key". The real Azure provider is used."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLOUDSDK_CONFIG", raising=False)
+    for var in ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    sel = make_selector()
+    loop.run_until_complete(sel.started())
+    settle(loop, tasks)
+    assert sel.cards["azure"].state == "needs_key"
+    sel.refresh()
+    settle(loop, tasks)
+    card = sel.cards["azure"]
+    assert card.state == "needs_key", card.status
+    assert "web address" not in card.toolTip() and "Endpoint" in card.status.message
+    assert card.needs_setup  # a click opens its settings page
+
+
+def test_azure_with_a_key_but_no_endpoint_needs_setup(loop, core, monkeypatch, make_selector, tasks):
+    core.secrets.set("azure", "test-key-azure-0000")
+    sel = make_selector()
+    sel.check("azure")
+    settle(loop, tasks)
+    card = sel.cards["azure"]
+    assert card.state == "needs_setup" and card.needs_setup
+    assert card.state_text.text().startswith("needs setup")
+    assert "Endpoint and Deployment" in card.status.message
+    # Entra ID sign-in needs no key; the endpoint and deployment are still asked for.
+    from studio_gui.services.checks import setup_gap
+
+    assert setup_gap("azure", {"auth": "entra"}, key_source=None).detail("needs_setup") == ("Endpoint", "Deployment")
+    assert setup_gap("azure", {"auth": "entra", "endpoint": "https://x.openai.azure.com", "deployment": "d"},
+                     key_source=None) is None
+    assert setup_gap("comfyui", {}, key_source=None) is None
+
+
+def test_card_titles_are_whole_at_the_default_width_or_carry_a_tooltip(qtbot, loop, core, monkeypatch):
+    from studio_gui.main_window import MainWindow
+
+    FakeServices(core, monkeypatch, {sid: READY for sid in ("comfyui",)})
+    window = MainWindow(core)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    cards = window.services.cards.values()
+    assert not [c.name for c in cards if c.title.is_elided()]
+    # Narrowed by the user, a shortened title keeps its whole text one hover away.
+    window.splitter.setSizes([150, 1130])
+    loop.run_until_complete(asyncio.sleep(0.05))
+    elided = [c for c in cards if c.title.is_elided()]
+    assert elided and all(c.title.toolTip() == c.name for c in elided)
+
+
+def test_services_column_does_not_scroll_when_every_card_fits(qtbot, loop, core, monkeypatch):
+    from PySide6.QtWidgets import QScrollArea
+
+    from studio_gui.main_window import MainWindow
+
+    FakeServices(core, monkeypatch)
+    window = MainWindow(core)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)  # the size of the report
+    window.show()
+    qtbot.waitExposed(window)
+    scroll = window.services.findChild(QScrollArea)
+    body = scroll.widget()
+    assert body.heightForWidth(scroll.viewport().width()) < scroll.viewport().height()
+    assert scroll.verticalScrollBar().maximum() == 0
