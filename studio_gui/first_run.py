@@ -43,7 +43,7 @@ class FirstRunPanel(QDialog):
         intro.setWordWrap(True)
         lay.addWidget(intro)
 
-        self.comfy_label = QLabel("Looking for a ComfyUI server at 127.0.0.1:8188…")
+        self.comfy_label = QLabel("Looking for a ComfyUI server…")
         self.comfy_label.setWordWrap(True)
         self.comfy_label.setObjectName("comfyStatus")
         lay.addWidget(self.comfy_label)
@@ -83,7 +83,14 @@ class FirstRunPanel(QDialog):
         self.store_label.setText(info.description)
 
     async def _probe_comfy(self) -> None:
-        url = self.core.settings.current.comfy_url
+        from studio_core.providers.comfy import discovery
+
+        try:
+            # With no address typed, ComfyUI may be on 8188 or (ComfyUI Desktop) on 8000.
+            await discovery.refresh_found_url(self.core.settings)
+        except Exception as exc:  # a courtesy, as below
+            log.info("first-run ComfyUI discovery failed: %s", exc)
+        url = self.core.settings.current.comfy_active_url
         try:
             status = await self.core.services.provider("comfyui").check()
         except Exception as exc:  # the probe is a courtesy; it must never bother the user

@@ -187,6 +187,10 @@ class HealthStatusButton(QToolButton):
         self.refresh()
         if self.core.settings.current.comfy_manage_server:
             self.tasks.spawn(self.core.comfy_server.start(), name="comfyui-autostart")
+        elif not self.core.settings.current.comfy_url:
+            from studio_core.providers.comfy import discovery
+
+            self.tasks.spawn(discovery.refresh_found_url(self.core.settings), name="comfyui-discovery")
 
     def closing(self) -> None:
         self.detach()

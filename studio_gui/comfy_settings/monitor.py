@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from urllib.parse import urlparse
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GPU_INTERVAL_S = 1.0
 HEALTH_INTERVAL_S = 3.0
+REPROBE_S = 15.0  # with no address set and nothing answering, look on 8188/8000 again this often
 _monitors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -44,6 +46,7 @@ class HardwareMonitor(QObject):
         self.nvml_checked = False
         self.health: ServerHealth | None = None
         self._task: asyncio.Task | None = None
+        self._last_probe = 0.0
 
     # -- what widgets read -----------------------------------------------------------------
     @property
@@ -144,6 +147,20 @@ class HardwareMonitor(QObject):
                 self.health = health_from(url, None, None, error=exc.user_message)
         else:
             self.health = await fetch_health(url)
+        await self._maybe_find_server()
+
+    async def _maybe_find_server(self) -> None:
+        """A ComfyUI started after the app (on 8188, or Desktop on 8000) is found without a restart."""
+        s = self.core.settings.current
+        if s.comfy_url or s.comfy_managed_url or (self.health is not None and self.health.status == "running"):
+            return
+        now = time.monotonic()
+        if now - self._last_probe < REPROBE_S:
+            return
+        self._last_probe = now
+        from studio_core.providers.comfy import discovery
+
+        await discovery.refresh_found_url(self.core.settings)
 
 
 def monitor_for(core, *, tasks: TaskOwner) -> HardwareMonitor:

@@ -1,16 +1,21 @@
-"""Settings page “ComfyUI server”: let the app start and stop ComfyUI, and watch its log."""
+"""Settings page “ComfyUI server”: the address to use, a connection test, and a server the
+app starts and stops for the user (with its log)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
 from studio_core.comfy_server import NotAComfyFolder, ServerState, command_spec, inspect_folder
 from studio_core.errors import StudioError
+from studio_core.models import ProviderStatus, ServiceState
+from studio_core.providers.comfy import discovery
+from studio_core.providers.comfy.client import normalize_url
 from studio_gui.tasks import TaskOwner
 
 _STATE_TEXT = {ServerState.stopped: "Stopped", ServerState.starting: "Starting…", ServerState.running: "Running",
@@ -25,6 +30,36 @@ class ServerPage(QWidget):
         self.server = core.comfy_server
         s = core.settings.current
         lay = QVBoxLayout(self)
+        aform = QFormLayout()
+        self.address = QLineEdit(s.comfy_url)
+        self.address.setPlaceholderText("empty: look on this computer (port 8188, then ComfyUI Desktop's 8000)")
+        self.address.setAccessibleName("ComfyUI address")
+        self.address.setToolTip("Where your ComfyUI answers, e.g. http://127.0.0.1:8188 or http://192.168.1.20:8188. "
+                                "A server the app starts below is used while it runs; this address is kept.")
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self._on_test)
+        arow = QHBoxLayout()
+        arow.addWidget(self.address, 1)
+        arow.addWidget(self.test_button)
+        aform.addRow("Address", arow)
+        lay.addLayout(aform)
+        self.address_error = QLabel()
+        self.address_error.setWordWrap(True)
+        self.address_error.setStyleSheet("color: #d0312d;")
+        self.address_error.hide()
+        lay.addWidget(self.address_error)
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        self.test_result.setAccessibleName("Connection test result")
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.test_result)
+        self.in_use = QLabel()
+        self.in_use.setWordWrap(True)
+        self.in_use.setStyleSheet("color: palette(placeholder-text);")
+        lay.addWidget(self.in_use)
+        self.address.editingFinished.connect(self._save_address)
+        self._unsubscribe = core.settings.subscribe(lambda _s: self._show_in_use())
+        self._show_in_use()
         intro = QLabel("The app can start ComfyUI for you on this computer, with settings that suit your GPU, "
                        "and stop it when you close the app.")
         intro.setWordWrap(True)
@@ -82,9 +117,83 @@ class ServerPage(QWidget):
         self._on_state(self.server.state, self.server.message)
 
     def _detach(self) -> None:
+        self._unsubscribe()
         for lst, cb in ((self.server.log_listeners, self._on_line), (self.server.state_listeners, self._on_state)):
             if cb in lst:
                 lst.remove(cb)
+
+    # -- the address ------------------------------------------------------------------------
+    def address_problem(self) -> str:
+        """"" when the address field is empty or a usable http(s) address, else why not."""
+        text = self.address.text().strip()
+        if not text:
+            return ""
+        try:
+            normalize_url(text)
+        except StudioError as exc:
+            return exc.user_message
+        return ""
+
+    def _save_address(self) -> bool:
+        problem = self.address_problem()
+        self.address_error.setText(problem)
+        self.address_error.setVisible(bool(problem))
+        if problem:
+            return False  # the last good address stays in force until this one is fixed
+        text = self.address.text().strip()
+        url = normalize_url(text) if text else ""
+        self.core.settings.update(comfy_url=url)
+        return True
+
+    def _show_in_use(self) -> None:
+        if not shiboken6.isValid(self):
+            return
+        s = self.core.settings.current
+        if s.comfy_managed_url:
+            why = "the server the app started"
+        elif s.comfy_url:
+            why = "your address"
+        elif s.comfy_found_url:
+            why = "found on this computer"
+        else:
+            why = "the default; nothing was found on this computer yet"
+        self.in_use.setText(f"In use now: {s.comfy_active_url} ({why}).")
+
+    def _on_test(self) -> None:
+        if not self._save_address():
+            return
+        self.test_button.setEnabled(False)
+        self.test_result.setStyleSheet("")
+        self.test_result.setText("Testing…")
+        self.tasks.spawn(self._test(self.address.text().strip()), name="comfy connection test")
+
+    async def _test(self, typed: str) -> None:
+        from studio_core.providers.comfy.provider import ComfyProvider
+
+        try:
+            if typed:
+                url = normalize_url(typed)
+            else:
+                url = await discovery.refresh_found_url(self.core.settings) or ""
+                if not url:
+                    self._show_test(False, "No ComfyUI answered on this computer at "
+                                    + " or ".join(discovery.LOCAL_CANDIDATES) + ". Start ComfyUI, or enter its address.")
+                    return
+            prov = ComfyProvider(url)
+            try:
+                status = await prov.check()
+            finally:
+                await prov.aclose()
+            self._show_test(status.state is ServiceState.ready, describe_status(url, status, found=not typed))
+        finally:
+            if shiboken6.isValid(self):
+                self.test_button.setEnabled(True)
+
+    def _show_test(self, ok: bool, text: str) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self.test_result.setText(("✔ " if ok else "✕ ") + text)
+        self.test_result.setStyleSheet("" if ok else "color: #d0312d;")
 
     def _browse(self) -> None:
         dlg = QFileDialog(self, "Choose the ComfyUI folder")
@@ -146,6 +255,20 @@ class ServerPage(QWidget):
         self.state_label.setText(text)
         if state is ServerState.running:
             self.error.hide()
+
+
+def describe_status(url: str, status: ProviderStatus, *, found: bool = False) -> str:
+    """A connection test's outcome in one or two sentences: version, device and VRAM, or the reason."""
+    if status.state is not ServiceState.ready:
+        return status.message
+    version = status.detail("version") or "(version not reported: an older ComfyUI)"
+    device = status.detail("device") or "an unknown device"
+    total, free = status.detail("vram_total"), status.detail("vram_free")
+    memory = "RAM" if status.detail("device_type") == "cpu" else "VRAM"
+    vram = f", {free / 2**30:.1f} of {total / 2**30:.1f} GB {memory} free" if isinstance(total, (int, float)) \
+        and isinstance(free, (int, float)) and total > 0 else ""
+    where = f"found at {url}" if found else f"at {url}"
+    return f"ComfyUI {version} {where}, running on {device}{vram}."
 
 
 def server_page(core, *, tasks: TaskOwner, parent: QWidget | None = None) -> QWidget:

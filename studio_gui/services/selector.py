@@ -212,7 +212,7 @@ class ServiceSelector(QWidget):
     def open_setup(self, service_id: str) -> None:
         from studio_gui.settings_dialog import SettingsDialog
 
-        page = "ComfyUI" if service_id == "comfyui" else "Services"
+        page = "ComfyUI server" if service_id == "comfyui" else "Services"  # titles as in settings_dialog.PAGES
         dlg = SettingsDialog(self.core, tasks=self.tasks, parent=self.window(), page=page, provider=service_id)
         self._dialog = dlg
         dlg.open()
