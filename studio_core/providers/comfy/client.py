@@ -44,7 +44,7 @@ def start_hint(platform: str | None = None) -> str:
         how = ("Start ComfyUI (ComfyUI Desktop, or run_nvidia_gpu.bat in the portable folder; "
                "or let the app start it for you)")
     else:
-        how = ("Start ComfyUI (run "python main.py" in the ComfyUI folder, or let the app start it for you"
+        how = ("Start ComfyUI (run 'python main.py' in the ComfyUI folder, or let the app start it for you"
                + (", or open ComfyUI Desktop" if platform == "darwin" else "") + ")")
     return how + ", or check the address in Settings → ComfyUI server."
 
