@@ -7,7 +7,7 @@ raises ``NVMLError_LibraryNotFound`` without one, and other ``NVMLError`` subcla
 caught. ``nvmlShutdown`` is called only after a successful ``nvmlInit``: otherwise it
 raises ``NVMLError_Uninitialized``.
 
-Run ``python -m studio_core.gpu`` to print what it reads (compare with ``nvidia-smi``).
+Run ``python -m studio_core.gpu [INDEX]`` to print what it reads (compare with ``nvidia-smi``).
 """
 
 from __future__ import annotations
@@ -77,6 +77,27 @@ def probe(index: int = 0) -> VramInfo | None:
             pass
 
 
+def device_count() -> int | None:
+    """How many NVIDIA GPUs NVML sees; None when there is no usable driver (blocking, like probe)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError:
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass
+
+
 def from_system_stats(stats: dict) -> VramInfo | None:
     """The first CUDA-like device of a ComfyUI ``/system_stats`` reply; None for a CPU-only server."""
     devices = stats.get("devices") if isinstance(stats, dict) else None
@@ -112,10 +133,25 @@ def describe(info: VramInfo | None) -> str:
     return ", ".join(parts)
 
 
+USAGE = "usage: python -m studio_core.gpu [INDEX]\n  INDEX: which NVIDIA GPU to read, 0 (the default) for the first"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1 or (argv and not argv[0].isdigit()):
+        if argv and argv[0] in ("-h", "--help"):
+            print(USAGE)
+            return 0
+        print(f"{USAGE}\nnot a GPU number: {' '.join(argv)!r}", file=sys.stderr)
+        return 2
     index = int(argv[0]) if argv else 0
     info = probe(index)
+    if info is None:
+        count = device_count()
+        # No driver and "no such GPU" both make probe() return None; only the count tells them apart.
+        if count is not None and index >= count:
+            print(f"there is no GPU {index} (found {count}; numbers start at 0)")
+            return 1
     print(describe(info))
     if info is not None:
         from studio_core.hardware.profiles import profile_for_total

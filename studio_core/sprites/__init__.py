@@ -3,9 +3,9 @@
 Pure functions over Pillow images (numpy inside), usable from a script::
 
     from PIL import Image
-    from studio_core.sprites import background, pixelart
+    from studio_core.sprites import background, palettes, pixelart
     img = background.remove_background(Image.open("slime.png"))
-    sprite = pixelart.pixelate(img, grid=32, palette=pixelart.builtin_palette("pico-8"))
+    sprite = pixelart.pixelate(img, grid=32, palette=palettes.builtin_palette("pico-8"))
 
 Nothing here touches the original file: :mod:`studio_core.sprites.pipeline` writes results
 beside it. Everything blocks (CPU); GUI callers run it in a worker thread. Submodules are

@@ -112,3 +112,25 @@ def test_system_stats_cpu_and_cuda():
 @pytest.mark.parametrize("raw", [None, [], {"devices": "x"}, {"devices": [{"type": "cuda", "vram_total": "big"}]}])
 def test_system_stats_garbage(raw):
     assert gpu.from_system_stats(raw) is None
+
+
+@pytest.mark.parametrize("args", [["abc"], ["-1"], ["1.5"], ["0", "1"]])
+def test_cli_bad_argument_is_a_usage_message_not_a_traceback(args):
+    out = subprocess.run([sys.executable, "-m", "studio_core.gpu", *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "usage: python -m studio_core.gpu" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_names_a_gpu_that_is_not_there(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())  # one GPU
+    assert gpu.main(["3"]) == 1
+    assert "there is no GPU 3 (found 1" in capsys.readouterr().out
+    assert gpu.main(["0"]) == 0
+    assert "RTX 3050" in capsys.readouterr().out
+
+
+def test_cli_without_driver_still_says_no_driver_for_any_index(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(init_error=FakeNvml.NVMLError_LibraryNotFound("not found")))
+    assert gpu.main(["3"]) == 1
+    assert "no NVIDIA driver found" in capsys.readouterr().out
+
