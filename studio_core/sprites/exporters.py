@@ -23,9 +23,10 @@ from typing import Iterable
 from xml.etree import ElementTree as ET
 
 from studio_core.errors import StorageError
+from studio_core.plural import counted
 from studio_core.sprites.errors import ExportNotPossible
 from studio_core.sprites.sheet import Sheet
-from studio_core.storage.atomic import atomic_write_bytes, atomic_write_text
+from studio_core.storage.atomic import atomic_write_bytes
 
 APP = "Cloud AI Art Studio"
 FORMATS: dict[str, str] = {
@@ -140,7 +141,7 @@ def unity_meta(sheet: Sheet, *, pixels_per_unit: int | None = None, guid: str | 
 
 
 def unity_note(sheet: Sheet, image_name: str) -> str:
-    lines = [f"{image_name}: {sheet.size[0]}x{sheet.size[1]} px, {len(sheet.placements)} frames."]
+    lines = [f"{image_name}: {sheet.size[0]}x{sheet.size[1]} px, {counted(len(sheet.placements), 'frame')}."]
     if sheet.cell:
         lines.append(f"Slice in Unity: Sprite Editor > Slice > Grid By Cell Size, pixel size {sheet.cell[0]} x {sheet.cell[1]}, "
                      f"offset {sheet.margin} x {sheet.margin}, padding {sheet.spacing} x {sheet.spacing}, pivot Bottom.")
@@ -170,20 +171,14 @@ def tiled_tsx(sheet: Sheet, image_name: str, *, name: str) -> str:
 class ExportResult:
     files: tuple[Path, ...]
     image: Path
+    name: str = ""  # the name used: the one asked for, or ``<name>-2``… when that was taken
+
+    def renamed(self, asked: str) -> bool:
+        return bool(self.name) and self.name != asked
 
 
-def export_sheet(sheet: Sheet, folder: Path, name: str, formats: Iterable[str], *,
-                 godot_texture_path: str | None = None) -> ExportResult:
-    """Write ``<name>.png`` and each format's metadata into ``folder``; return the paths.
-
-    Checks every format first, so a sheet a format cannot describe writes nothing.
-    Raises StorageError with the folder named when it cannot be written.
-    """
-    folder = Path(folder)
-    formats = [f for f in dict.fromkeys(formats)]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ExportNotPossible(f"unknown formats {unknown}")
+def _sheet_texts(sheet: Sheet, name: str, formats: list[str], godot_texture_path: str | None) -> list[tuple[str, str]]:
+    """(file name, text) of each metadata file for a sheet saved as ``<name>.png``."""
     png_name = f"{name}.png"
     texts: list[tuple[str, str]] = []
     for fmt in formats:
@@ -202,6 +197,25 @@ def export_sheet(sheet: Sheet, folder: Path, name: str, formats: Iterable[str], 
             texts.append((f"{name}_unity.txt", unity_note(sheet, png_name)))
         elif fmt == "tiled":
             texts.append((f"{name}.tsx", tiled_tsx(sheet, png_name, name=name)))
+    return texts
+
+
+def export_sheet(sheet: Sheet, folder: Path, name: str, formats: Iterable[str], *,
+                 godot_texture_path: str | None = None) -> ExportResult:
+    """Write ``<name>.png`` and each format's metadata into ``folder``; return the paths.
+
+    Never replaces a file: the folder is often a game project, where ``walk.png`` may be
+    someone's work. When any of the files is taken, the sheet becomes ``<name>-2`` (then
+    ``-3``…) as a whole, so the PNG and its metadata keep naming each other.
+    Checks every format first, so a sheet a format cannot describe writes nothing.
+    Raises StorageError with the folder named when it cannot be written.
+    """
+    folder = Path(folder)
+    formats = [f for f in dict.fromkeys(formats)]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportNotPossible(f"unknown formats {unknown}")
+    _sheet_texts(sheet, name, formats, godot_texture_path)  # a format that cannot describe it fails here
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -212,9 +226,40 @@ def export_sheet(sheet: Sheet, folder: Path, name: str, formats: Iterable[str], 
                            user_message=f"Can't write to {folder}: permission denied. Choose another folder.")
     buf = io.BytesIO()
     sheet.image.save(buf, format="PNG")
-    atomic_write_bytes(folder / png_name, buf.getvalue())
-    written = [folder / png_name]
-    for fname, text in texts:
-        atomic_write_text(folder / fname, text)
-        written.append(folder / fname)
-    return ExportResult(tuple(written), folder / png_name)
+    png = buf.getvalue()
+    for n in range(1, _MAX_NAMES + 1):
+        candidate = name if n == 1 else f"{name}-{n}"
+        texture = godot_texture_path
+        if texture and texture.endswith(f"{name}.png"):  # a res:// path follows the PNG's new name
+            texture = texture[:-len(f"{name}.png")] + f"{candidate}.png"
+        files = [(f"{candidate}.png", png)] + [(f, t.encode("utf-8")) for f, t in
+                                               _sheet_texts(sheet, candidate, formats, texture)]
+        if any((folder / f).exists() for f, _data in files):
+            continue
+        written: list[Path] = []
+        try:
+            for fname, data in files:
+                atomic_write_bytes(folder / fname, data, exclusive=True)
+                written.append(folder / fname)
+        except FileExistsError:
+            # Another program took one of the names meanwhile: take back this attempt, try the next.
+            _remove(written)
+            continue
+        except BaseException:
+            _remove(written)  # a half-exported sheet (PNG without its .tres) is worse than none
+            raise
+        return ExportResult(tuple(written), folder / f"{candidate}.png", candidate)
+    raise StorageError(f"no free name for {name} in {folder}",
+                       user_message=f"{folder} already holds {name}.png and {_MAX_NAMES - 1} numbered copies;"
+                       " choose another name or folder.")
+
+
+_MAX_NAMES = 999
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        try:
+            p.unlink()
+        except OSError:
+            pass

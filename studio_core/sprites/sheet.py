@@ -43,6 +43,43 @@ def animations_from_names(names: Sequence[str], default: str) -> list[str]:
     return anims if len(set(anims)) > 1 else [default] * len(names)
 
 
+# The gallery's file names: ``{service}_{prompt snippet}_{UTC time}[-n]``, and the Sprite
+# tab's processed copies of them (``…_sprite``).
+_GALLERY_STEM = re.compile(r"^[a-z0-9]+_(?P<content>.+?)_\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z(?:-\d+)?(?:_sprite)?$")
+DEFAULT_SHEET_NAME = "sheet"
+
+
+def content_of(stem: str) -> str:
+    """What a file name says about the picture: the prompt snippet of a gallery name
+    (``comfyui_red_knight_2025-09-07T19-00-00-123Z`` → ``red_knight``), else the stem."""
+    m = _GALLERY_STEM.match(stem)
+    return m.group("content") if m else stem
+
+
+def sheet_name_for(labels: Sequence[str], animations: Sequence[str | None] = ()) -> str:
+    """A name for a sheet of these frames, from what they show rather than a fixed word.
+
+    ``labels`` are frame names or file stems; ``animations`` those a frame set gave. The
+    words all frames share lead: one animation names the sheet (``walk_down``), several
+    give their common part (``walk_down``, ``walk_up`` → ``walk``), one gallery image its
+    prompt (``red_knight``). Frames with nothing in common give ``sheet``."""
+    if not labels:
+        return DEFAULT_SHEET_NAME
+    contents = [content_of(label) for label in labels]
+    if animations and len(animations) == len(labels) and all(animations):
+        parts = [str(a) for a in animations]
+    else:
+        numbered = [split_frame_name(c) for c in contents]
+        parts = [n[0] for n in numbered] if all(numbered) else contents  # type: ignore[index]
+    words = [p.split("_") for p in parts]
+    common: list[str] = []
+    for column in zip(*words):
+        if len(set(column)) != 1 or not column[0]:
+            break
+        common.append(column[0])
+    return "_".join(common)[:40].rstrip("_") or DEFAULT_SHEET_NAME
+
+
 def group_by_animation(items: Sequence[T], animations: Sequence[str]) -> list[T]:
     """``items`` with each animation's frames together: animations in order of first
     appearance, frames in their given order within each (a stable grouping)."""

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.storage.cleanup import human_size
-from studio_core.storage.records import ImageRecord
+from studio_core.storage.records import ImageRecord, service_label
 from studio_core.storage.index import to_thread
 from studio_gui.gallery.delegate import checker_tile
 from studio_gui.tasks import TaskOwner
@@ -116,10 +116,12 @@ class DetailPane(QWidget):
               ("Sampler", "sampler"), ("Quality", "quality"), ("Time", "duration"), ("Cost", "cost"),
               ("Created", "created"), ("File", "file"), ("Tags", "tags"))
 
-    def __init__(self, *, tasks: TaskOwner, images_root: Path, parent=None):
+    def __init__(self, *, tasks: TaskOwner, images_root: Path, service_names: dict[str, str] | None = None,
+                 parent=None):
         super().__init__(parent)
         self.tasks = tasks
         self.images_root = images_root
+        self.service_names = dict(service_names or {})
         self.record: ImageRecord | None = None
         self.full_image: QImage | None = None
         self._load_task: asyncio.Task | None = None
@@ -188,21 +190,25 @@ class DetailPane(QWidget):
         if rec is None:
             self.full_image = None
             self.image.set_pixmap(None, "Select an image to see how it was made.")
+            # Labels with nothing after them ("Seed", "Cost"…) read as missing data.
             for v in self.values.values():
                 v.setText("")
+                self.form.setRowVisible(v, False)
             return
         self.fav_button.setText("★ Favourite" if rec.favourite else "☆ Favourite")
         self.reuse_button.setEnabled(bool(rec.prompt))
         self.copy_button.setEnabled(bool(rec.prompt))
         vals = {
             "prompt": rec.prompt or "(not recorded in the file)",
-            "negative": rec.negative, "service": rec.service, "provider": rec.provider or rec.server,
+            "negative": rec.negative, "service": service_label(rec.service, self.service_names),
+            "provider": rec.provider or rec.server,
             "model": rec.model, "seed": "" if rec.seed is None else str(rec.seed),
             "size": f"{rec.width} × {rec.height}" if rec.width else "",
             "steps": str(rec.steps) if rec.steps else "", "cfg": f"{rec.cfg:g}" if rec.steps else "",
             "sampler": " / ".join(x for x in (rec.sampler, rec.scheduler) if x), "quality": rec.quality,
             "duration": f"{rec.duration_s:.1f} s" if rec.duration_s is not None else "",
-            "cost": f"${rec.cost_usd:.4f} (estimate)" if rec.cost_usd is not None else "",
+            "cost": "" if rec.cost_usd is None else f"${rec.cost_usd:.4f} (estimate)" + (
+                ", recorded by whoever made it; not counted as your spend" if rec.imported else ""),
             "created": _fmt_created(rec), "file": f"{rec.path} ({human_size(rec.file_size)})",
             "tags": ", ".join(rec.tags),
         }

@@ -137,7 +137,8 @@ class SavedTab(QWidget):
         self.view = GalleryView(drag_root=self.core.paths.cache / "drag")
         self.view.setModel(self.model)
         self.view.full_image_for = self._full_image_for
-        self.detail = DetailPane(tasks=self.tasks, images_root=self.core.paths.images)
+        self.detail = DetailPane(tasks=self.tasks, images_root=self.core.paths.images,
+                                 service_names=self._service_names())
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.detail)
@@ -397,10 +398,7 @@ class SavedTab(QWidget):
 
     def _service_names(self) -> dict[str, str]:
         services = getattr(self.core, "services", None)
-        try:
-            return {s.id: s.name for s in services.all()} if services is not None else {}
-        except Exception:  # a partial core (tests, a failed start): ids are still readable
-            return {}
+        return {s.id: s.name for s in services.all()} if services is not None else {}
 
     async def _check_disk(self) -> None:
         msg = await to_thread(low_disk_message, self.core.paths, self.core.settings.current.low_disk_warning_mb)

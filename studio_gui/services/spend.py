@@ -1,8 +1,8 @@
 """Status-bar spend: estimated cloud spend today and this month, per provider in the tooltip.
 
-Fed by ``core.index.spend_summary()`` (the gallery index sums the ``cost_usd`` each saved
-image recorded) and refreshed after every saved image. Without an index it says nothing
-rather than a wrong zero.
+Fed by ``core.index.spend_summary()`` (the gallery index sums the ``cost_usd`` recorded by
+each image this install generated; imported images are left out) and refreshed after every
+saved image. Without an index it says nothing rather than a wrong zero.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def spend_lines(summary: Any, names: dict[str, str], *, now: float | None = None
         rows = [f"{names.get(p, p)}: today {_money(d)}, this month {_money(m)}"
                 for p, (d, m) in sorted(per.items(), key=lambda kv: -kv[1][1])]
         tip = "Estimated cloud spend (UTC days; your provider's bill is what counts):\n" + "\n".join(rows)
+    # Imported images keep the cost their maker recorded; saying so explains a gallery
+    # full of priced images next to a small figure here.
+    tip += "\nOnly images generated with this app count; imported images do not."
     return text, tip
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+from studio_core.plural import counted
+
 
 class FramesReadyBar(QFrame):
     """Progress of the newest set, then 'Frames ready' with the sheet action."""
@@ -51,7 +53,7 @@ class FramesReadyBar(QFrame):
         expected = int(meta.get("expected") or len(paths))
         animation = meta.get("kind") == "animation"
         if not failed:
-            self.text.setText(f"✓ {title}: {len(paths)} frames ready (seed {meta.get('seed')}).")
+            self.text.setText(f"✓ {title}: {counted(len(paths), 'frame')} ready (seed {meta.get('seed')}).")
             self.setToolTip("")
         else:
             name, why = failed[0]

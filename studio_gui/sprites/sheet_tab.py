@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.errors import StudioError
+from studio_core.plural import counted
 from studio_core.sprites import checks, exporters, frames, sheet
 from studio_core.sprites.checks import SheetWarning
 from studio_core.sprites.errors import EmptySheet
@@ -75,6 +76,7 @@ class SheetOutcome:
     warnings: tuple[SheetWarning, ...]
     files: tuple[Path, ...]
     frames: int
+    name: str = ""  # the name written: the one asked for, or ``<name>-2``… when the folder had it
 
 
 def frame_plan(sources: list[FrameSource], sheet_name: str) -> tuple[list[FrameSource], list[str], list[str]]:
@@ -104,7 +106,7 @@ def build_sheet(frames_in: list[FrameSource] | list[Path], recipe: tuple[Step, .
     packed = sheet.pack(sheet_frames, layout=opts.layout, columns=opts.columns or None,
                         padding=opts.padding, extrude=opts.extrude)  # type: ignore[arg-type]
     result = exporters.export_sheet(packed, folder, opts.name, opts.formats)
-    return SheetOutcome(render(packed.image), warnings, result.files, len(sheet_frames))
+    return SheetOutcome(render(packed.image), warnings, result.files, len(sheet_frames), result.name)
 
 
 class SheetTab(QWidget):
@@ -118,6 +120,7 @@ class SheetTab(QWidget):
         self._palette = palette
         self._paths: list[Path] = []
         self._busy = False
+        self._auto_name = ""
         self._build()
 
     def _build(self) -> None:
@@ -136,7 +139,7 @@ class SheetTab(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.name = QLineEdit("walk")
+        self.name = QLineEdit(sheet.DEFAULT_SHEET_NAME)
         self.name.setAccessibleName("Animation name")
         self.name.setToolTip("The sheet's file name, and the animation of frames whose names do not give one "
                              "(walk_left_00, walk_left_01… play as walk_left)")
@@ -232,6 +235,13 @@ class SheetTab(QWidget):
             self.frames_list.addItem(item)
         self.build_button.setEnabled(bool(paths))
         self.export_button.setEnabled(bool(paths))
+        # A name someone typed (or a frame set chose) stays; the one made up last time follows
+        # the new frames.
+        if self.name.text() in (self._auto_name, sheet.DEFAULT_SHEET_NAME, ""):
+            self._auto_name = sheet.sheet_name_for(
+                [(str(names[i]) if names and i < len(names) and names[i] else p.stem) for i, p in enumerate(paths)],
+                [a for a in animations or ()] if animations and len(animations) == len(paths) else ())
+            self.name.setText(self._auto_name)
 
     def ordered_paths(self) -> list[Path]:
         return [self.frames_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.frames_list.count())]
@@ -274,7 +284,8 @@ class SheetTab(QWidget):
         self.show_message("Exporting…" if to_folder else "Building the sheet…")
         try:
             target = folder or await asyncio.to_thread(drag_folder, self._drag_base)
-            out = await asyncio.to_thread(build_sheet, self.frame_sources(), self._recipe(), self.options(),
+            opts = self.options()
+            out = await asyncio.to_thread(build_sheet, self.frame_sources(), self._recipe(), opts,
                                           self._palette(), target)
         except StudioError as exc:
             self.show_message(exc.user_message, error=True)
@@ -283,7 +294,7 @@ class SheetTab(QWidget):
             self._set_busy(False)
         self.preview.set_image(out.preview.qimage())
         self.preview.set_caption(f"Sheet — {out.preview.true_size[0]}×{out.preview.true_size[1]}, "
-                                 f"{out.frames} frames — drag out with its metadata")
+                                 f"{counted(out.frames, 'frame')} — drag out with its metadata")
         if not to_folder:
             self.preview.set_files(list(out.files))
         self.warnings.clear()
@@ -295,7 +306,11 @@ class SheetTab(QWidget):
             self.warnings.addItem("No problems found: sizes, pivots" + (", seams" if self.tiles.isChecked() else "")
                                   + " and palette are consistent.")
         names = ", ".join(f.name for f in out.files)
-        self.show_message(f"Exported to {folder}: {names}" if to_folder else f"Ready to drag: {names}")
+        if to_folder and out.name and out.name != opts.name:
+            self.show_message(f"Exported to {folder} as {out.name} ({opts.name} was already there and is"
+                              f" left as it was): {names}")
+        else:
+            self.show_message(f"Exported to {folder}: {names}" if to_folder else f"Ready to drag: {names}")
 
     def _choose_folder(self) -> None:
         dlg = QFileDialog(self, "Export the sheet to")

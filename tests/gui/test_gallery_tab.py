@@ -70,8 +70,8 @@ def test_empty_state_then_live_insert(host, core, loop):
     add(core, loop, "red potion bottle")
     assert rows(tab) == ["red potion bottle"]
     assert tab.stack.currentWidget() is tab.splitter
-    loop.run_until_complete(wait_until(lambda: "1 images" in tab.stats.text()))
-    assert "openai 1" in tab.stats.text()
+    loop.run_until_complete(wait_until(lambda: tab.stats.text().startswith("1 image ·")))
+    assert "OpenAI 1" in tab.stats.text()  # services by name, as in the filter menu
 
 
 def test_search_filter_detail_and_reuse(host, core, loop, qtbot):
@@ -95,7 +95,7 @@ def test_search_filter_detail_and_reuse(host, core, loop, qtbot):
     tab.filters.search.clear()
     tab.filters.favourites.setChecked(True)
     loop.run_until_complete(wait_until(lambda: rows(tab) == []))
-    assert tab.stack.currentWidget() is tab.splitter  # filtered to nothing is not the first-run state
+    assert tab.stack.currentWidget() is tab.no_match  # filtered to nothing is not the first-run state
 
 
 def test_keyboard_delete_favourite_and_copy(host, core, loop, qtbot, tmp_path):
@@ -356,3 +356,68 @@ def test_export_multi_selection_unwritable_folder_message(host, core, loop, tmp_
     recs = [tab.model.record(0), tab.model.record(1)]
     loop.run_until_complete(tab.export_many(recs, tmp_path / "missing", fmt="png", with_metadata=True))
     assert tab.banner.label.text().startswith("Export failed: The folder") and tab.banner.isVisible()
+
+
+def test_no_match_says_what_was_asked_and_how_to_widen_it(host, core, loop, qtbot):
+    """A search that finds nothing names the words and offers the click that widens it,
+    instead of a blank grid beside a pane of empty labels."""
+    tab = host.saved_tab
+    add(core, loop, "goblin archer", seed=1)
+    add(core, loop, "wooden shield", seed=2, service="huggingface")
+    loop.run_until_complete(wait_until(lambda: len(rows(tab)) == 2))
+    tab.filters.search.setText("dragon")
+    loop.run_until_complete(wait_until(lambda: tab.stack.currentWidget() is tab.no_match))
+    assert tab.no_match_title.text() == "No images match “dragon”."
+    assert "fewer or shorter words" in tab.no_match_hint.text()
+    assert tab.clear_search_button.isVisibleTo(tab) and not tab.clear_filters_button.isVisibleTo(tab)
+    assert tab.filters.isVisibleTo(tab)  # the search box stays to be edited
+    tab.clear_search_button.click()
+    loop.run_until_complete(wait_until(lambda: len(rows(tab)) == 2))
+    assert tab.stack.currentWidget() is tab.splitter and tab.filters.search.text() == ""
+
+    # Filters and words together: both are named, and clearing the filters keeps the words.
+    loop.run_until_complete(wait_until(lambda: tab.filters.service.count() == 3))
+    tab.filters.service.setCurrentIndex(tab.filters.service.findData("huggingface"))
+    tab.filters.favourites.setChecked(True)
+    tab.filters.search.setText("goblin")
+    loop.run_until_complete(wait_until(lambda: tab.stack.currentWidget() is tab.no_match
+                                       and "goblin" in tab.no_match_title.text()))
+    assert tab.no_match_title.text() == "No images match “goblin” with these filters."
+    assert "Showing only: Hugging Face · favourites only." in tab.no_match_hint.text()
+    assert tab.clear_filters_button.isVisibleTo(tab)
+    tab.clear_filters_button.click()
+    loop.run_until_complete(wait_until(lambda: rows(tab) == ["goblin archer"]))
+    assert tab.filters.search.text() == "goblin" and tab.filters.active_filters() == []
+    assert tab.stack.currentWidget() is tab.splitter
+
+
+def test_detail_pane_hides_field_labels_with_nothing_selected(host, core, loop):
+    tab = host.saved_tab
+    detail = tab.detail
+    detail.show_record(None)
+    labels = [detail.form.labelForField(v) for v in detail.values.values()]
+    assert labels and not any(lbl.isVisibleTo(detail) for lbl in labels)
+    add(core, loop, "goblin archer", seed=3)
+    loop.run_until_complete(wait_until(lambda: rows(tab) == ["goblin archer"]))
+    tab.view.setCurrentIndex(tab.model.index(0, 0))
+    loop.run_until_complete(wait_until(lambda: detail.record is not None))
+    shown = {k for k, v in detail.values.items() if detail.form.labelForField(v).isVisibleTo(detail)}
+    assert {"prompt", "service", "seed", "cost", "file"} <= shown
+    assert "negative" not in shown  # empty fields stay hidden with a record too
+    assert detail.values["service"].text() == "OpenAI"
+
+
+def test_a1111_images_filter_by_their_own_name(host, core, loop, tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    src = tmp_path / "webui"
+    src.mkdir()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "red potion\nSteps: 20, Sampler: Euler a, Seed: 3, Size: 24x24")
+    Image.new("RGB", (24, 24)).save(src / "potion.png", pnginfo=info)
+    tab = host.saved_tab
+    loop.run_until_complete(tab.import_folder(src))
+    loop.run_until_complete(wait_until(lambda: tab.filters.service.findData("a1111") > 0))
+    combo = tab.filters.service
+    assert combo.itemText(combo.findData("a1111")) == "imported (A1111)"
+    assert combo.findData("comfyui") < 0  # nothing claims to come from ComfyUI
