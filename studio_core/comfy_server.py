@@ -502,6 +502,12 @@ def for_core(core) -> ManagedServer:
 
     server = ManagedServer(spec, log_dir=core.paths.logs, flags_provider=profile_flags)
     server.started_listeners.append(lambda url: core.settings.update(comfy_managed_url=url))
+    changes = getattr(core, "changes", None)
+    if changes is not None:  # widgets follow the server through core.changes
+        from studio_core.changes import ServerOutput, ServerStateChanged
+
+        server.state_listeners.append(lambda state, message: changes.publish(ServerStateChanged(str(state), message)))
+        server.log_listeners.append(lambda line: changes.publish(ServerOutput(line)))
 
     def on_state(state: ServerState, _message: str) -> None:
         if state in (ServerState.stopped, ServerState.failed):

@@ -1,4 +1,5 @@
-"""Run a request through the user's ordered fallback services when the chosen one is unavailable.
+"""The fallback policy over all services: run a request through the user's ordered fallback
+services when the chosen one is unavailable.
 
 "Unavailable" means the service could not be used at all: unreachable, server errors or
 rate limits that outlasted the provider's own retries, timeouts, no key, used-up credit,

@@ -5,8 +5,9 @@ callbacks run synchronously on that loop; a listener that raises is logged and s
 
 Each finished image is written through ``save_image`` the moment it arrives, so a job
 that later fails, times out or is cancelled keeps what it already produced. A write that
-fails (disk full, folder gone) keeps the bytes in memory under :attr:`JobQueue.unsaved`
-and can be retried with :meth:`JobQueue.retry_save`.
+fails (disk full, folder gone) keeps the bytes under :attr:`JobQueue.unsaved` and hands
+them to ``keep_unsaved`` (the core writes them to the recovery folder at once, so nothing
+lives only in memory); :meth:`JobQueue.retry_save` writes them again, at most once.
 
 Cancellation: a waiting job is simply removed; a running job's task is cancelled, which
 the Provider contract turns into a cancel on the server. Writes already started are
@@ -37,6 +38,8 @@ from studio_core.models import (
     JobNotice,
     JobProgress,
     JobQueued,
+    JobSaved,
+    JobSaveFailed,
     JobStarted,
     SavedImage,
 )
@@ -57,24 +60,6 @@ class JobState(enum.StrEnum):
     done = "done"
     failed = "failed"
     cancelled = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class JobSaved:
-    """An image of the job is on disk (``index`` matches the JobImage it came from)."""
-
-    job_id: str
-    saved: SavedImage
-    index: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class JobSaveFailed:
-    """An image arrived but could not be written; its bytes wait in ``JobQueue.unsaved[unsaved_id]``."""
-
-    job_id: str
-    unsaved_id: str
-    error: StudioError
 
 
 QueueEvent = JobEvent | JobSaved | JobSaveFailed
@@ -106,6 +91,19 @@ class UnsavedImage:
     image: JobImage
     request: GenerationRequest
     error: StudioError
+    path: Any = None  # where the recovery copy of the bytes is, if one could be written
+
+
+KeepUnsaved = Callable[[UnsavedImage], Awaitable[Any]]
+ForgetUnsaved = Callable[[str], Awaitable[None]]
+
+
+class CloseMode(enum.StrEnum):
+    """What :meth:`JobQueue.aclose` does with work in flight."""
+
+    cancel = "cancel"  # cancel running and waiting jobs (they are forgotten)
+    wait = "wait"  # let every job run to its end first
+    keep = "keep"  # stop now; unfinished jobs stay persisted for "resume?" at the next start
 
 
 @dataclass(slots=True)
@@ -155,8 +153,14 @@ class JobQueue:
 
     def __init__(self, provider_for: ProviderFor, save_image: SaveImage, *,
                  lane_for: Callable[[GenerationRequest], str] = default_lane,
-                 disk_warning: Callable[[], str | None] | None = None):
+                 disk_warning: Callable[[], str | None] | None = None,
+                 keep_unsaved: KeepUnsaved | None = None, forget_unsaved: ForgetUnsaved | None = None):
         self.provider_for = provider_for
+        self._keep_unsaved = keep_unsaved
+        self._forget_unsaved = forget_unsaved
+        # unsaved_id -> the one retry in flight (or done), so "Retry saving" twice never writes twice.
+        self._retries: dict[str, asyncio.Future] = {}
+        self.close_mode = CloseMode.cancel
         # Blocking check (statvfs) run in a thread before each job; a sentence means "warn".
         self._disk_warning = disk_warning
         self._save_image = save_image
@@ -295,18 +299,37 @@ class JobQueue:
                 self.cancel(lane.current.job_id)
 
     async def retry_save(self, unsaved_id: str) -> SavedImage:
-        """Write a kept image again. Raises the StorageError if it fails again (the bytes stay kept)."""
+        """Write a kept image again. Raises the StorageError if it fails again (the bytes stay kept).
+
+        Calls for the same image while one is in flight, or after one succeeded, get that
+        one's result: the image is written at most once.
+        """
+        pending = self._retries.get(unsaved_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
         item = self.unsaved[unsaved_id]
+        fut: asyncio.Future = self._get_loop().create_future()
+        self._retries[unsaved_id] = fut
         try:
             saved = await self._save_image(item.image, item.request)
-        except StudioError as exc:
-            self.unsaved[unsaved_id] = UnsavedImage(unsaved_id, item.job_id, item.image, item.request, exc)
-            raise
-        except Exception as exc:
-            err = StorageError(f"{type(exc).__name__}: {exc}")
-            self.unsaved[unsaved_id] = UnsavedImage(unsaved_id, item.job_id, item.image, item.request, err)
+        except BaseException as exc:
+            self._retries.pop(unsaved_id, None)
+            err = exc if isinstance(exc, StudioError) else StorageError(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, Exception):
+                self.unsaved[unsaved_id] = UnsavedImage(unsaved_id, item.job_id, item.image, item.request, err,
+                                                        item.path)
+            fut.set_exception(err)
+            fut.exception()  # retrieved: only callers waiting on it care
+            if err is exc or not isinstance(exc, Exception):
+                raise
             raise err from exc
+        fut.set_result(saved)
         self.unsaved.pop(unsaved_id, None)
+        if self._forget_unsaved is not None:
+            try:
+                await self._forget_unsaved(unsaved_id)
+            except Exception:
+                log.exception("recovery copy of %s not removed", unsaved_id)
         job = self._jobs.get(item.job_id) or next((j for j in self._finished if j.job_id == item.job_id), None)
         if job is not None:
             job.saved.append(saved.path)
@@ -316,9 +339,22 @@ class JobQueue:
     def discard_unsaved(self, unsaved_id: str) -> None:
         self.unsaved.pop(unsaved_id, None)
 
-    async def aclose(self) -> None:
-        """Cancel every job (waiting ones are dropped, running ones cancelled on the server),
-        let writes already started finish, and refuse new submissions."""
+    async def drain(self) -> None:
+        """Wait until no job is waiting or running (new submissions still allowed)."""
+        while self.busy:
+            tasks = [lane.worker for lane in self._lanes.values() if lane.worker is not None and not lane.worker.done()]
+            if not tasks:
+                break
+            await asyncio.wait(tasks)
+
+    async def aclose(self, mode: CloseMode | str | None = None) -> None:
+        """Refuse new submissions, then: ``cancel`` every job (waiting ones dropped, running
+        ones cancelled on the server), ``wait`` for all of them to end, or ``keep`` them
+        (stopped here; a persisted queue offers them again). Writes already started finish
+        in every case."""
+        self.close_mode = CloseMode(mode or self.close_mode)
+        if self.close_mode is CloseMode.wait and not self._closed:
+            await self.drain()
         self._closed = True
         self.cancel_all()
         tasks = [lane.worker for lane in self._lanes.values() if lane.worker is not None]
@@ -439,8 +475,17 @@ class JobQueue:
         except Exception as exc:
             err = exc if isinstance(exc, StudioError) else StorageError(f"{type(exc).__name__}: {exc}")
             log.warning("job %s: image %d not saved: %s", job.job_id, image.index, err)
-            unsaved_id = f"{job.job_id}:{image.index}:{uuid.uuid4().hex[:6]}"
-            self.unsaved[unsaved_id] = UnsavedImage(unsaved_id, job.job_id, image, job.request, err)
+            # File-name safe on every platform: it names the recovery copy too.
+            unsaved_id = f"{job.job_id}-{image.index}-{uuid.uuid4().hex[:6]}"
+            item = UnsavedImage(unsaved_id, job.job_id, image, job.request, err)
+            self.unsaved[unsaved_id] = item
+            if self._keep_unsaved is not None:
+                try:
+                    path = await self._keep_unsaved(item)
+                except Exception:
+                    log.exception("image %s could not be kept in the recovery folder", unsaved_id)
+                else:
+                    self.unsaved[unsaved_id] = UnsavedImage(unsaved_id, job.job_id, image, job.request, err, path)
             self._emit(JobSaveFailed(job.job_id, unsaved_id, err))
             return
         job.saved.append(saved.path)

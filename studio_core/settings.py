@@ -129,6 +129,9 @@ class SettingsStore:
         self._settings = self._load()
         self._subscribers: list[Callable[[Settings], None]] = []
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        # Called from the writer thread with the user message when a write fails (the core
+        # publishes it as SettingsWriteFailed, so the user hears of it).
+        self.on_write_failed: Callable[[str], None] | None = None
 
     @property
     def current(self) -> Settings:
@@ -175,7 +178,10 @@ class SettingsStore:
         try:
             atomic_write_text(self.path, text)
         except Exception as exc:  # reported in the log; the in-memory settings stay in force
-            log.error("could not save settings: %s", getattr(exc, "user_message", exc))
+            message = getattr(exc, "user_message", "") or str(exc)
+            log.error("could not save settings: %s", message)
+            if self.on_write_failed is not None:
+                self.on_write_failed(f"Settings could not be saved: {message}")
 
     async def flush(self) -> None:
         """Wait until every write made so far is on disk."""

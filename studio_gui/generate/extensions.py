@@ -55,7 +55,6 @@ def attach_transparency(tab: GenerateTab) -> object | None:
     tab.add_prompt_decorator(option.decorate)
     tab.on_apply_request(option.on_reuse)
     tab.on_started(option.started)
-    tab.core.on_close(option.auto.aclose)
     return option
 
 

@@ -6,9 +6,9 @@ request's service (the service itself, a removal node on the ComfyUI server, or 
 studio's own key-colour removal), and a one-line note says which one that is. The
 choice persists in ``Settings.transparent_background``.
 
-For the in-app method, :class:`studio_core.sprites.auto_transparency.AutoTransparency`
-(owned here) writes a transparent copy beside each saved image; an image without a plain
-background gives a short message in the tab, not an error dialog.
+For the in-app method, the core's session writes a transparent copy beside each saved
+image; an image without a plain background gives a short message in the tab (from the
+core's ``ImageProcessed`` event), not an error dialog.
 
 ComfyUI's node list comes from the provider's cached ``/object_info`` (fetched by the
 provider's own async client when missing); the plan is worked out in a thread.
@@ -27,8 +27,8 @@ from studio_core.errors import StudioError
 from studio_core.models import GenerationRequest
 from studio_core.services import service_info
 from studio_core.settings import Settings
-from studio_core.sprites.auto_transparency import AutoTransparency, TransparencyResult
-from studio_core.sprites.background import (
+from studio_core.changes import ImageProcessed
+from studio_core.sprites.background_plan import (  # numpy-free: this runs at start-up
     METHOD_OPTION,
     BackgroundMethod,
     BackgroundPlan,
@@ -112,8 +112,8 @@ class TransparencyOption(QWidget):
         self.checkbox.setChecked(bool(core.settings.current.transparent_background))
         self.checkbox.toggled.connect(self._on_toggled)
         self._unsubscribe: Callable[[], None] | None = core.settings.subscribe(self._on_settings)
-        self.auto = AutoTransparency(core, on_result=self._on_result)
-        auto, unsubscribe = self.auto, self._unsubscribe
+        self._processed = core.changes.subscribe(self._on_result, ImageProcessed)
+        auto, unsubscribe = self._processed, self._unsubscribe
         # Once this widget is gone nothing may call back into it.
         self.destroyed.connect(lambda *_: _detach(auto, unsubscribe))
         self._on_settings(core.settings.current, initial=True)
@@ -224,7 +224,7 @@ class TransparencyOption(QWidget):
         self._object_info = info if isinstance(info, Mapping) else None
         return self._object_info
 
-    def _on_result(self, result: TransparencyResult) -> None:
+    def _on_result(self, result: ImageProcessed) -> None:
         if not shiboken6.isValid(self) or result.ok:
             return
         self.message.setText(result.message)
@@ -233,9 +233,8 @@ class TransparencyOption(QWidget):
             self._show_notice(result.message)
 
 
-def _detach(auto: AutoTransparency, unsubscribe: Callable[[], None] | None) -> None:
-    auto.on_result = None
-    auto.detach()
+def _detach(auto: Any, unsubscribe: Callable[[], None] | None) -> None:
+    auto.close()
     if unsubscribe is not None:
         try:
             unsubscribe()

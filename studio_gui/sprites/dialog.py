@@ -70,13 +70,7 @@ class SpriteToolsDialog(QDialog):
 
     async def _announce(self, path: Path) -> None:
         record = await asyncio.to_thread(_saved_record, path)
-        for cb in list(self.core.image_saved):
-            try:
-                result = cb(record)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("image_saved subscriber failed for %s", path.name)
+        await self.core.announce_saved(record, origin="tool")
 
     def closeEvent(self, event) -> None:
         try:

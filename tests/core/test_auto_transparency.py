@@ -1,5 +1,5 @@
-"""In-app transparency end to end: the queue saves a key-colour sprite, AutoTransparency
-writes a transparent copy beside it, the gallery index lists it, the original is untouched."""
+"""In-app transparency end to end: the queue saves a key-colour sprite, the session's
+pipeline writes a transparent copy beside it, the gallery index lists it, the original is untouched."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from studio_core.models import GenerationRequest, JobImage, JobStarted
-from studio_core.sprites.auto_transparency import AutoTransparency, make_transparent_copy, wants_in_app
-from studio_core.sprites.background import BackgroundMethod, apply_background_plan, choose_background_method
+from studio_core.changes import ImageProcessed
+from studio_core.sprites.auto_transparency import make_transparent_copy, wants_in_app
+from studio_core.sprites.background_plan import BackgroundMethod, apply_background_plan, choose_background_method
 from studio_core.storage.images import read_metadata
 from studio_core.storage.records import ImageQuery
 from tests.conftest import run_async
@@ -55,13 +56,14 @@ async def run_job(paths, images: list[bytes], request: GenerationRequest):
     fake = FakeProvider(script=script)
     core.jobs.provider_for = lambda service: fake
     results = []
-    auto = AutoTransparency(core, on_result=results.append)
+    core.changes.subscribe(results.append, ImageProcessed)
     job_id = core.jobs.submit(request)
     async with asyncio.timeout(20):
-        while core.jobs.busy or auto.busy or len(results) < len(images):
+        while core.jobs.busy:
             await asyncio.sleep(0.01)
+    # No waiting for the copies: the job ends only after its post-processing did.
     entry = core.jobs.entry(job_id)
-    return core, auto, results, entry
+    return core, results, entry
 
 
 def test_request_is_marked_for_in_app_removal():
@@ -73,14 +75,14 @@ def test_request_is_marked_for_in_app_removal():
 
 def test_in_app_job_gets_a_transparent_copy_and_the_original_is_kept(paths):
     async def main():
-        core, auto, results, entry = await run_job(paths, [sprite_on_key()], in_app_request())
+        core, results, entry = await run_job(paths, [sprite_on_key()], in_app_request())
         try:
             assert len(entry.saved) == 1
             original = Path(entry.saved[0])
             before = digest(original)
             [result] = results
             assert result.ok and result.message == ""
-            copy = Path(result.saved.path)
+            copy = Path(result.copy.path)
             assert copy.parent == original.parent and copy.name == f"{original.stem}_transparent.png"
             with Image.open(copy) as img:
                 assert img.mode == "RGBA"
@@ -94,12 +96,11 @@ def test_in_app_job_gets_a_transparent_copy_and_the_original_is_kept(paths):
             assert meta.seed == 5
             info = dict(meta.info)
             assert info["processed_from"] == original.name and "cost_usd" not in info  # not billed twice
-            # announced through core.image_saved: the gallery index lists both files
+            # indexed by the pipeline before the job ended: the gallery index lists both files
             recs = await core.index.query(ImageQuery())
             names = {Path(r.path).name for r in recs}
             assert {original.name, copy.name} <= names
         finally:
-            await auto.aclose()
             await core.aclose()
 
     run_async(main())
@@ -107,16 +108,15 @@ def test_in_app_job_gets_a_transparent_copy_and_the_original_is_kept(paths):
 
 def test_image_without_plain_background_gives_a_message_not_an_error(paths):
     async def main():
-        core, auto, results, entry = await run_job(paths, [busy_png()], in_app_request())
+        core, results, entry = await run_job(paths, [busy_png()], in_app_request())
         try:
             assert entry.state.value == "done" and entry.error is None
             [result] = results
-            assert not result.ok and result.saved is None
+            assert not result.ok and result.copy is None
             assert "no plain background" in result.message and "original is kept" in result.message
             folder = Path(entry.saved[0]).parent
             assert not list(folder.glob("*_transparent*.png"))
         finally:
-            await auto.aclose()
             await core.aclose()
 
     run_async(main())
@@ -131,18 +131,16 @@ def test_other_requests_are_left_alone(paths):
         fake = FakeProvider(steps=1)
         core.jobs.provider_for = lambda service: fake
         results = []
-        auto = AutoTransparency(core, on_result=results.append)
+        core.changes.subscribe(results.append, ImageProcessed)
         try:
             job_id = core.jobs.submit(request)
             async with asyncio.timeout(10):
                 while core.jobs.busy:
                     await asyncio.sleep(0.01)
-            await auto.wait()
             assert results == []
             folder = Path(core.jobs.entry(job_id).saved[0]).parent
             assert not list(folder.glob("*_transparent*.png"))
         finally:
-            await auto.aclose()
             await core.aclose()
 
     run_async(main())

@@ -13,7 +13,7 @@ from studio_core.errors import (
     ServerError,
 )
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobStarted
-from studio_core.providers.cloud.fallback import fallback_chain, generate_with_fallback
+from studio_core.fallback import fallback_chain, generate_with_fallback
 from studio_core.providers.cloud.huggingface import HuggingFaceProvider
 from studio_core.providers.cloud.replicate import ReplicateProvider
 from tests.cloud_servers import LoopbackServer, RecordingSleep, Reply, b64, of_type, png_bytes, replicate_prediction
@@ -132,7 +132,7 @@ def test_real_providers_unreachable_hugging_face_falls_back_to_replicate():
 
 def test_fallback_provider_wraps_the_policy_for_the_job_queue():
     from studio_core.providers.base import Provider
-    from studio_core.providers.cloud.fallback import fallback_provider_for, request_for_image
+    from studio_core.fallback import fallback_provider_for, request_for_image
 
     order = ["replicate"]
     provs = {"huggingface": failing("huggingface", ProviderUnavailable("down")), "replicate": FakeProvider("replicate")}

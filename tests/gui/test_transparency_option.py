@@ -71,8 +71,8 @@ def tab(qtbot, core, loop):
 
 
 def settle(loop, core, tab) -> None:
-    loop.run_until_complete(wait_until(lambda: not core.jobs.busy and tab.tasks.running == 0
-                                       and not tab.transparency.auto.busy))
+    # The core's pipeline makes the transparent copy before the job ends: no extra wait.
+    loop.run_until_complete(wait_until(lambda: not core.jobs.busy and tab.tasks.running == 0))
 
 
 def test_checkbox_sets_request_options_and_note_per_service(tab, loop, core):

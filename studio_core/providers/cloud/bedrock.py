@@ -332,7 +332,7 @@ class BedrockProvider:
         shape, clamp_note = self._shape(request, m, family)
         if clamp_note:
             yield JobNotice(job_id, clamp_note)
-        transparent = request.option("background") == "transparent"
+        transparent = request.background.mode == "provider"
         per_call = 1 if family == "stability" else max(1, min(m.max_batch, 5))
         tier = wire.titan_quality(request)
         bg_price = (costs.price_per_image(PROVIDER_ID, BACKGROUND_MODEL, cat=self.catalog).per_image

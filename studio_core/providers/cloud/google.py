@@ -279,7 +279,7 @@ class GoogleProvider:
             when = f" on {m.get('retired_on')}" if m.get("retired_on") else ""
             yield JobNotice(job_id, f"Google retired {m.label or model}{when}; trying anyway (some projects keep access). "
                                     f"The current default is {m.replacement or self.default_model}.")
-        if request.option("background") == "transparent":
+        if request.background.mode == "provider":
             yield JobNotice(job_id, f"{m.label or model} can't make transparent backgrounds; the image will have one.")
         batch = max(1, request.batch)
         made = 0

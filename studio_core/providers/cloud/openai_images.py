@@ -210,7 +210,7 @@ class OpenAIImagesProvider:
         w, h, _ = spec.fit(request.width, request.height)
         if (w, h) != (request.width, request.height):
             yield JobNotice(job_id, size_notice(self.service, (request.width, request.height), (w, h)))
-        transparent = request.option("background") == "transparent"
+        transparent = request.background.mode == "provider"
         if transparent and not spec.transparency:
             yield JobNotice(job_id, f"{self.service}'s model {self.model} can't make transparent backgrounds;"
                                     " the image will have a solid background.")

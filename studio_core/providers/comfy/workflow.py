@@ -137,7 +137,7 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
                    scheduler=scheduler, positive=w.out(positive), negative=w.out(negative),
                    latent_image=w.out(latent), denoise=1.0)
     image = _decode(w, request, info, w.out(sample), vae_out)
-    node = str(request.option("background_node") or "")
+    node = request.background.node
     if node:
         image = append_image_node(w, info, node, image)
     w.add("SaveImage", images=image, filename_prefix=SAVE_PREFIX)
