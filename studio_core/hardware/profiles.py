@@ -56,6 +56,15 @@ def profile_for_total(total_mib: int, *, name: str = "") -> HardwareProfile:
     return HardwareProfile(name or "24 GB+", total_mib, 2048, 8, False, 0.25)
 
 
+def smallest_card_for(peak_mib: float) -> HardwareProfile | None:
+    """The smallest usual card (4, 6, 8, 12, 16, 24 GB) whose safe budget holds ``peak_mib``; None if none does."""
+    for gib in (4, 6, 8, 12, 16, 24):
+        prof = profile_for_total(gib * 1024)
+        if prof.safe_mib >= peak_mib:
+            return prof
+    return None
+
+
 # The seed's card, pinned: maxVRAM 6144 MB, safeVRAM 5120 MB, maxBatchSize 1.
 RTX_3050 = profile_for_total(6144, name="RTX 3050 6 GB")
 # Used when nothing is known about the card (no NVML, CPU-only or unreachable server).

@@ -3,9 +3,9 @@
 Proposals are offered, never applied on their own: "Make it fit" applies the first one that
 fits, the menu lists them all, each with its explanation as tooltip and inline text.
 
-With an unknown card (no driver reading, no GPU from the server) the budget is an assumed
-profile's: the estimate is then shown in a neutral colour, in "on a 6 GB card this would…"
-words. With a custom workflow the proposals that only the built-in graph reads (tiled VAE
+With an unknown card (no driver reading, no GPU from the server) there is no verdict: the
+estimate is shown in a neutral colour with the smallest usual card that has room for it, and
+no "Make it fit" (fitting an assumed card would change the user's job for nothing). With a custom workflow the proposals that only the built-in graph reads (tiled VAE
 decode, render smaller and upscale) are greyed out, with the reason as tooltip.
 """
 
@@ -16,12 +16,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayo
 
 from studio_core.gpu import VramInfo
 from studio_core.hardware.planner import Assessment, FitLevel, Proposal, ProposalKind
-from studio_core.hardware.profiles import HardwareProfile
+from studio_core.hardware.profiles import HardwareProfile, smallest_card_for
 from studio_gui.comfy_settings.vram_gauge import VramGauge, level_colour
 
 _WORDS = {FitLevel.ok: "fits", FitLevel.near: "close to the limit", FitLevel.over: "over the safe budget"}
-_WOULD = {FitLevel.ok: "this would fit", FitLevel.near: "this would be close to the limit",
-          FitLevel.over: "this would not fit"}
 # Proposals that change the app's own graph; a custom workflow file has its own decode and size.
 BUILT_IN_ONLY_KINDS = (ProposalKind.tiled_vae, ProposalKind.lower_resolution)
 BUILT_IN_ONLY_OPTIONS = ("tiled_vae", "upscale_to")
@@ -104,12 +102,18 @@ class FitView(QWidget):
         self.guessed = profile_guessed
         total = gpu.total_mib if gpu else profile.total_mib
         used = gpu.used_mib if gpu else None
-        self.gauge.set_values(total_mib=total, used_mib=used, budget_mib=a.budget_mib, estimate_mib=a.peak_mib,
+        budget = a.budget_mib
+        room = smallest_card_for(a.peak_mib) if profile_guessed else None
+        if profile_guessed:
+            # Drawn against the smallest card with room for it, so the bar never looks "over".
+            total = room.total_mib if room else max(a.peak_mib * 1.1, 1.0)
+            budget = room.safe_mib if room else a.peak_mib
+        self.gauge.set_values(total_mib=total, used_mib=used, budget_mib=budget, estimate_mib=a.peak_mib,
                               level=a.level, guessed=profile_guessed)
         if used is not None:
             used_txt = f"{used / 1024:.1f} / {total / 1024:.1f} GB in use"
         elif profile_guessed:
-            used_txt = f"GPU unknown · assumed {card_size(profile)}"
+            used_txt = "card size unknown"
         else:
             used_txt = f"– / {total / 1024:.1f} GB in use"
         extra = []
@@ -121,14 +125,14 @@ class FitView(QWidget):
         colour = level_colour(a.level, guessed=profile_guessed).name()
         peak = f"Estimated peak {a.peak_mib / 1024:.1f} GB"
         if profile_guessed:
-            # Nothing was measured: no red/amber/green verdict, just what it would mean on the assumed card.
+            # Nothing was measured: no verdict against a card nobody has said the user owns.
+            needs = (f"a card of {card_size(room)} or more has room for it" if room is not None
+                     else "that is more than a 24 GB card holds")
             self.verdict.setText(
-                f"<span style='color:{colour}; font-weight:600'>{peak} — your GPU is unknown here; on a "
-                f"{card_size(profile)} card {_WOULD[a.level]}</span> (its safe budget is "
-                f"{a.budget_mib / 1024:.1f} GB; most memory goes to {a.estimate.dominant}).")
-            self.verdict.setToolTip("The app could not read the card: no NVIDIA driver on this computer and no GPU "
-                                    f"reported by the server. The budget is that of a {card_size(profile)} card "
-                                    "(the app's default), not a measurement.")
+                f"<span style='color:{colour}; font-weight:600'>{peak} — card size unknown</span>, so the app "
+                f"can't tell whether it fits; {needs} (most memory goes to {a.estimate.dominant}).")
+            self.verdict.setToolTip("The app could not read the card: there is no NVIDIA driver on this computer and "
+                                    "the server has not reported a GPU. Once ComfyUI answers, its GPU is used instead.")
         else:
             self.verdict.setText(
                 f"<span style='color:{colour}; font-weight:600'>{peak} — {_WORDS[a.level]}</span> (safe budget "
@@ -142,7 +146,19 @@ class FitView(QWidget):
         if a.proposals != self._shown:
             self._shown = a.proposals
             self._rebuild(a.proposals)
-        self.fix_row.setVisible(bool(a.proposals))
+        self.fix_row.setVisible(bool(a.proposals) and not profile_guessed)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._hold_wrapped_height()
+
+    def _hold_wrapped_height(self) -> None:
+        # The panel's QFormLayout gives a full-width row its plain minimum height, not the
+        # height its wrapped lines need at this width, so the verdict and the "Make it fit"
+        # text were cut off. Asking for that height as the minimum makes the form give it.
+        need = self.heightForWidth(self.width()) if self.width() > 0 else -1
+        if need > 0 and need != self.minimumHeight():
+            self.setMinimumHeight(need)
 
     def _rebuild(self, proposals: tuple[Proposal, ...]) -> None:
         self.menu.clear()

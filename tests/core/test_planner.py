@@ -85,3 +85,13 @@ def test_proposal_options_reach_the_comfy_graph():
     assert by_class["EmptyLatentImage"]["width"] == lower.changes["width"]
     plain = {v["class_type"] for v in workflow.build(GenerationRequest(prompt="x"), info).values()}
     assert "VAEDecode" in plain and "ImageScale" not in plain
+
+
+def test_smallest_card_for_an_estimate():
+    from studio_core.hardware.profiles import profile_for_total, smallest_card_for
+
+    assert smallest_card_for(1000).total_mib == 4096
+    six = profile_for_total(6144)
+    assert smallest_card_for(six.safe_mib).total_mib == 6144
+    assert smallest_card_for(six.safe_mib + 1).total_mib == 8192
+    assert smallest_card_for(10**6) is None
