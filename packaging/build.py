@@ -5,6 +5,9 @@
 
 The build venv (.venv-bundle) holds the app, its cloud SDKs and PyInstaller, nothing from
 the test tools: otherwise PyInstaller follows httpx's CLI into rich/pygments (stack.md §f).
+Any Python 3.12 starts this script (it needs only the standard library); the smoke test
+runs with .venv-bundle's interpreter, which has Pillow and the app for its loopback
+service and its from-source timing.
 On Windows run it the same way (`py -3.12 packaging\\build.py`) or through build.ps1.
 """
 
@@ -19,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from dev import ensure_env, say  # noqa: E402
+from dev import check_python, ensure_env, say  # noqa: E402
 
 DIST = ROOT / "dist"
 WORK = ROOT / "build" / "pyinstaller"
@@ -39,8 +42,15 @@ def folder_size(p: Path) -> tuple[int, int]:
     return total, files
 
 
-def build() -> Path:
-    py = ensure_env(ROOT / ".venv-bundle", ["pyinstaller>=6.10"], editable_extras="cloud")
+def bundle_python() -> Path:
+    return ensure_env(ROOT / ".venv-bundle", ["pyinstaller>=6.10"], editable_extras="cloud")
+
+
+def smoke_command(py: Path, exe: Path) -> list[str]:
+    return [str(py), str(ROOT / "packaging" / "smoke.py"), str(exe)]
+
+
+def build(py: Path) -> Path:
     t0 = time.monotonic()
     say("running PyInstaller")
     subprocess.run([str(py), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
@@ -55,9 +65,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
-    exe = build()
+    check_python()
+    py = bundle_python()
+    exe = build(py)
     if a.smoke:
-        return subprocess.call([sys.executable, str(ROOT / "packaging" / "smoke.py"), str(exe)], cwd=ROOT)
+        return subprocess.call(smoke_command(py, exe), cwd=ROOT)
     return 0
 
 

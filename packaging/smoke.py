@@ -73,6 +73,12 @@ def shown_ms(cmd: list[str], env: dict, runs: int = 5) -> float:
 
 
 def main() -> int:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        print("smoke.py needs Pillow and the app: run it through `python3 packaging/build.py --smoke` "
+              "or with .venv-bundle's python.")
+        return 2
     exe = Path(sys.argv[1]).resolve()
     Handler.png = sprite_png()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -62,6 +62,9 @@ async def run(app, args: argparse.Namespace) -> int:
     # window appears once, usable, rather than as a placeholder repainted a moment later.
     _ = window.generate_tab
     errors.install_excepthooks(lambda: window)
+    from studio_gui import shutdown_signals
+
+    stop_signals = shutdown_signals.install(app, window, closed)
     try:
         if os.environ.get("STUDIO_BENCH_STARTUP"):
             from studio_gui import startup_probe
@@ -69,6 +72,7 @@ async def run(app, args: argparse.Namespace) -> int:
             startup_probe.install_if_asked(window)  # reports first paint and "usable", then closes
         window.show()
         await window.started()
+        log.info("main window up")
         if args.smoke:
             try:
                 await window.smoke_check()
@@ -84,6 +88,7 @@ async def run(app, args: argparse.Namespace) -> int:
             loop.call_later(args.quit_after, window.close)
         await closed.wait()
     finally:
+        stop_signals()
         await window.tasks.cancel_all()
         await core.aclose()
         await asyncio.to_thread(ui_state.save, window.ui_state_path, window.ui)

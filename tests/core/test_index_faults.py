@@ -17,6 +17,7 @@ from studio_core.storage.rescan import list_image_files
 from studio_core.storage.records import ImageQuery
 from tests.conftest import run_async
 from tests.core.test_index import save
+from tests.file_permissions import needs_unwritable_folders
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +142,7 @@ def test_files_changed_behind_the_apps_back(paths):
     run_async(go())
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+@needs_unwritable_folders
 def test_read_only_index_gives_a_clear_error(paths):
     from studio_core.errors import StorageError
 

@@ -17,6 +17,7 @@ from studio_core.storage.images import (
     save_generated_image,
 )
 from tests.fakes import png_bytes
+from tests.file_permissions import needs_unwritable_folders
 
 WHEN = datetime(2025, 9, 7, 19, 0, 0, 123000, tzinfo=timezone.utc)
 
@@ -129,7 +130,7 @@ def test_read_metadata_of_non_image(tmp_path):
         read_metadata(p)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+@needs_unwritable_folders
 def test_unwritable_folder(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()

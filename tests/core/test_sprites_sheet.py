@@ -15,6 +15,7 @@ from studio_core.errors import StorageError
 from studio_core.sprites import exporters, sheet
 from studio_core.sprites.errors import EmptySheet, ExportNotPossible
 from studio_core.sprites.sheet import SheetFrame
+from tests.file_permissions import needs_unwritable_folders
 
 
 def frame(i: int, size=(16, 24), colour=None) -> Image.Image:
@@ -219,7 +220,7 @@ def test_tsx_needs_grid(tmp_path: Path):
     assert not (tmp_path / "t.png").exists()  # nothing half-written
 
 
-@pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0, reason="root ignores permissions")
+@needs_unwritable_folders
 def test_unwritable_folder(tmp_path: Path):
     ro = tmp_path / "ro"
     ro.mkdir()
