@@ -11,7 +11,7 @@ decode, render smaller and upscale) are greyed out, with the reason as tooltip.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.gpu import VramInfo
@@ -151,6 +151,12 @@ class FitView(QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._hold_wrapped_height()
+
+    def event(self, event) -> bool:
+        done = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:  # a label's text changed: new wrapped height
+            self._hold_wrapped_height()
+        return done
 
     def _hold_wrapped_height(self) -> None:
         # The panel's QFormLayout gives a full-width row its plain minimum height, not the

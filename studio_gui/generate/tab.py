@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -30,17 +31,18 @@ from PySide6.QtWidgets import (
 from studio_core.app_core import StudioCore
 from studio_core.errors import GenerationFailed, StudioError
 from studio_core.jobs import JobSaved, JobSaveFailed, JobState
-from studio_core.models import GenerationRequest, JobImage, JobProgress
+from studio_core.models import GenerationRequest, JobImage, JobProgress, ProviderStatus, ServiceState
 from studio_core.services import service_info
 from studio_core.settings import Settings
 from studio_gui.bridge import JobBridge
-from studio_gui.errors import present_error
+from studio_gui.errors import present_error, user_text
 from studio_gui.gallery.session import connect_session_actions, session_grid
 from studio_gui.generate.error_area import ErrorArea
 from studio_gui.generate.progress_panel import ProgressPanel
 from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
 from studio_gui.generate.queue_view import QueueView
 from studio_gui.generate.settings_slot import SettingsSlot
+from studio_gui.services.events import events_for
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 PromptDecorator = Callable[[GenerationRequest], GenerationRequest]
 Submitter = Callable[[GenerationRequest], "str | list[str]"]
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
+# Known states in which a job could only fail; "unknown"/"checking" leave Generate on.
+_BLOCKING = (ServiceState.unreachable, ServiceState.needs_key, ServiceState.error)
 
 
 class GenerateTab(QWidget):
@@ -65,6 +69,8 @@ class GenerateTab(QWidget):
         self._build()
         self.bridge = JobBridge(core.jobs, self)
         self._connect_bridge()
+        self.service_events = events_for(core)
+        self.service_events.status_updated.connect(self._on_service_status)
         self._unsubscribe_settings: Callable[[], None] | None = core.settings.subscribe(self._on_settings_changed)
         self._on_settings_changed(core.settings.current)
         self.style_picker: Any = None
@@ -90,6 +96,15 @@ class GenerateTab(QWidget):
         self.settings_toggle = self.settings_slot.toggle
 
         self.error_area = ErrorArea()
+        # Why Generate is off when the chosen service is known not to work (the details are
+        # on its card and in its settings; this line says what to do).
+        self.service_note = QLabel()
+        self.service_note.setWordWrap(True)
+        self.service_note.setAccessibleName("Why Generate is off")
+        self.service_note.setStyleSheet("color: #b9770e;")
+        self.service_note.setTextFormat(Qt.TextFormat.RichText)
+        self.service_note.linkActivated.connect(self._on_service_note_link)
+        self.service_note.setVisible(False)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
@@ -135,6 +150,7 @@ class GenerateTab(QWidget):
         pinned = QVBoxLayout()
         pinned.setContentsMargins(9, 0, 9, 0)
         pinned.addWidget(self.error_area)
+        pinned.addWidget(self.service_note)
         pinned.addLayout(buttons)
         pinned.addWidget(self.progress)
         ll.addLayout(pinned)
@@ -247,8 +263,26 @@ class GenerateTab(QWidget):
     def settings_panel(self) -> Any:
         return self.settings_slot.panel
 
+    def service_problem(self) -> str:
+        """Why the selected service can't take a job, from its latest check; "" when it can or is unchecked."""
+        status = self.service_events.last.get(self.service)
+        if not isinstance(status, ProviderStatus) or status.state not in _BLOCKING:
+            return ""
+        name = self._service_name()
+        what = "can't be reached" if status.state == ServiceState.unreachable else "is not set up yet"
+        return f"{name} {what}. {status.message}".strip()
+
+    def _service_name(self) -> str:
+        try:
+            return service_info(self.service).name
+        except StudioError:
+            return self.service
+
     def problem(self) -> str:
         """Why Generate can't run now, in plain words; "" when it can."""
+        service = self.service_problem()
+        if service:
+            return service
         problem = self.prompt_panel.problem()
         if not problem:
             panel_problem = getattr(self.settings_panel, "problem", None)
@@ -378,9 +412,34 @@ class GenerateTab(QWidget):
         self._job_ended(job_id, "Failed.")
         exc = error if isinstance(error, BaseException) else StudioError(str(error))
         if isinstance(exc, StudioError):
+            if self._shown_in_settings(user_text(exc)):
+                # The ComfyUI panel already says "not answering at …" in place; a second copy
+                # under it was the "error shows twice" of issue 11.
+                log.info("job %s failed with what the settings already show: %s", job_id, exc)
+                return
             self.error_area.show_error(exc)
         else:
             present_error(self, exc)
+
+    def _shown_in_settings(self, text: str) -> bool:
+        panel = self.settings_panel
+        if not text or not isinstance(panel, QWidget) or not panel.isVisible():
+            return False
+        return any(lab.isVisible() and lab.text().strip() == text.strip() for lab in panel.findChildren(QLabel))
+
+    def _on_service_status(self, service_id: str, _status: object) -> None:
+        if service_id == self.service and shiboken6.isValid(self):
+            self._update_buttons()
+
+    def _on_service_note_link(self, link: str) -> None:
+        if link == "check":
+            # The selector checks a service again whenever its settings are saved.
+            self.service_events.config_saved.emit(self.service)
+        elif link == "setup":
+            window = self.window()
+            opener = getattr(getattr(window, "services", None), "open_setup", None)
+            if callable(opener):
+                opener(self.service)
 
     def _on_job_cancelled(self, job_id: str) -> None:
         self._job_ended(job_id, "Cancelled.")
@@ -397,6 +456,7 @@ class GenerateTab(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
+        self._update_service_note()
         problem = self.problem()
         self.generate_button.setEnabled(not problem)
         busy = self.core.jobs.busy
@@ -410,6 +470,19 @@ class GenerateTab(QWidget):
         running = self._current_job is not None
         self.cancel_button.setEnabled(running)
         self.cancel_button.setToolTip("Stop the running generation (Esc)" if running else "Nothing is running")
+
+    def _update_service_note(self) -> None:
+        status = self.service_events.last.get(self.service)
+        blocked = bool(self.service_problem())
+        if blocked:
+            name = html.escape(self._service_name())
+            if status.state == ServiceState.unreachable:
+                text = f"Generate is off until {name} answers. <a href='check'>Check again</a>"
+            else:
+                text = f"Generate is off until {name} is set up. <a href='setup'>Set up…</a>"
+            self.service_note.setText(text)
+            self.service_note.setToolTip(status.message)
+        self.service_note.setVisible(blocked)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def started(self) -> None:
@@ -425,6 +498,10 @@ class GenerateTab(QWidget):
             self.tasks.spawn(fn(), name="generate tab start hook")
 
     def closing(self) -> None:
+        try:
+            self.service_events.status_updated.disconnect(self._on_service_status)
+        except (RuntimeError, TypeError):
+            pass  # already gone with the hub
         if self._unsubscribe_settings is not None:
             self._unsubscribe_settings()
             self._unsubscribe_settings = None

@@ -405,3 +405,66 @@ def test_a_job_without_images_says_so(tab, qtbot, loop, core):
     loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
     assert "no image" in tab.error_area.message.text()
     settle(loop, core, tab)
+
+
+def _announce(core, service: str, status) -> None:
+    """What the service selector does after each check."""
+    from studio_gui.services.events import events_for
+
+    hub = events_for(core)
+    hub.last[service] = status
+    hub.status_updated.emit(service, status)
+
+
+def test_generate_is_off_while_the_selected_service_is_known_unreachable(tab, qtbot, loop, core):
+    """Issue 11 item 5: a job that can only fail is not offered; the reason is in place."""
+    from studio_core.models import ProviderStatus, ServiceState
+    from studio_gui.services.events import events_for
+
+    type_prompt(qtbot, tab, "a chest")
+    assert tab.generate_button.isEnabled() and not tab.service_note.isVisible()
+    _announce(core, "openai", ProviderStatus(ServiceState.unreachable, "Can't reach OpenAI. Check the internet connection."))
+    assert not tab.generate_button.isEnabled()
+    assert "Can't reach OpenAI" in tab.generate_button.toolTip()
+    assert tab.service_note.isVisible() and "Check again" in tab.service_note.text()
+    assert tab.generate() is None and not core.jobs.entries()
+    rechecked: list[str] = []
+    events_for(core).config_saved.connect(rechecked.append)
+    tab.service_note.linkActivated.emit("check")
+    assert rechecked == ["openai"]
+    # Another service's trouble does not matter; a passed check turns Generate back on.
+    _announce(core, "openai", ProviderStatus(ServiceState.ready, "Key accepted."))
+    _announce(core, "replicate", ProviderStatus(ServiceState.needs_key, "Add a key."))
+    assert tab.generate_button.isEnabled() and not tab.service_note.isVisible()
+    _announce(core, "openai", ProviderStatus(ServiceState.needs_key, "OpenAI needs an API key."))
+    assert not tab.generate_button.isEnabled() and "Set up" in tab.service_note.text()
+
+
+def test_an_error_the_settings_already_show_is_not_shown_twice(tab, qtbot, loop, core):
+    """Issue 11 item 5: ComfyUI's panel says "not answering at …" in place; the error area
+    under it repeated the same words after the job failed."""
+    from PySide6.QtWidgets import QLabel
+
+    words = "ComfyUI is not answering at http://127.0.0.1:8188. Start ComfyUI."
+    panel = tab.settings_panel
+    note = QLabel(words, panel)
+    note.show()
+    core.jobs.provider_for = lambda s: FakeProvider(script=[JobStarted(""), ProviderUnavailable("refused", user_message=words)])
+    type_prompt(qtbot, tab, "a chest")
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.progress.label.text() == "Failed."))
+    assert not tab.error_area.isVisible()
+    # Different words still appear in the error area.
+    core.jobs.provider_for = lambda s: FakeProvider(script=[JobStarted(""), ProviderUnavailable("x", user_message="Other.")])
+    tab.generate()
+    loop.run_until_complete(wait_until(lambda: tab.error_area.isVisible()))
+    assert tab.error_area.message.text() == "Other."
+    settle(loop, core, tab)
+
+
+def test_progress_bar_shows_only_while_a_job_runs(tab, qtbot, loop, core):
+    assert not tab.progress.bar.isVisible() and tab.progress.label.text() == "Ready."
+    tab.progress.start()
+    assert tab.progress.bar.isVisible()
+    tab.progress.stop("Done · 1 image in 0:01")
+    assert not tab.progress.bar.isVisible() and tab.progress.label.text().startswith("Done")
