@@ -336,6 +336,11 @@ class JobQueue:
         self._emit(JobSaved(item.job_id, saved, item.image.index))
         return saved
 
+    def retried(self, unsaved_id: str) -> bool:
+        """Whether a retry of ``unsaved_id`` is in flight or succeeded (retry_save returns its result)."""
+        fut = self._retries.get(unsaved_id)
+        return fut is not None and (not fut.done() or fut.exception() is None)
+
     def discard_unsaved(self, unsaved_id: str) -> None:
         self.unsaved.pop(unsaved_id, None)
 

@@ -88,7 +88,8 @@ class QueueStore:
     def drop(self, *job_ids: str) -> None:
         if self._frozen:
             return
-        if any(self._jobs.pop(j, None) is not None for j in list(job_ids)):
+        removed = [j for j in job_ids if self._jobs.pop(j, None) is not None]
+        if removed:
             self._save()
 
     def freeze(self) -> None:

@@ -299,7 +299,7 @@ class Session:
 
     async def restore(self, unsaved_id: str) -> SavedImage:
         """Save a kept image into the gallery (at most once, however often it is asked)."""
-        if unsaved_id in self.core.jobs.unsaved:
+        if unsaved_id in self.core.jobs.unsaved or self.core.jobs.retried(unsaved_id):
             return await self.core.jobs.retry_save(unsaved_id)
         pending = self._restores.get(unsaved_id)
         if pending is not None:
