@@ -31,6 +31,14 @@ class ProviderUnavailable(StudioError):
     retryable = True
 
 
+class ConnectionLost(ProviderUnavailable):
+    """The connection broke after the request was sent: like a timeout, the work may go on (and be billed)."""
+
+    user_message = "The connection to the service broke before it answered."
+    retryable = False
+    sent = True
+
+
 class NotAComfyServer(ProviderUnavailable):
     user_message = "Something answered at that address, but it is not a ComfyUI server."
     retryable = False
@@ -63,8 +71,20 @@ class ServerError(StudioError):
 
 
 class RequestTimedOut(StudioError):
+    """No answer in time. ``sent`` says whether the request may have reached the service.
+
+    A request that never left (connect timeout, no free connection) is safe to send again.
+    One that was sent may still be running, and be billed, on the service; sending it
+    again could pay twice, so it is not retried (``retryable`` follows ``sent``).
+    """
+
     user_message = "The service took too long to answer."
-    retryable = True
+    retryable = False
+
+    def __init__(self, detail: str = "", *, sent: bool = True, **kw):
+        kw.setdefault("retryable", not sent)
+        super().__init__(detail, **kw)
+        self.sent = sent
 
 
 class ContentRefused(StudioError):

@@ -50,6 +50,7 @@ def configure_logging(log_file: Path, *, redact: Callable[[str], str] | None = N
             h.addFilter(RedactingFilter(redact))
         root.addHandler(h)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "websockets", "botocore", "urllib3", "PIL"):
+    # httpx2 is the fork openai 3.x sends through; like httpx it logs every request at INFO.
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "websockets", "botocore", "urllib3", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return log_file

@@ -236,5 +236,27 @@ class SettingsStore:
         if version < 2 and "comfy_url" in kwargs:
             kwargs["comfy_url"] = _v1_comfy_url(kwargs["comfy_url"], managed=bool(
                 str(kwargs.get("comfy_server_folder", "")).strip() or str(kwargs.get("comfy_start_command", "")).strip()))
+        if "providers" in kwargs:
+            kwargs["providers"] = _migrate_provider_keys(kwargs["providers"])
         kwargs["schema_version"] = SCHEMA_VERSION
         return Settings(**kwargs)
+
+
+# Older builds stored a cloud provider's timeout as "timeout" (some as "timeout_s") and
+# its tries in all as "attempts"; every provider now reads "timeout_s" and "retries".
+PROVIDER_TIMEOUT_KEY = "timeout_s"
+PROVIDER_RETRIES_KEY = "retries"
+
+
+def _migrate_provider_keys(providers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for pid, entry in providers.items():
+        entry = dict(entry)
+        old = entry.pop("timeout", None)
+        if old is not None and PROVIDER_TIMEOUT_KEY not in entry:
+            entry[PROVIDER_TIMEOUT_KEY] = old
+        attempts = entry.pop("attempts", None)
+        if PROVIDER_RETRIES_KEY not in entry and isinstance(attempts, int) and not isinstance(attempts, bool):
+            entry[PROVIDER_RETRIES_KEY] = max(attempts - 1, 0)
+        out[pid] = entry
+    return out

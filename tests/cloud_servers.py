@@ -63,7 +63,7 @@ Handler = Callable[[Recorded], Reply]
 class LoopbackServer:
     """A scriptable HTTP server. Use as a context manager; ``url`` is its base URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Recorded] = []
         self._routes: list[tuple[str, re.Pattern[str], list[Reply] | Handler]] = []
         self._lock = threading.Lock()
@@ -97,7 +97,7 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -138,6 +138,15 @@ class LoopbackServer:
         self._stop.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on right now: connecting to it is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,6 +279,27 @@ class RecordingSleep:
 
         self.delays.append(delay)
         await asyncio.sleep(0)
+
+
+class StartServerOnFirstWait(RecordingSleep):
+    """A retry wait that starts the server ``make()`` builds on the port that refused the first connect.
+
+    The server is built only then: a bound socket already accepts connections.
+    """
+
+    def __init__(self, make: Callable[[], LoopbackServer]) -> None:
+        super().__init__()
+        self._make = make
+        self.server: LoopbackServer | None = None
+
+    async def __call__(self, delay: float) -> None:
+        if self.server is None:
+            self.server = self._make().__enter__()
+        await super().__call__(delay)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
 
 
 async def collect(provider: Any, request: Any, job_id: str = "job-1") -> list[Any]:

@@ -106,13 +106,14 @@ def describe_test(name: str, status: ProviderStatus) -> tuple[str, str]:
     return f"✗ Connection test failed: {message or reason}", BAD_COLOUR
 
 
-def save_provider_values(core, service_id: str, values: dict[str, str]) -> None:
-    # Empty answers are dropped so the provider's default applies; update_provider cannot remove keys.
+def save_provider_values(core, service_id: str, values: dict[str, object]) -> None:
+    # Empty answers are dropped so the provider's default applies (0 retries is an answer);
+    # update_provider cannot remove keys.
     current = core.settings.current
     providers = {k: dict(v) for k, v in current.providers.items()}
     entry = providers.setdefault(service_id, {})
     for k, v in values.items():
-        if v:
+        if v is not None and v != "":
             entry[k] = v
         else:
             entry.pop(k, None)

@@ -2,22 +2,27 @@
 
 Values are saved under ``settings.providers[<id>][<key>]``; the provider modules read the
 same keys (``model``, ``endpoint``, ``region``, ``profile``, ``deployment``,
-``api_version``, ``surface``, ``project``, ``location``, ``provider``). An empty answer is
-removed rather than stored as "" so the provider's own default applies.
+``api_version``, ``surface``, ``project``, ``location``, ``provider``, and for every
+provider ``timeout_s`` and ``retries``). An empty answer is removed rather than stored as
+"" so the provider's own default applies.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
+
+from studio_core.providers.cloud.common import MAX_RETRIES, MAX_TIMEOUT, MIN_TIMEOUT, RETRIES_KEY, TIMEOUT_KEY
 
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     key: str
     label: str
-    kind: str = "text"  # text | url | region | api_version | project | location | deployment | model | choice
+    kind: str = "text"  # text | url | region | api_version | project | location | deployment | deployments
+    #                     | model | choice | seconds | count
     placeholder: str = ""
     choices: tuple[tuple[str, str], ...] = ()  # (value, label); "choice" fields
     editable: bool = False  # a choice field that also takes free text
@@ -44,6 +49,14 @@ class ProviderForm:
 
 
 _MODEL = FieldSpec("model", "Model", "model", help="Pick one or type any model id the service offers.")
+# Every provider has these two, under the same keys.
+_TIMEOUT = FieldSpec(TIMEOUT_KEY, "Timeout (seconds)", "seconds", placeholder="service default",
+                     help=f"How long to wait for an answer, {MIN_TIMEOUT:.0f}–{MAX_TIMEOUT:.0f} s. A request that timed out"
+                          " is not sent again: the service may still make the image and bill it.")
+_RETRIES = FieldSpec(RETRIES_KEY, "Retries", "count", placeholder="default: 2",
+                     help=f"How often to try again, 0–{MAX_RETRIES}, when the service is busy or could not be reached."
+                          " Only requests the service did not take are sent again.")
+_TIMING = (_TIMEOUT, _RETRIES)
 
 FORMS: dict[str, ProviderForm] = {
     "huggingface": ProviderForm(
@@ -58,11 +71,12 @@ FORMS: dict[str, ProviderForm] = {
                       help="Which company runs the model for you; billed through your Hugging Face account."),
             FieldSpec("endpoint", "Router URL", "url", placeholder="https://router.huggingface.co",
                       help="Leave empty unless you use a proxy."),
+            *_TIMING,
         ),
     ),
     "replicate": ProviderForm(
         KeySpec("API token", "r8_…", prefix="r8_", help="Find it at replicate.com/account/api-tokens."),
-        (_MODEL,),
+        (_MODEL, *_TIMING),
     ),
     "bedrock": ProviderForm(
         KeySpec("Bedrock API key", "optional", required=False, required_when=("auth", "api_key"),
@@ -77,6 +91,7 @@ FORMS: dict[str, ProviderForm] = {
             FieldSpec("profile", "AWS profile", "text", placeholder="default",
                       help="A profile from ~/.aws/config; empty uses the default chain."),
             _MODEL,
+            *_TIMING,
         ),
     ),
     "azure": ProviderForm(
@@ -89,7 +104,12 @@ FORMS: dict[str, ProviderForm] = {
             FieldSpec("deployment", "Deployment", "deployment", placeholder="my-gpt-image", required=True,
                       help="The deployment name you gave the image model, not the model name."),
             FieldSpec("api_version", "API version", "api_version", placeholder="2025-04-01-preview"),
-            _MODEL,
+            FieldSpec("model", "Model", "model", help="The model your deployment runs: it sets the request's options"
+                                                      " and the price recorded with each image."),
+            FieldSpec("deployments", "Other deployments", "deployments", placeholder="dall-e-3=my-dalle, gpt-image-1=img1",
+                      help="Optional, for other models: model=deployment pairs. A request for a model without a"
+                           " deployment is made by the deployment above and recorded as its model."),
+            *_TIMING,
         ),
     ),
     "google": ProviderForm(
@@ -103,6 +123,7 @@ FORMS: dict[str, ProviderForm] = {
                            "(gcloud auth application-default login); empty uses their project."),
             FieldSpec("location", "Location", "location", placeholder="global", help="Vertex AI only."),
             _MODEL,
+            *_TIMING,
         ),
     ),
     "openai": ProviderForm(
@@ -114,13 +135,14 @@ FORMS: dict[str, ProviderForm] = {
                       help="Only if your key belongs to several OpenAI organizations or projects."),
             FieldSpec("endpoint", "Base URL", "url", placeholder="https://api.openai.com/v1",
                       help="Leave empty unless you use a compatible proxy."),
+            *_TIMING,
         ),
     ),
 }
 
 
 def form_for(service_id: str) -> ProviderForm:
-    return FORMS.get(service_id, ProviderForm(KeySpec(required=False), (_MODEL,)))
+    return FORMS.get(service_id, ProviderForm(KeySpec(required=False), (_MODEL, *_TIMING)))
 
 
 # -- validation -------------------------------------------------------------------------
@@ -181,6 +203,25 @@ def _kind_error(value: str, spec: FieldSpec) -> str:
         return f"“{value}” is not a Google Cloud location. Use global or a region like us-central1."
     if spec.kind == "deployment" and not _DEPLOYMENT.match(value):
         return "A deployment name has letters, digits, '-', '_' or '.', and no spaces."
+    if spec.kind == "seconds":
+        try:
+            n = float(value)
+        except ValueError:
+            n = -1.0
+        if not MIN_TIMEOUT <= n <= MAX_TIMEOUT:
+            return f"Enter a number of seconds from {MIN_TIMEOUT:.0f} to {MAX_TIMEOUT:.0f}, or leave it empty for the default."
+        return ""
+    if spec.kind == "count":
+        if not value.isdigit() or int(value) > MAX_RETRIES:
+            return f"Enter a whole number from 0 to {MAX_RETRIES}, or leave it empty for the default."
+        return ""
+    if spec.kind == "deployments":
+        for pair in re.split(r"[,;]", value):
+            model, eq, dep = (p.strip() for p in pair.partition("="))
+            if pair.strip() and (not eq or not model or any(c.isspace() for c in model) or not _DEPLOYMENT.match(dep)):
+                return (f"“{pair.strip()}” is not a model=deployment pair. Write e.g. dall-e-3=my-dalle,"
+                        " separated by commas.")
+        return ""
     if spec.kind == "model" and any(c.isspace() for c in value):
         return "A model id has no spaces."
     if spec.kind == "choice" and not spec.editable and value not in {v for v, _ in spec.choices}:
@@ -188,6 +229,21 @@ def _kind_error(value: str, spec: FieldSpec) -> str:
     if spec.kind == "choice" and spec.editable and not re.match(r"^[a-z0-9][a-z0-9_.-]*$", value):
         return "Use the provider's short name, e.g. fal-ai."
     return ""
+
+
+def typed_values(form: ProviderForm, values: dict[str, str]) -> dict[str, Any]:
+    """Checked answers as they are saved: seconds and counts as numbers, the rest as text."""
+    kinds = {f.key: f.kind for f in form.fields}
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if v and kinds.get(k) == "seconds":
+            n = float(v)
+            out[k] = int(n) if n.is_integer() else n
+        elif v and kinds.get(k) == "count":
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
 
 
 def mask(key: str | None) -> str:

@@ -50,7 +50,7 @@ from studio_gui.services.page_parts import (
     small,
     status_icon,
 )
-from studio_gui.services.provider_fields import FieldSpec, check_field, check_key, form_for, mask
+from studio_gui.services.provider_fields import FieldSpec, check_field, check_key, form_for, mask, typed_values
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,10 @@ class ProviderPage(QWidget):
 
     def set_facts(self, facts: ServiceFacts | None) -> None:
         """Fill the model list from the catalog; the user may still type any id."""
+        timeout = self.inputs.get("timeout_s")
+        default_s = facts.extra.get("timeout_s") if facts else None
+        if isinstance(timeout, QLineEdit) and isinstance(default_s, (int, float)) and not isinstance(default_s, bool):
+            timeout.setPlaceholderText(f"default: {default_s:g}")
         box = self.inputs.get("model")
         if not isinstance(box, QComboBox):
             return
@@ -254,7 +258,7 @@ class ProviderPage(QWidget):
         if self.key_edit.text().strip():
             return True
         stored = self.core.settings.current.provider(self.info.id)
-        return any(v.strip() != str(stored.get(k, "") or "") for k, v in self.values().items())
+        return any(v.strip() != ("" if stored.get(k) is None else str(stored[k])) for k, v in self.values().items())
 
     # -- actions ------------------------------------------------------------------------
     async def started(self) -> None:
@@ -307,7 +311,7 @@ class ProviderPage(QWidget):
             if key:
                 await asyncio.to_thread(self.core.secrets.set, self.info.secret_name, key)
                 self.key_edit.clear()
-            save_provider_values(self.core, self.info.id, values)
+            save_provider_values(self.core, self.info.id, typed_values(self.form_spec, values))
             await self.refresh_key_info()
         except StudioError as exc:
             self._show_result(f"Not saved: {exc.user_message}", BAD_COLOUR)

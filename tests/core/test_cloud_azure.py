@@ -113,12 +113,13 @@ def test_5xx_then_success():
     assert len(sleep.delays) == 1 and len(of_type(events, JobImage)) == 1
 
 
-def test_timeout():
+def test_timeout_after_sending_is_not_retried():
+    # a sent image request may still be made and billed: sending it again could pay twice
     with LoopbackServer() as srv:
         srv.route("POST", ROUTE, Reply(200, {"data": []}, delay=5))
-        with pytest.raises(RequestTimedOut):
-            run_async(collect(make(srv, timeout=0.3, attempts=2), req()))
-    assert len(srv.requests) == 2
+        with pytest.raises(RequestTimedOut) as ei:
+            run_async(collect(make(srv, timeout=0.3, attempts=3), req()))
+    assert len(srv.requests) == 1 and "not sent again" in ei.value.user_message
 
 
 def test_content_filter_gives_reason_and_categories_without_retry():
@@ -250,3 +251,47 @@ def test_entra_without_azure_identity_says_what_to_install():
     assert "azure-identity" in ei.value.user_message
     status = run_async(AzureOpenAIProvider(api_key=None, endpoint="https://r.openai.azure.com", deployment="d", auth="entra").check())
     assert status.state is ServiceState.error and "azure-identity" in status.message
+
+
+# -- a request for another model (issue 11, item 12) ------------------------------------------
+
+def _price(model: str, quality: str = "medium") -> float | None:
+    from studio_core import costs
+
+    return costs.price_per_image("azure", model, width=1024, height=1024, quality=quality).per_image
+
+
+def test_other_model_without_its_own_deployment_is_recorded_as_the_deployment_model():
+    with LoopbackServer() as srv:
+        srv.route("POST", ROUTE, openai_images())
+        events = run_async(collect(make(srv, model="gpt-image-1.5"), req(model="gpt-image-1", quality="high")))
+    (r,) = srv.requests
+    assert r.route == ROUTE, "the configured deployment is what Azure runs"
+    info = dict(of_type(events, JobImage)[0].info)
+    assert info["model"] == "gpt-image-1.5" and info["deployment"] == "sprites-gpt-image"
+    assert info.get("cost_usd") == _price("gpt-image-1.5") and _price("gpt-image-1.5") != _price("gpt-image-1")
+    note = " ".join(n.message for n in of_type(events, JobNotice))
+    assert "no deployment set up for gpt-image-1" in note and "recorded and priced as gpt-image-1.5" in note
+
+
+def test_other_model_with_a_mapped_deployment_goes_to_that_deployment():
+    with LoopbackServer() as srv:
+        srv.route("POST", r"/openai/deployments/img-one/images/generations", openai_images())
+        srv.route("POST", ROUTE, openai_images())
+        prov = make(srv, model="gpt-image-1.5", deployments="gpt-image-1=img-one, dall-e-3=my-dalle")
+        events = run_async(collect(prov, req(model="gpt-image-1", quality="high")))
+    (r,) = srv.requests
+    assert r.route == "/openai/deployments/img-one/images/generations"
+    info = dict(of_type(events, JobImage)[0].info)
+    assert info["model"] == "gpt-image-1" and info["deployment"] == "img-one"
+    assert info.get("cost_usd") == _price("gpt-image-1")
+    assert not [n for n in of_type(events, JobNotice) if "no deployment" in n.message]
+
+
+def test_deployments_setting_is_read_from_text_or_a_mapping():
+    from studio_core.providers.cloud.azure_openai import parse_deployments
+
+    assert parse_deployments("dall-e-3 = my-dalle; gpt-image-1=img1,bad=has space, =x") == {
+        "dall-e-3": "my-dalle", "gpt-image-1": "img1"}
+    assert parse_deployments({"gpt-image-1": "img1"}) == {"gpt-image-1": "img1"}
+    assert parse_deployments(None) == {}

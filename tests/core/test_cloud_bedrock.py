@@ -311,14 +311,15 @@ def test_gives_up_after_bounded_retries(server):
     assert info.value.retryable and len(server.requests) == 3
 
 
-def test_timeout(server):
+def test_timeout_after_sending_is_not_retried(server):
     server.push(Reply(200, {"images": []}, delay=5))
-    p = make(server, attempts=1)
+    p = make(server, attempts=3)
     import httpx
 
     p._client = httpx.AsyncClient(timeout=httpx.Timeout(0.3))
-    with pytest.raises(RequestTimedOut):
+    with pytest.raises(RequestTimedOut) as ei:
         collect(p, req())
+    assert len(server.requests) == 1 and "not sent again" in ei.value.user_message
 
 
 def test_input_blocked_by_content_filter(server):

@@ -287,10 +287,11 @@ def test_server_error_then_success(server):
     assert len(sleeps) == 2 and len(images(events)) == 1
 
 
-def test_timeout(server):
+def test_timeout_after_sending_is_not_retried(server):
     server.push(Reply(200, {}, delay=5))
-    with pytest.raises(RequestTimedOut):
-        collect(make(server, attempts=1, http=httpx.AsyncClient(timeout=0.3), timeout_s=0.3), req())
+    with pytest.raises(RequestTimedOut) as ei:
+        collect(make(server, attempts=3, http=httpx.AsyncClient(timeout=0.3), timeout_s=0.3), req())
+    assert len(server.requests) == 1 and "not sent again" in ei.value.user_message
 
 
 def test_prompt_blocked(server):

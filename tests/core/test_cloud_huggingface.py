@@ -124,12 +124,12 @@ def test_5xx_then_success_backs_off():
     assert len(srv.requests) == 3
 
 
-def test_timeout_retries_then_says_too_long():
+def test_timeout_after_sending_is_not_retried():
     with LoopbackServer() as srv:
         srv.route("POST", ROUTE, Reply(200, png_bytes(), delay=5, content_type="image/png"))
         with pytest.raises(RequestTimedOut) as ei:
-            run_async(collect(make(srv, timeout=0.3, attempts=2), req()))
-    assert "too long" in ei.value.user_message and len(srv.requests) == 2
+            run_async(collect(make(srv, timeout=0.3, attempts=3), req()))
+    assert "No answer came in time" in ei.value.user_message and len(srv.requests) == 1
 
 
 def test_content_policy_refusal_gives_reason_without_retry():
@@ -254,11 +254,11 @@ def test_factory_uses_settings_and_env_key_end_to_end(paths, monkeypatch):
     with LoopbackServer() as srv:
         srv.route("POST", r"/hf-inference/models/black-forest-labs/FLUX\.1-dev", hf_image())
         settings = SettingsStore(paths.settings_file)
-        settings.update_provider("huggingface", model="black-forest-labs/FLUX.1-dev", endpoint=srv.url, timeout=5,
-                                 bill_to="my-studio")
+        settings.update_provider("huggingface", model="black-forest-labs/FLUX.1-dev", endpoint=srv.url, timeout_s=5,
+                                 retries=0, bill_to="my-studio")
         prov = ServiceRegistry(settings, SecretStore(paths.secrets_file)).provider("huggingface")
         assert isinstance(prov, Provider)
-        assert prov._client.timeout.read == 120  # settings timeouts are kept within 120–600 s
+        assert prov._client.timeout.read == 5 and prov._attempts == 1  # the shared timeout_s / retries keys
         events = run_async(collect(prov, req(cfg=3.5)))
     assert len(of_type(events, JobImage)) == 1
     r = srv.requests[0]

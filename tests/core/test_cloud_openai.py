@@ -119,12 +119,13 @@ def test_5xx_then_success():
     assert len(sleep.delays) == 1 and len(of_type(events, JobImage)) == 1
 
 
-def test_timeout():
+def test_timeout_after_sending_is_not_retried():
+    # a sent image request may still be made and billed: sending it again could pay twice
     with LoopbackServer() as srv:
         srv.route("POST", ROUTE, Reply(200, {"data": []}, delay=5))
-        with pytest.raises(RequestTimedOut):
-            run_async(collect(make(srv, timeout=0.3, attempts=2), req()))
-    assert len(srv.requests) == 2
+        with pytest.raises(RequestTimedOut) as ei:
+            run_async(collect(make(srv, timeout=0.3, attempts=3), req()))
+    assert len(srv.requests) == 1 and "not sent again" in ei.value.user_message
 
 
 def test_moderation_refusal_gives_reason_without_retry():

@@ -15,6 +15,7 @@ from studio_core.errors import (
     ModelNotFound,
     NotAnImage,
     RequestTimedOut,
+    ServerError,
 )
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobProgress, ServiceState
 from studio_core.providers.cloud.replicate import ReplicateProvider
@@ -57,7 +58,7 @@ def test_success_sends_documented_request_and_downloads_without_token():
     with LoopbackServer() as api, LoopbackServer() as files:
         api.route("POST", CREATE, done(files))
         files.route("GET", r"/xezq/out-0\.png", Reply(200, png_bytes(), content_type="image/png"))
-        events = run_async(collect(make(api), req(seed=1234, width=1344, height=768)))
+        events = run_async(collect(make(api, timeout=300), req(seed=1234, width=1344, height=768)))
     (img,) = of_type(events, JobImage)
     assert img.seed == 1234 and img.mime == "image/png"
     info = dict(img.info)
@@ -165,21 +166,81 @@ def test_429_wait_read_from_detail_text():
     assert sleep.delays == [30.0]
 
 
-def test_5xx_then_success():
+def listed(*preds: dict, next_url: str | None = None) -> Reply:
+    """A page of GET /v1/predictions, newest first; each prediction made just now."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return Reply(200, {"next": next_url, "previous": None, "results": [{**p, "created_at": now} for p in preds]})
+
+
+def test_5xx_on_create_is_not_resent_and_the_list_shows_nothing_was_made():
     sleep = RecordingSleep()
     with LoopbackServer() as api:
         api.route("POST", CREATE, Reply(503, {"detail": "Service Unavailable"}),
                   Reply(201, replicate_prediction(output=[f"data:image/png;base64,{b64(png_bytes())}"])))
-        events = run_async(collect(make(api, sleep=sleep), req()))
-    assert len(sleep.delays) == 1 and len(of_type(events, JobImage)) == 1
+        api.route("GET", r"/v1/predictions", listed())
+        with pytest.raises(ServerError) as ei:
+            run_async(collect(make(api, sleep=sleep), req()))
+    assert len(api.by_route(CREATE, "POST")) == 1
+    assert "made no prediction" in ei.value.user_message and not ei.value.retryable
 
 
-def test_timeout():
+def test_create_that_timed_out_is_never_sent_again_and_the_user_is_told_where_to_look():
+    sleep = RecordingSleep()
     with LoopbackServer() as api:
-        api.route("POST", CREATE, Reply(201, replicate_prediction(), delay=5))
-        with pytest.raises(RequestTimedOut):
-            run_async(collect(make(api, timeout=0.3, attempts=2), req()))
-    assert len(api.requests) == 2
+        # reads the body, then hangs: the prediction may exist, but no answer comes
+        api.route("POST", CREATE, Reply(201, replicate_prediction(), delay=30))
+        api.route("GET", r"/v1/predictions", listed(
+            # someone else's prediction, and one with other inputs: neither is ours
+            {**replicate_prediction("webone", status="processing"), "source": "web",
+             "input": {"prompt": "a pixel-art knight"}},
+            {**replicate_prediction("other1", status="processing"), "source": "api", "input": {"prompt": "a dragon"}}))
+        with pytest.raises(RequestTimedOut) as ei:
+            run_async(collect(make(api, timeout=1.0, attempts=3, sleep=sleep), req()))
+    assert len(api.by_route(CREATE, "POST")) == 1
+    msg = ei.value.user_message
+    assert "replicate.com/predictions" in msg and "not sent again" in msg and "billed" in msg
+    lookups = api.by_route(r"/v1/predictions", "GET")
+    assert lookups and "created_after=" in lookups[0].query
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in lookups)
+
+
+def test_create_that_timed_out_is_found_in_the_list_and_finished():
+    sleep = RecordingSleep()
+    with LoopbackServer() as api:
+        api.route("POST", CREATE, Reply(201, replicate_prediction(), delay=30))
+
+        def listing(rec):
+            sent = api.by_route(CREATE, "POST")[0].json()["input"]
+            ours = {**replicate_prediction("ours42", status="processing"), "source": "api", "input": dict(sent)}
+            return listed(ours)
+
+        api.route("GET", r"/v1/predictions", listing)
+        api.route("GET", r"/v1/predictions/ours42", Reply(200, replicate_prediction(
+            "ours42", output=[f"data:image/png;base64,{b64(png_bytes())}"])))
+        events = run_async(collect(make(api, timeout=1.0, attempts=3, sleep=sleep), req(seed=7)))
+    assert len(api.by_route(CREATE, "POST")) == 1
+    (img,) = of_type(events, JobImage)
+    assert dict(img.info)["prediction_id"] == "ours42"
+    notes = " ".join(n.message for n in of_type(events, JobNotice))
+    assert "looking for it" in notes and "ours42" in notes
+
+
+def test_refused_connection_on_create_is_retried():
+    from tests.cloud_servers import StartServerOnFirstWait, closed_port
+
+    port = closed_port()
+    sleep = StartServerOnFirstWait(lambda: LoopbackServer(port=port).route(
+        "POST", CREATE, Reply(201, replicate_prediction(output=[f"data:image/png;base64,{b64(png_bytes())}"]))))
+    try:
+        prov = ReplicateProvider(api_key=KEY, endpoint=f"http://127.0.0.1:{port}", timeout=5.0, poll_interval=0.0,
+                                 attempts=3, base_delay=0.01, sleep=sleep)
+        events = run_async(collect(prov, req()))
+    finally:
+        sleep.close()
+    assert len(sleep.delays) == 1 and len(of_type(events, JobImage)) == 1
+    assert len(sleep.server.by_route(CREATE, "POST")) == 1
 
 
 def test_nsfw_failure_is_a_content_refusal_without_retry():

@@ -230,3 +230,45 @@ def test_azure_with_entra_sign_in_needs_no_key(loop, services_page, core):
     assert loop.run_until_complete(page.save()) is True
     assert core.settings.current.provider("azure")["auth"] == "entra"
     assert core.secrets.get("azure") is None
+
+
+def test_every_provider_page_has_timeout_and_retries_under_the_shared_keys(loop, services_page, core):
+    for sid, page in services_page.pages.items():
+        assert {"timeout_s", "retries"} <= set(page.inputs), sid
+    assert services_page.page("azure").inputs["timeout_s"].placeholderText() == "default: 600"
+    assert services_page.page("openai").inputs["timeout_s"].placeholderText() == "default: 300"
+
+    page = services_page.page("replicate")
+    page.key_edit.setText("r8_TESTtoken1234567890abcdef")
+    page.inputs["timeout_s"].setText("0.5")
+    page.inputs["retries"].setText("9")
+    assert loop.run_until_complete(page.save()) is False
+    assert "from 1 to 600" in page.messages["timeout_s"].text()
+    assert "from 0 to 5" in page.messages["retries"].text()
+    page.inputs["timeout_s"].setText("1")  # short enough for a quick test against a hung server
+    page.inputs["retries"].setText("0")
+    assert loop.run_until_complete(page.save()) is True
+    assert core.settings.current.provider("replicate") == {"timeout_s": 1, "retries": 0}
+    assert not page.dirty
+    # the provider built from these settings uses them
+    core.services.invalidate("replicate")
+    from studio_core.providers.cloud import replicate
+
+    prov = replicate.create(core.settings.current, core.secrets)
+    try:
+        assert prov._attempts == 1 and prov._client.timeout.connect == 1.0
+    finally:
+        loop.run_until_complete(prov.aclose())
+
+
+def test_azure_other_deployments_are_checked_and_saved(loop, services_page, core):
+    azure = services_page.page("azure")
+    azure.key_edit.setText("0123456789abcdef0123456789abcdef")
+    azure.inputs["endpoint"].setText("https://my-resource.openai.azure.com")
+    azure.inputs["deployment"].setText("sprites")
+    azure.inputs["deployments"].setText("dall-e-3 my-dalle")
+    assert loop.run_until_complete(azure.save()) is False
+    assert "model=deployment" in azure.messages["deployments"].text()
+    azure.inputs["deployments"].setText("dall-e-3=my-dalle, gpt-image-1=img1")
+    assert loop.run_until_complete(azure.save()) is True
+    assert core.settings.current.provider("azure")["deployments"] == "dall-e-3=my-dalle, gpt-image-1=img1"

@@ -10,7 +10,7 @@ package is installed (``auth: "entra"`` in the provider's settings); it sends
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import openai
@@ -18,11 +18,38 @@ import openai
 from studio_core.errors import ContentRefused, DependencyMissing, InvalidRequest, ModelNotFound, StudioError
 from studio_core.models import ProviderStatus, ServiceState
 from studio_core.providers.cloud import catalog
-from studio_core.providers.cloud.common import clamp_timeout, clean_key, require_url, status_from_error
+from studio_core.providers.cloud.common import (
+    attempts_setting,
+    clean_key,
+    require_url,
+    status_from_error,
+    timeout_setting,
+)
 from studio_core.providers.cloud.openai_images import OpenAIImagesProvider
 
 DEFAULT_API_VERSION = "2025-04-01-preview"
 _DEPLOYMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+USAGE_PAGE = "your resource's Metrics page in the Azure portal"
+
+
+def parse_deployments(raw: Any) -> dict[str, str]:
+    """Model id → deployment name, from a mapping or text like ``"dall-e-3=my-dalle, gpt-image-1=img1"``.
+
+    Malformed pairs are skipped here; the Settings page rejects them before they are saved.
+    """
+    pairs: list[tuple[Any, Any]]
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, str):
+        pairs = [p.partition("=")[::2] for p in re.split(r"[,;\n]", raw) if "=" in p]
+    else:
+        return {}
+    out: dict[str, str] = {}
+    for model, dep in pairs:
+        model, dep = str(model).strip(), str(dep).strip()
+        if model and _DEPLOYMENT.fullmatch(dep):
+            out[model] = dep
+    return out
 
 
 def entra_token_provider(scope: str) -> tuple[Any, Any]:
@@ -41,6 +68,7 @@ class AzureOpenAIProvider(OpenAIImagesProvider):
     id = "azure"
     display_name = "Azure OpenAI"
     service = "Azure OpenAI"
+    usage_page = USAGE_PAGE
 
     def __init__(
         self,
@@ -50,6 +78,7 @@ class AzureOpenAIProvider(OpenAIImagesProvider):
         deployment: str,
         api_version: str = "",
         model: str = "",
+        deployments: Any = None,
         auth: str = "key",
         token_provider: Any = None,
         **kw: Any,
@@ -57,6 +86,9 @@ class AzureOpenAIProvider(OpenAIImagesProvider):
         spec = kw.pop("spec", None) or catalog.provider("azure")
         super().__init__(api_key=api_key, model=model, endpoint=endpoint, spec=spec, **kw)
         self.deployment = (deployment or "").strip()
+        # The configured deployment runs ``self.model``; other models need their own deployment.
+        self._deployments = parse_deployments(deployments)
+        self._asked_for = ""  # a model a request named that no deployment runs
         model_version = self._spec.model(self.model).get("api_version")
         self.api_version = (api_version or "").strip() or model_version or str(self._spec.get("default_api_version") or DEFAULT_API_VERSION)
         self._auth = (auth or "key").strip().lower()
@@ -88,6 +120,29 @@ class AzureOpenAIProvider(OpenAIImagesProvider):
     def _model_field(self) -> str:
         # The SDK moves a body "model" into /deployments/{model}/ for image calls.
         return self.deployment
+
+    def _with_model(self, model: str) -> Any:
+        """The provider as it runs ``model``: through that model's deployment when one is set up.
+
+        Azure picks the model by deployment, not by the request body. Without a deployment
+        for ``model`` the configured one answers, so the image is recorded (and priced) as
+        that deployment's model, and the job says so.
+        """
+        dep = self._deployments.get(model) or next((d for m, d in self._deployments.items() if m.lower() == model.lower()), "")
+        if dep:
+            twin = super()._with_model(model)
+            twin.deployment = dep
+            return twin
+        twin = super()._with_model(self.model)
+        twin._asked_for = model
+        return twin
+
+    def _start_notes(self) -> list[str]:
+        if not self._asked_for:
+            return []
+        return [f"Azure OpenAI has no deployment set up for {self._asked_for}, so your deployment '{self.deployment}'"
+                f" makes this image with {self.model}, and the image is recorded and priced as {self.model}."
+                f" To use {self._asked_for}, deploy it in Azure and add it under \"Other deployments\" in Settings."]
 
     def _extra_info(self) -> list[tuple[str, Any]]:
         return [("deployment", self.deployment)]
@@ -149,6 +204,8 @@ def create(settings: Any, secrets: Any) -> AzureOpenAIProvider:
         model=str(cfg.get("model") or ""),
         auth=str(cfg.get("auth") or "key"),
         quality=str(cfg.get("quality") or ""),
-        timeout=clamp_timeout(cfg.get("timeout"), spec.get("timeout_s") or 600),
+        deployments=cfg.get("deployments"),
+        timeout=timeout_setting(cfg, spec.get("timeout_s") or 600),
+        attempts=attempts_setting(cfg),
     )
 

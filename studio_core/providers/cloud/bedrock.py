@@ -26,7 +26,6 @@ from studio_core.errors import (
     InvalidResponse,
     MissingCredentials,
     ProviderUnavailable,
-    RequestTimedOut,
     StudioError,
 )
 from studio_core.models import (
@@ -44,13 +43,15 @@ from studio_core.providers.cloud import bedrock_wire as wire
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud.common import (
     Done,
-    clamp_timeout,
+    attempts_setting,
     clean_key,
     image_from_bytes,
     require_url,
     retry_events,
     scrub,
     status_from_error,
+    timeout_setting,
+    transport_error,
 )
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
@@ -63,6 +64,7 @@ BACKGROUND_MODEL = "amazon.titan-image-generator-v2:0"
 DEFAULT_REGION = "us-east-1"
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # InvokeModel bodies are capped at 25 MB; more is not Bedrock
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+USAGE_PAGE = "the Bedrock page of the AWS console (CloudWatch invocation metrics)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +81,6 @@ class BedrockConfig:
 
     @classmethod
     def from_settings(cls, values: dict[str, Any]) -> BedrockConfig:
-        def num(key: str, default: float) -> float:
-            v = values.get(key, default)
-            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else default
-
         return cls(
             region=str(values.get("region", "") or "").strip(),
             profile=str(values.get("profile", "") or "").strip(),
@@ -90,8 +88,8 @@ class BedrockConfig:
             endpoint=str(values.get("endpoint", "") or "").strip(),
             control_endpoint=str(values.get("control_endpoint", "") or "").strip(),
             auth=str(values.get("auth", "auto") or "auto"),
-            timeout_s=clamp_timeout(values.get("timeout_s", 300.0), 300.0),
-            attempts=int(num("attempts", 3)),
+            timeout_s=timeout_setting(values, 300.0),
+            attempts=attempts_setting(values),
         )
 
 
@@ -232,13 +230,13 @@ class BedrockProvider:
         host = urllib.parse.urlsplit(url).hostname
         try:
             resp = await self._client.request(method, url, headers=headers, content=body)
-        except httpx.TimeoutException as exc:
-            raise RequestTimedOut(f"{wire.SERVICE}: {type(exc).__name__} to {host}",
-                                  user_message=f"{wire.SERVICE} took too long to answer.") from None
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{wire.SERVICE}: {type(exc).__name__} to {host}", user_message=(
-                f"Can't reach Bedrock at {host} (region {r.region}). Check the region name, that Bedrock is offered "
-                "there, and your internet connection.")) from None
+            err = transport_error(wire.SERVICE, exc, idempotent=method == "GET", where=USAGE_PAGE)
+            err.args = (f"{err.detail} to {host}",)
+            if type(err) is ProviderUnavailable:  # no connection was made
+                err.user_message = (f"Can't reach Bedrock at {host} (region {r.region}). Check the region name, that"
+                                    " Bedrock is offered there, and your internet connection.")
+            raise err from None
         if len(resp.content) > MAX_REPLY_BYTES:
             raise InvalidResponse(f"{wire.SERVICE}: reply of {len(resp.content)} bytes",
                                   user_message=f"{wire.SERVICE} sent back a reply too large to be an image.")
@@ -285,7 +283,7 @@ class BedrockProvider:
                                                      else "your AWS credentials")
         msg = f"Connected to Bedrock in {r.region} with {how}. Model {model}" + (f" is {lifecycle}." if lifecycle else " found.")
         if lifecycle.upper() == "LEGACY":
-            msg += f" Legacy models stop working soon; the current default is {self.default_model}."
+            msg += f" Legacy models stop working soon. {self.spec.suggestion(model)}"
         return ProviderStatus(ServiceState.ready, msg, (("region", r.region), ("model", model), ("lifecycle", lifecycle)))
 
     async def list_models(self) -> tuple[ModelInfo, ...]:
@@ -328,7 +326,7 @@ class BedrockProvider:
         if m.retired or m.status in ("legacy", "deprecated"):
             when = f" (end of life {m.get('retired_on')})" if m.get("retired_on") else ""
             yield JobNotice(job_id, f"{m.label or model} is a legacy model on Bedrock{when} and may no longer work; "
-                                    f"trying anyway. The current default is {self.default_model}.")
+                                    f"trying anyway. {self.spec.suggestion(model)}")
         shape, clamp_note = self._shape(request, m, family)
         if clamp_note:
             yield JobNotice(job_id, clamp_note)

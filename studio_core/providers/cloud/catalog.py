@@ -116,15 +116,36 @@ class ProviderSpec:
                  if k in ("sizes", "aspect_ratios", "aspect_sizes", "size_range", "max_batch", "transparency", "seed")}
         return ModelSpec(model_id, self.id, label=model_id, status="unknown", known=False, raw=rules)
 
+    def alive_alternative(self, model_id: str) -> str:
+        """A model to suggest instead of ``model_id``: its replacement, the default, or any model
+        the catalog lists as working; '' when none is known. Never ``model_id`` itself."""
+        gone = self.model(model_id)
+        firsts = [gone.replacement, self.default_model]
+        active = [m.id for m in self.models if m.status == "active"]
+        others = [m.id for m in self.models if not m.retired and m.status not in ("deprecated", "legacy")]
+        for cand in (*firsts, *active, *others):
+            if not cand or cand.lower() == gone.id.lower():
+                continue
+            spec = self.model(cand)
+            if spec.known and not spec.retired and spec.status not in ("deprecated", "legacy"):
+                return spec.id
+        return ""
+
+    def suggestion(self, model_id: str) -> str:
+        """The sentence that points the user from ``model_id`` to a model that still works."""
+        alt = self.alive_alternative(model_id)
+        if alt:
+            return f"Choose another model in Settings, for example {alt}."
+        return "No other working model is known for this service; check the service's model list and enter one in Settings."
+
     def retired_message(self, model_id: str, service_name: str) -> str:
         """What to tell the user when the service says a model is gone (404/410/model_not_found)."""
         m = self.model(model_id)
-        repl = m.replacement or self.default_model
         if m.retired:
             when = f" on {m.get('retired_on')}" if m.get("retired_on") else ""
-            return f"{service_name} retired the model '{m.id}'{when}. Choose another model in Settings; the current default is {repl}."
+            return f"{service_name} retired the model '{m.id}'{when}. {self.suggestion(m.id)}"
         return (f"{service_name} says the model '{m.id}' is not available: it may have been retired or renamed."
-                f" Choose another model in Settings; the current default is {repl}.")
+                f" {self.suggestion(m.id)}")
 
 
 @dataclass(frozen=True)

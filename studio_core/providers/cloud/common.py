@@ -27,6 +27,7 @@ from studio_core.errors import (
     StudioError,
 )
 from studio_core.secrets import redact
+from studio_core.settings import PROVIDER_RETRIES_KEY, PROVIDER_TIMEOUT_KEY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,7 +90,8 @@ def error_for_status(
     body: Any = None,
     headers: Mapping[str, str] | None = None,
     *,
-    default_model: str = "",
+    idempotent: bool = False,
+    where: str = "",
     content_policy_markers: tuple[str, ...] = ("content_policy", "safety", "moderation", "nsfw", "responsible ai",
                                                  "content filter", "content_filter", "blocked"),
 ) -> StudioError:
@@ -110,10 +112,14 @@ def error_for_status(
         return RateLimited(detail, retry_after=wait,
                            user_message=f"{service} is rate-limiting requests" + (f"; retry in {wait:.0f} s." if wait else "."))
     if status in (404, 410) or "model_not_found" in low or "deploymentnotfound" in low:
-        hint = f" The current default is {default_model}." if default_model else ""
-        return ModelNotFound(detail, user_message=f"{service}: that model or deployment does not exist or was retired.{hint}")
-    if status in (408, 504):
-        return RequestTimedOut(detail, user_message=f"{service} timed out ({status}).")
+        # Providers replace this with the catalog's sentence, which names a model that still works.
+        return ModelNotFound(detail, user_message=f"{service}: that model or deployment does not exist or was retired.")
+    if status == 408:  # the server gave up waiting for our request, so it never ran
+        return RequestTimedOut(detail, sent=False, user_message=f"{service} timed out ({status}).")
+    if status == 504:  # a gateway gave up waiting for the service, which may still be working on it
+        if idempotent:
+            return RequestTimedOut(detail, retryable=True, user_message=f"{service} timed out ({status}).")
+        return RequestTimedOut(detail, user_message=sent_no_answer(service, where))
     if status >= 500:
         return ServerError(detail, user_message=f"{service} had a server error ({status}). Try again in a moment.")
     return InvalidRequest(detail, user_message=f"{service} rejected the request: {text or f'HTTP {status}'}")
@@ -126,17 +132,19 @@ async def with_retries(
     base_delay: float = 1.0,
     on_wait: Callable[[str], Any] | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    retry_if: Callable[[StudioError], bool] | None = None,
 ) -> T:
     """Run ``call``; retry retryable StudioErrors up to ``attempts`` times in all.
 
     Rate limits wait what the provider asked (capped); other retryable errors back off
     exponentially with jitter. ``on_wait`` gets a sentence for the user before each wait.
+    ``retry_if`` narrows further which retryable errors are retried.
     """
     for attempt in range(1, attempts + 1):
         try:
             return await call()
         except StudioError as exc:
-            if not exc.retryable or attempt == attempts:
+            if not exc.retryable or attempt >= attempts or (retry_if is not None and not retry_if(exc)):
                 raise
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 delay = min(exc.retry_after, MAX_RETRY_WAIT)
@@ -156,18 +164,43 @@ async def with_retries(
 # Helpers the cloud providers share: keys, endpoints, image bytes, sizes, status, retries
 # that report their waits as job events.
 
-MIN_TIMEOUT = 120.0
+MIN_TIMEOUT = 1.0  # low enough for a quick test against a hung server; real image calls need 60 s or more
 MAX_TIMEOUT = 600.0
+MAX_RETRIES = 5
 MAX_IMAGE_BYTES = 64 * 1024 * 1024  # a generated image is a few MB; more is a broken or hostile reply
+
+# The one set of setting names every cloud provider reads (settings.providers[<id>]);
+# retries are tries after the first, and only requests that are safe to repeat are retried.
+TIMEOUT_KEY = PROVIDER_TIMEOUT_KEY
+RETRIES_KEY = PROVIDER_RETRIES_KEY
 
 
 def clamp_timeout(value: Any, default: float) -> float:
-    """A per-provider timeout from settings, kept inside 120–600 s."""
+    """A per-provider timeout from settings, kept inside 1–600 s; ``default`` when unset or not a number."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         v = float(default)
+    if v != v:  # NaN
+        v = float(default)
     return min(max(v, MIN_TIMEOUT), MAX_TIMEOUT)
+
+
+def timeout_setting(cfg: Mapping[str, Any], default: float) -> float:
+    """The provider's timeout in seconds from its settings entry."""
+    return clamp_timeout(cfg.get(TIMEOUT_KEY), default)
+
+
+def attempts_setting(cfg: Mapping[str, Any], default: int = DEFAULT_ATTEMPTS) -> int:
+    """Tries in all (1 + retries) from the provider's settings entry, retries kept inside 0–5."""
+    raw = cfg.get(RETRIES_KEY)
+    if isinstance(raw, bool):
+        raw = None
+    try:
+        retries = int(str(raw).strip()) if raw is not None else default - 1
+    except ValueError:
+        retries = default - 1
+    return min(max(retries, 0), MAX_RETRIES) + 1
 
 
 def clean_key(service: str, raw: str | None) -> str:
@@ -214,16 +247,86 @@ def scrub(exc: StudioError, secrets: Any) -> StudioError:
     return exc
 
 
-def transport_error(service: str, exc: BaseException) -> StudioError:
-    """Map an httpx/httpx2 transport failure (or TimeoutError) to a StudioError, by name so both libraries match."""
-    from studio_core.errors import ProviderUnavailable
+# Failures before the request was written: the service cannot have seen it, so sending
+# it again is safe. Names, so httpx, httpx2 and the OS errors all match.
+_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "ConnectionRefusedError"})
+# Transport failures that can happen after the request was written.
+_MAYBE_SENT = frozenset({"TimeoutException", "NetworkError", "TransportError", "ProtocolError", "TimeoutError",
+                         "ConnectionError", "StreamError"})
 
-    names = {c.__name__ for c in type(exc).__mro__}
-    if isinstance(exc, TimeoutError) or names & {"TimeoutException", "APITimeoutError"}:
-        return RequestTimedOut(f"{service}: {type(exc).__name__}",
-                               user_message=f"{service} took too long to answer.")
-    return ProviderUnavailable(f"{service}: {type(exc).__name__}: {redact(str(exc))[:200]}",
-                               user_message=f"Can't reach {service}. Check the internet connection and the address in Settings.")
+
+def _names(exc: BaseException) -> set[str]:
+    return {c.__name__ for c in type(exc).__mro__}
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` failed before the request was written (no connection was made).
+
+    SDK errors (openai's APIConnectionError / APITimeoutError) wrap the transport error,
+    so the explicit cause chain is followed to the first transport-level failure. Anything
+    unclear counts as sent: guessing "not sent" wrongly would pay twice.
+    """
+    cur: BaseException | None = exc
+    for _ in range(8):
+        if cur is None:
+            break
+        names = _names(cur)
+        if names & _NOT_SENT:
+            return True
+        if names & _MAYBE_SENT:
+            return False
+        cur = cur.__cause__
+    return False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    cur: BaseException | None = exc
+    for _ in range(8):
+        if cur is None:
+            return False
+        if isinstance(cur, TimeoutError) or _names(cur) & {"TimeoutException", "APITimeoutError"}:
+            return True
+        cur = cur.__cause__
+    return False
+
+
+def sent_no_answer(service: str, where: str = "", *, lost: bool = False) -> str:
+    """The sentence for a request that was sent but never answered: it was not sent again."""
+    what = "The connection broke before" if lost else "No answer came in time, but"
+    look = f" Look at {where} before trying again." if where else " Check your account before trying again."
+    return (f"{service}: {what} the request had reached the service, so the image may still be made and billed."
+            f" It was not sent again.{look}")
+
+
+def transport_error(service: str, exc: BaseException, *, idempotent: bool = False, where: str = "",
+                    address_hint: bool = True) -> StudioError:
+    """Map an httpx/httpx2/SDK transport failure (or TimeoutError) to a StudioError.
+
+    Only a failure before sending is retryable, unless the request is ``idempotent`` (a
+    GET: asking again costs nothing). ``where`` names the place the user can look for a
+    request that may still be running.
+    """
+    from studio_core.errors import ConnectionLost, ProviderUnavailable
+
+    detail = f"{service}: {type(exc).__name__}"
+    cause = exc.__cause__
+    if cause is not None:
+        detail += f" ({type(cause).__name__})"
+    timed_out = _timed_out(exc)
+    if never_sent(exc):
+        if timed_out:
+            return RequestTimedOut(detail, sent=False, user_message=f"{service} could not be reached in time.")
+        hint = " and the address in Settings" if address_hint else ""
+        return ProviderUnavailable(f"{detail}: {redact(str(exc))[:200]}",
+                                   user_message=f"Can't reach {service}. Check the internet connection{hint}.")
+    if timed_out:
+        if idempotent:
+            return RequestTimedOut(detail, retryable=True, user_message=f"{service} took too long to answer.")
+        return RequestTimedOut(detail, user_message=sent_no_answer(service, where))
+    if idempotent:
+        return ProviderUnavailable(f"{detail}: {redact(str(exc))[:200]}",
+                                   user_message=f"The connection to {service} broke. Try again in a moment.")
+    return ConnectionLost(f"{detail}: {redact(str(exc))[:200]}", user_message=sent_no_answer(service, where, lost=True))
 
 
 def sniff_mime(data: bytes) -> str:
@@ -365,6 +468,7 @@ async def retry_events(
     attempts: int = DEFAULT_ATTEMPTS,
     base_delay: float = 1.0,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    retry_if: Callable[[StudioError], bool] | None = None,
 ):
     """:func:`with_retries` inside a generator: yields a ``JobNotice`` for each wait as it starts, then ``Done(result)``.
 
@@ -375,7 +479,7 @@ async def retry_events(
 
     queue: asyncio.Queue[str] = asyncio.Queue()
     task = asyncio.ensure_future(with_retries(call, attempts=attempts, base_delay=base_delay,
-                                              on_wait=queue.put_nowait, sleep=sleep))
+                                              on_wait=queue.put_nowait, sleep=sleep, retry_if=retry_if))
     getter: asyncio.Future | None = None
     try:
         while True:

@@ -25,7 +25,6 @@ from studio_core.errors import (
     MissingCredentials,
     ModelNotFound,
     ProviderUnavailable,
-    RequestTimedOut,
     StudioError,
 )
 from studio_core.models import (
@@ -43,13 +42,15 @@ from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud import google_wire as wire
 from studio_core.providers.cloud.common import (
     Done,
-    clamp_timeout,
+    attempts_setting,
     clean_key,
     image_from_bytes,
     require_url,
     retry_events,
     scrub,
     status_from_error,
+    timeout_setting,
+    transport_error,
 )
 from studio_core.secrets import SecretStore
 from studio_core.settings import Settings
@@ -65,6 +66,7 @@ PROVIDER_ID = "google"
 FALLBACK_MODEL = "gemini-3.1-flash-image"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 _SIZE_PX = {"1K": 1024, "2K": 2048, "4K": 4096}
+USAGE_PAGE = "the usage page of Google AI Studio or the Google Cloud console"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +86,9 @@ class GoogleConfig:
         def text(key: str, default: str = "") -> str:
             return str(values.get(key, default) or default).strip()
 
-        a = values.get("attempts", 3)
         return cls(surface=text("surface", "gemini").lower(), project=text("project"), location=text("location"),
                    model=text("model"), endpoint=text("endpoint"), api_version=text("api_version"),
-                   timeout_s=clamp_timeout(values.get("timeout_s", 300.0), 300.0),
-                   attempts=int(a) if isinstance(a, int) and not isinstance(a, bool) and a > 0 else 3)
+                   timeout_s=timeout_setting(values, 300.0), attempts=attempts_setting(values))
 
     @property
     def is_vertex(self) -> bool:
@@ -186,8 +186,8 @@ class GoogleProvider:
                 "The Google settings contradict each other; check the surface, project and location.")) from None
         return self._client
 
-    async def _call(self, make: Callable[[genai.Client], Awaitable[Any]], *, model: str) -> Any:
-        """Run one SDK call and turn whatever it raises into a StudioError."""
+    async def _call(self, make: Callable[[genai.Client], Awaitable[Any]], *, model: str, idempotent: bool = False) -> Any:
+        """Run one SDK call and turn whatever it raises into a StudioError (``idempotent``: it only reads)."""
         from google.auth import exceptions as auth_errors
 
         client = await self._sdk()
@@ -200,12 +200,8 @@ class GoogleProvider:
                                            surface=self.config.surface,
                                            model_gone=self.spec.retired_message(model, wire.SERVICE)),
                         [self._api_key]) from None
-        except (httpx.TimeoutException, TimeoutError):
-            raise RequestTimedOut(f"{wire.SERVICE}: timed out", user_message="Google took too long to answer.") from None
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{wire.SERVICE}: {type(exc).__name__}", user_message=(
-                "Can't reach Google. Check your internet connection"
-                + (" and the location setting." if self.config.is_vertex else "."))) from None
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise self._transport(exc, idempotent) from None
         except auth_errors.RefreshError as exc:
             raise AuthenticationFailed(f"google-auth refresh: {type(exc).__name__}", user_message=(
                 "Your Google Cloud sign-in could not be renewed. Run: gcloud auth application-default login")) from None
@@ -215,12 +211,24 @@ class GoogleProvider:
         except ValueError as exc:  # broken JSON or an unexpected shape (pydantic errors are ValueErrors)
             raise InvalidResponse(f"{wire.SERVICE}: unreadable reply ({type(exc).__name__})",
                                   user_message="Google sent back a reply that could not be read.") from None
+        except Exception as exc:
+            # where httpx2 is installed the SDK may use it; its errors are not httpx's
+            if type(exc).__module__.split(".")[0] == "httpx2":
+                raise self._transport(exc, idempotent) from None
+            raise
+
+    def _transport(self, exc: BaseException, idempotent: bool) -> StudioError:
+        err = transport_error(wire.SERVICE, exc, idempotent=idempotent, where=USAGE_PAGE)
+        if type(err) is ProviderUnavailable:  # no connection was made
+            err.user_message = ("Can't reach Google. Check your internet connection"
+                                + (" and the location setting." if self.config.is_vertex else "."))
+        return err
 
     # -- Provider ------------------------------------------------------------------------
     async def check(self) -> ProviderStatus:
         model = self.model
         try:
-            found = await self._call(lambda c: c.aio.models.get(model=model), model=model)
+            found = await self._call(lambda c: c.aio.models.get(model=model), model=model, idempotent=True)
         except StudioError as exc:
             return status_from_error(exc)
         where = (f"Vertex AI (project {self._project}, {self.location})" if self.config.is_vertex
@@ -265,8 +273,8 @@ class GoogleProvider:
         imagen = _is_imagen(m)
         if imagen and not self.config.is_vertex:
             raise ModelNotFound(f"{model} on the Gemini API", user_message=(
-                f"Imagen is shut down on the Gemini API. Use {self.default_model}, or Vertex AI if your project "
-                "still has Imagen."))
+                f"Imagen is shut down on the Gemini API. Use {self.spec.alive_alternative(model) or 'a Gemini image model'},"
+                " or Vertex AI if your project still has Imagen."))
         await self._sdk()
         yield JobStarted(job_id)
         ratio, size, note = self._shape(request, m)
@@ -278,7 +286,7 @@ class GoogleProvider:
         if m.retired or m.status in ("legacy", "deprecated"):
             when = f" on {m.get('retired_on')}" if m.get("retired_on") else ""
             yield JobNotice(job_id, f"Google retired {m.label or model}{when}; trying anyway (some projects keep access). "
-                                    f"The current default is {m.replacement or self.default_model}.")
+                                    + self.spec.suggestion(model))
         if request.background.mode == "provider":
             yield JobNotice(job_id, f"{m.label or model} can't make transparent backgrounds; the image will have one.")
         batch = max(1, request.batch)

@@ -39,7 +39,7 @@ from studio_core.models import (
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud.common import (
     Done,
-    clamp_timeout,
+    attempts_setting,
     clean_key,
     error_for_status,
     image_from_base64,
@@ -49,6 +49,7 @@ from studio_core.providers.cloud.common import (
     scrub,
     size_notice,
     status_from_error,
+    timeout_setting,
     transport_error,
 )
 
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 SERVICE = "Hugging Face"
 ROUTER = "https://router.huggingface.co"
 HUB = "https://huggingface.co"
+USAGE_PAGE = "huggingface.co/settings/billing"
 OPENAI_STYLE = {"together": "base64", "nebius": "b64_json", "nscale": "b64_json"}
 
 
@@ -105,12 +107,12 @@ class HuggingFaceProvider:
         try:
             r = await self._client.request(method, url, headers=headers, **kw)
         except httpx.HTTPError as exc:
-            raise scrub(transport_error(SERVICE, exc), [key]) from None
+            raise scrub(transport_error(SERVICE, exc, idempotent=method == "GET", where=USAGE_PAGE), [key]) from None
         if r.status_code >= 400:
-            raise self._error(r, key)
+            raise self._error(r, key, idempotent=method == "GET")
         return r
 
-    def _error(self, r: httpx.Response, key: str) -> StudioError:
+    def _error(self, r: httpx.Response, key: str, *, idempotent: bool = True) -> StudioError:
         try:
             body: Any = r.json()
         except ValueError:
@@ -122,7 +124,8 @@ class HuggingFaceProvider:
             err: StudioError = RateLimited(f"{SERVICE}: HTTP 503 model loading ({wait:.0f} s)", retry_after=wait,
                                            user_message=f"{SERVICE} is loading the model (about {wait:.0f} s).")
         else:
-            err = error_for_status(SERVICE, r.status_code, body, r.headers, default_model=self._spec.default_model)
+            err = error_for_status(SERVICE, r.status_code, body, r.headers, idempotent=idempotent,
+                                   where=USAGE_PAGE)
         if isinstance(err, ModelNotFound):
             err.user_message = self._spec.retired_message(self.model, SERVICE)
             if self.provider != "hf-inference":
@@ -189,7 +192,7 @@ class HuggingFaceProvider:
         try:
             got = await self._client.get(url, headers={"Authorization": f"Bearer {key}"} if same_host else {})
         except httpx.HTTPError as exc:
-            raise scrub(transport_error(SERVICE, exc), [key]) from None
+            raise scrub(transport_error(SERVICE, exc, idempotent=True), [key]) from None
         if got.status_code >= 400:
             raise self._error(got, key)
         return image_from_bytes(SERVICE, got.content)
@@ -320,5 +323,6 @@ def create(settings: Any, secrets: Any) -> HuggingFaceProvider:
         endpoint=str(cfg.get("endpoint") or cfg.get("base_url") or spec.get("endpoint") or ROUTER),
         hub_endpoint=str(cfg.get("hub_endpoint") or spec.get("hub_endpoint") or HUB),
         bill_to=str(cfg.get("bill_to") or ""),
-        timeout=clamp_timeout(cfg.get("timeout"), spec.get("timeout_s") or 300),
+        timeout=timeout_setting(cfg, spec.get("timeout_s") or 300),
+        attempts=attempts_setting(cfg),
     )

@@ -34,7 +34,7 @@ from studio_core.models import (
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud.common import (
     Done,
-    clamp_timeout,
+    attempts_setting,
     clean_key,
     error_for_status,
     image_from_base64,
@@ -44,6 +44,7 @@ from studio_core.providers.cloud.common import (
     scrub,
     size_notice,
     status_from_error,
+    timeout_setting,
     transport_error,
 )
 
@@ -62,6 +63,7 @@ class OpenAIImagesProvider:
     id = "openai"
     display_name = "OpenAI"
     service = "OpenAI"
+    usage_page = "platform.openai.com/usage"
 
     def __init__(
         self,
@@ -110,15 +112,16 @@ class OpenAIImagesProvider:
         return self.model
 
     # -- errors -------------------------------------------------------------------
-    def _map_error(self, exc: BaseException) -> StudioError:
+    def _map_error(self, exc: BaseException, *, idempotent: bool = False) -> StudioError:
+        """``idempotent``: the call only reads, so a lost answer may be asked for again."""
         if isinstance(exc, StudioError):
             return scrub(exc, self._secrets)
         if isinstance(exc, openai.APIStatusError):
             err = error_for_status(self.service, exc.status_code, exc.body, exc.response.headers,
-                                   default_model=self._spec.default_model)
+                                   idempotent=idempotent, where=self.usage_page)
             err = self._refine(err, exc.body)
         elif isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)) or isinstance(exc, (TimeoutError, OSError)):
-            err = transport_error(self.service, exc)
+            err = transport_error(self.service, exc, idempotent=idempotent, where=self.usage_page)
         elif isinstance(exc, ValueError):  # a 200 with broken JSON: the SDK lets JSONDecodeError through
             err = InvalidResponse(f"{self.service}: malformed response ({type(exc).__name__})",
                                   user_message=f"{self.service} sent back a damaged answer.")
@@ -155,9 +158,9 @@ class OpenAIImagesProvider:
             async with httpx.AsyncClient(timeout=httpx.Timeout(self._timeout, connect=15.0)) as c:
                 r = await c.get(url)
         except httpx.HTTPError as exc:
-            raise transport_error(self.service, exc) from None
+            raise transport_error(self.service, exc, idempotent=True) from None
         if r.status_code >= 400:
-            raise error_for_status(self.service, r.status_code, r.text, r.headers)
+            raise error_for_status(self.service, r.status_code, r.text, r.headers, idempotent=True)
         return image_from_bytes(self.service, r.content)
 
     def _params(self, request: GenerationRequest, spec: catalog.ModelSpec, n: int, size: str,
@@ -205,6 +208,8 @@ class OpenAIImagesProvider:
             raise self._map_error(exc) from None
         spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        for note in self._start_notes():
+            yield JobNotice(job_id, note)
         if spec.retired:
             yield JobNotice(job_id, self._spec.retired_message(self.model, self.service) + " Trying it anyway.")
         w, h, _ = spec.fit(request.width, request.height)
@@ -258,6 +263,9 @@ class OpenAIImagesProvider:
     def _extra_info(self) -> list[tuple[str, Any]]:
         return []
 
+    def _start_notes(self) -> list[str]:
+        return []
+
     async def check(self) -> ProviderStatus:
         """``GET /models/{model}``: free, and proves both the key and that the model still exists."""
         try:
@@ -265,7 +273,7 @@ class OpenAIImagesProvider:
             try:
                 await client.models.retrieve(self.model)
             except Exception as exc:  # noqa: BLE001
-                raise self._map_error(exc) from None
+                raise self._map_error(exc, idempotent=True) from None
             return ProviderStatus(ServiceState.ready, f"Connected; model {self.model} is available.",
                                   details=(("model", self.model),))
         except ModelNotFound as exc:
@@ -297,5 +305,6 @@ def create(settings: Any, secrets: Any) -> OpenAIImagesProvider:
         organization=str(cfg.get("organization") or ""),
         project=str(cfg.get("project") or ""),
         quality=str(cfg.get("quality") or ""),
-        timeout=clamp_timeout(cfg.get("timeout"), spec.get("timeout_s") or 300),
+        timeout=timeout_setting(cfg, spec.get("timeout_s") or 300),
+        attempts=attempts_setting(cfg),
     )

@@ -4,6 +4,10 @@ Create with ``Prefer: wait`` so a fast model answers in one round trip, poll the
 prediction while it is ``starting``/``processing`` without output, cancel it on the
 server when the job is cancelled, then download each output: an ``https`` file URL or a
 ``data:`` URI. The token goes only to the API host; output files are fetched without it.
+
+A create is sent once. It is sent again only when Replicate provably did not take it
+(throttled with 429, or no connection was made): a create that timed out or failed may
+still run and be billed, so the prediction is looked up in the account's list instead.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import copy
 import logging
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 from urllib.parse import quote, urlsplit
 
@@ -20,12 +25,15 @@ import httpx
 
 from studio_core import costs
 from studio_core.errors import (
+    ConnectionLost,
     ContentRefused,
     GenerationFailed,
     InvalidResponse,
     JobTimedOut,
     ModelNotFound,
     RateLimited,
+    RequestTimedOut,
+    ServerError,
     StudioError,
 )
 from studio_core.models import (
@@ -42,7 +50,7 @@ from studio_core.models import (
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud.common import (
     Done,
-    clamp_timeout,
+    attempts_setting,
     clean_key,
     error_for_status,
     image_from_base64,
@@ -51,7 +59,9 @@ from studio_core.providers.cloud.common import (
     retry_events,
     scrub,
     size_notice,
+    sent_no_answer,
     status_from_error,
+    timeout_setting,
     transport_error,
 )
 
@@ -60,6 +70,10 @@ log = logging.getLogger(__name__)
 SERVICE = "Replicate"
 API = "https://api.replicate.com"
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+PREDICTIONS_PAGE = "replicate.com/predictions"
+LOOKUP_TRIES = 3  # a new prediction can take a moment to show in the list
+LOOKUP_PAGES = 3  # 100 predictions a page, newest first
+CLOCK_SLACK = timedelta(minutes=10)  # our clock against Replicate's, for created_after
 _NSFW = re.compile(r"nsfw|safety|content polic|flagged", re.I)
 
 
@@ -88,13 +102,15 @@ class ReplicateProvider:
         self.model = (model or "").strip() or self._spec.default_model
         self._endpoint = endpoint
         self._timeout = timeout
-        self._wait = max(1, min(int(wait), 60))  # the API accepts 1–60 s
+        # The API holds a create for 1–60 s; the hold stays inside the timeout so a short timeout still polls.
+        self._wait = max(1, min(int(wait), 60, int(timeout) - 1))
         self._poll = poll_interval
         self._attempts = attempts
         self._base_delay = base_delay
         self._sleep = sleep
         # The read timeout must outlast the server's hold on a Prefer: wait request.
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(min(timeout, self._wait + 5.0), connect=min(timeout, 15.0)))
+        read = max(min(timeout, self._wait + 5.0), self._wait + 1.0)
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(read, connect=min(timeout, 15.0)))
         self._active: dict[str, str] = {}  # job id -> prediction id still running
 
     # -- plumbing -----------------------------------------------------------------
@@ -103,12 +119,14 @@ class ReplicateProvider:
 
     async def _api(self, method: str, url: str, key: str, **kw: Any) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {key}", **kw.pop("headers", {})}
+        idempotent = method == "GET"
         try:
             r = await self._client.request(method, url, headers=headers, **kw)
         except httpx.HTTPError as exc:
-            raise scrub(transport_error(SERVICE, exc), [key]) from None
+            raise scrub(transport_error(SERVICE, exc, idempotent=idempotent, where=PREDICTIONS_PAGE,
+                                        address_hint=False), [key]) from None
         if r.status_code >= 400:
-            raise self._error(r, key)
+            raise self._error(r, key, idempotent=idempotent)
         try:
             body = r.json()
         except ValueError as exc:
@@ -118,12 +136,12 @@ class ReplicateProvider:
             raise InvalidResponse(f"{SERVICE}: JSON is {type(body).__name__}", user_message=f"{SERVICE} sent back a damaged answer.")
         return body
 
-    def _error(self, r: httpx.Response, key: str) -> StudioError:
+    def _error(self, r: httpx.Response, key: str, *, idempotent: bool = True) -> StudioError:
         try:
             body: Any = r.json()
         except ValueError:
             body = r.text
-        err = error_for_status(SERVICE, r.status_code, body, r.headers, default_model=self._spec.default_model)
+        err = error_for_status(SERVICE, r.status_code, body, r.headers, idempotent=idempotent, where=PREDICTIONS_PAGE)
         if isinstance(err, RateLimited) and err.retry_after is None:
             m = re.search(r"resets in ~?(\d+)\s*s", str(body))
             if m:
@@ -149,7 +167,7 @@ class ReplicateProvider:
             r = await self._client.get(item, headers={"Authorization": f"Bearer {key}"} if same_host else {},
                                        timeout=httpx.Timeout(self._timeout, connect=15.0), follow_redirects=True)
         except httpx.HTTPError as exc:
-            raise scrub(transport_error(SERVICE, exc), [key]) from None
+            raise scrub(transport_error(SERVICE, exc, idempotent=True, address_hint=False), [key]) from None
         if r.status_code >= 400:
             raise self._error(r, key)
         return image_from_bytes(SERVICE, r.content)
@@ -170,6 +188,85 @@ class ReplicateProvider:
                                                      headers={"Authorization": f"Bearer {key}"}), 10)
         except (httpx.HTTPError, asyncio.TimeoutError) as exc:
             log.info("replicate: cancel of %s not confirmed (%s)", pred_id, type(exc).__name__)
+
+    # -- creating a prediction -------------------------------------------------------
+    async def _create(self, url: str, body: dict[str, Any], key: str, base: str, *, job_id: str):
+        """Send one create; yields notices, then ``Done(prediction)``. Never sends a create twice
+        unless Replicate refused it (429) or no connection was made."""
+        since = datetime.now(timezone.utc) - CLOCK_SLACK
+
+        async def send() -> dict[str, Any]:
+            return await self._api("POST", url, key, json=body, headers={"Prefer": f"wait={self._wait}"})
+
+        try:
+            async for ev in retry_events(send, job_id=job_id, attempts=self._attempts, base_delay=self._base_delay,
+                                         sleep=self._sleep, retry_if=lambda e: not isinstance(e, ServerError)):
+                yield ev
+            return
+        except (RequestTimedOut, ConnectionLost, ServerError) as exc:
+            if isinstance(exc, RequestTimedOut) and not exc.sent:
+                raise
+            failure = exc
+        yield JobNotice(job_id, f"{SERVICE} did not confirm the new prediction; looking for it in your account"
+                                " instead of creating another one.")
+        found, looked = await self._find_prediction(body, since, key, base)
+        if found is not None:
+            yield JobNotice(job_id, f"Found it (prediction {found.get('id')}); carrying on with it.")
+            yield Done(found)
+            return
+        if isinstance(failure, ServerError) and looked:
+            # Not in the list: this create was not taken, so nothing runs and nothing is billed.
+            raise ServerError(str(failure), retryable=False,
+                              user_message=f"{SERVICE} had a server error and made no prediction. Try again in a moment.")
+        msg = sent_no_answer(SERVICE, PREDICTIONS_PAGE, lost=not isinstance(failure, RequestTimedOut))
+        if not looked:
+            msg += " (The list of predictions could not be read either.)"
+        cls = RequestTimedOut if isinstance(failure, RequestTimedOut) else ConnectionLost
+        raise scrub(cls(str(failure), user_message=msg), [key])
+
+    async def _find_prediction(self, body: dict[str, Any], since: datetime, key: str,
+                               base: str) -> tuple[dict[str, Any] | None, bool]:
+        """(the prediction this create made, or None; whether the list could be read at all)."""
+        looked = False
+        taken = set(self._active.values())
+        for attempt in range(LOOKUP_TRIES):
+            if attempt:
+                await self._sleep(1.0)
+            url: str | None = f"{base}/v1/predictions"
+            params: dict[str, str] | None = {"created_after": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for _ in range(LOOKUP_PAGES):
+                if not url:
+                    break
+                try:
+                    page = await self._api("GET", url, key, params=params)
+                except StudioError as exc:
+                    log.info("replicate: prediction list not readable (%s)", type(exc).__name__)
+                    break
+                looked = True
+                results = page.get("results")
+                for pred in results if isinstance(results, list) else ():
+                    if isinstance(pred, dict) and pred.get("id") not in taken and self._made_by(pred, body, since):
+                        return pred, True
+                nxt = page.get("next")
+                # The key goes only to the API host, so a "next" link elsewhere is not followed.
+                url = nxt if isinstance(nxt, str) and urlsplit(nxt).netloc == urlsplit(base).netloc else None
+                params = None
+        return None, looked
+
+    def _made_by(self, pred: dict[str, Any], body: dict[str, Any], since: datetime) -> bool:
+        """Whether ``pred`` is the one our create ``body`` made: same model or version, same inputs, created after we sent it."""
+        if pred.get("source") not in (None, "api"):
+            return False
+        if "version" in body:
+            if str(pred.get("version") or "") != body["version"]:
+                return False
+        elif str(pred.get("model") or "").lower() != self.model.lower():
+            return False
+        created = _parse_time(pred.get("created_at"))
+        if created is not None and created < since:
+            return False
+        sent, got = body.get("input") or {}, pred.get("input")
+        return isinstance(got, dict) and all(got.get(k) == v for k, v in sent.items())
 
     # -- Provider protocol ----------------------------------------------------------
     async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
@@ -223,12 +320,8 @@ class ReplicateProvider:
             url, extra = self._create_url(base)
             body = {**extra, "input": inputs}
 
-            async def create(url: str = url, body: dict[str, Any] = body) -> dict[str, Any]:
-                return await self._api("POST", url, key, json=body, headers={"Prefer": f"wait={self._wait}"})
-
             pred: dict[str, Any] = {}
-            async for ev in retry_events(create, job_id=job_id, attempts=self._attempts, base_delay=self._base_delay,
-                                         sleep=self._sleep):
+            async for ev in self._create(url, body, key, base, job_id=job_id):
                 if isinstance(ev, Done):
                     pred = ev.value
                 else:
@@ -316,6 +409,16 @@ class ReplicateProvider:
         await self._client.aclose()
 
 
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 def create(settings: Any, secrets: Any) -> ReplicateProvider:
     cfg = settings.provider("replicate")
     spec = catalog.provider("replicate")
@@ -323,6 +426,7 @@ def create(settings: Any, secrets: Any) -> ReplicateProvider:
         api_key=secrets.get("replicate"),
         model=str(cfg.get("model") or ""),
         endpoint=str(cfg.get("endpoint") or cfg.get("base_url") or spec.get("endpoint") or API),
-        timeout=clamp_timeout(cfg.get("timeout"), spec.get("timeout_s") or 300),
+        timeout=timeout_setting(cfg, spec.get("timeout_s") or 300),
         wait=int(cfg.get("wait") or spec.get("wait_s") or 60),
+        attempts=attempts_setting(cfg),
     )
