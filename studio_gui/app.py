@@ -82,7 +82,9 @@ async def run(app, args: argparse.Namespace) -> int:
             window.close()
         if args.screenshot:
             await asyncio.sleep(0.5)
-            window.grab().save(str(args.screenshot))
+            from studio_gui import screenshot_manifest
+
+            await screenshot_manifest.save(window, args.screenshot)
         if args.quit_after is not None:
             loop = asyncio.get_running_loop()
             loop.call_later(args.quit_after, window.close)

@@ -153,8 +153,67 @@ def test_unknown_sampler_falls_back_to_a_listed_one():
     assert ks["sampler_name"] in oi.samplers(INFO_2025) and ks["scheduler"] in oi.schedulers(INFO_2025)
 
 
-def test_builder_is_pure():
-    assert workflow.build(CASES["sd15"], INFO_2025) == workflow.build(CASES["sd15"], INFO_2025)
+def _label(graph: dict[str, Any], nid: str) -> str:
+    n = graph[nid]
+    title = n.get("_meta", {}).get("title")
+    return f"{n['class_type']}({title})" if title else n["class_type"]
+
+
+def wiring(graph: dict[str, Any]) -> set[tuple[str, str, str, int]]:
+    """Every link as (to node, input, from node, output index), nodes named by class (and
+    title where two share a class), so the check does not depend on the builder's ids."""
+    return {(_label(graph, nid), name, _label(graph, v[0]), v[1])
+            for nid, n in graph.items() for name, v in n["inputs"].items() if is_link(v)}
+
+
+def test_sd15_graph_is_wired_as_comfyui_runs_it():
+    g = workflow.build(CASES["sd15"], INFO_2025)
+    # CheckpointLoaderSimple's outputs are MODEL, CLIP, VAE (in that order).
+    assert wiring(g) == {
+        ("CLIPTextEncode(Prompt)", "clip", "CheckpointLoaderSimple", 1),
+        ("CLIPTextEncode(Negative prompt)", "clip", "CheckpointLoaderSimple", 1),
+        ("KSampler", "model", "CheckpointLoaderSimple", 0),
+        ("KSampler", "positive", "CLIPTextEncode(Prompt)", 0),
+        ("KSampler", "negative", "CLIPTextEncode(Negative prompt)", 0),
+        ("KSampler", "latent_image", "EmptyLatentImage", 0),
+        ("VAEDecode", "samples", "KSampler", 0),
+        ("VAEDecode", "vae", "CheckpointLoaderSimple", 2),
+        ("SaveImage", "images", "VAEDecode", 0),
+    }
+    by = {_label(g, nid): n["inputs"] for nid, n in g.items()}
+    assert by["CLIPTextEncode(Prompt)"]["text"] == "knight sprite"
+    assert by["CLIPTextEncode(Negative prompt)"]["text"] == "blurry"
+    assert by["KSampler"]["denoise"] == 1.0 and by["KSampler"]["seed"] == 2**60 + 3
+    assert by["SaveImage"]["filename_prefix"] == "studio"
+
+
+def test_flux_graph_is_wired_as_comfyui_runs_it():
+    g = workflow.build(CASES["flux"], INFO_2025)
+    # FLUX has no negative prompt: the sampler's negative is the prompt zeroed out.
+    assert wiring(g) == {
+        ("CLIPTextEncode(Prompt)", "clip", "DualCLIPLoader", 0),
+        ("ConditioningZeroOut", "conditioning", "CLIPTextEncode(Prompt)", 0),
+        ("KSampler", "model", "UNETLoader", 0),
+        ("KSampler", "positive", "CLIPTextEncode(Prompt)", 0),
+        ("KSampler", "negative", "ConditioningZeroOut", 0),
+        ("KSampler", "latent_image", "EmptySD3LatentImage", 0),
+        ("VAEDecode", "samples", "KSampler", 0),
+        ("VAEDecode", "vae", "VAELoader", 0),
+        ("SaveImage", "images", "VAEDecode", 0),
+    }
+    by = {_label(g, nid): n["inputs"] for nid, n in g.items()}
+    assert by["UNETLoader"]["unet_name"] == "flux1-schnell.safetensors"
+    assert (by["EmptySD3LatentImage"]["width"], by["EmptySD3LatentImage"]["height"]) == (992, 592)  # 1000x600 on 16s
+
+
+def test_builder_leaves_its_inputs_alone_and_shares_nothing_between_graphs():
+    info_before = json.dumps(INFO_2025, sort_keys=True)
+    request = CASES["sd15"]
+    first = workflow.build(request, INFO_2025)
+    next(n for n in first.values() if n["class_type"] == "KSampler")["inputs"]["steps"] = 99
+    second = workflow.build(request, INFO_2025)
+    assert node(second, "KSampler")["inputs"]["steps"] == 25  # no state kept from the last graph
+    assert json.dumps(INFO_2025, sort_keys=True) == info_before
 
 
 # ---- object_info: both choice-list encodings ------------------------------------------

@@ -33,14 +33,38 @@ def test_app_starts_and_exits_cleanly(tmp_path):
     assert (home / "config" / "ui_state.json").exists()
 
 
-def test_main_window_builds(qtbot, core):
+def test_main_window_builds(qtbot, loop, core):
+    """Once started, both tabs are the real ones (not the placeholders shown during the
+    first paint), with the controls a user reaches for first."""
+    from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QPushButton, QTextEdit
+
+    from studio_core.services import SERVICES
+    from studio_gui.gallery.saved_tab import SavedTab
+    from studio_gui.generate.tab import GenerateTab
     from studio_gui.main_window import MainWindow
 
     w = MainWindow(core)
     qtbot.addWidget(w)
     w.show()
-    assert w.tabs.count() == 2
-    assert w.tabs.tabText(0).replace("&", "") == "Generate"
+    loop.run_until_complete(w.started())
+    _ = w.saved_tab  # otherwise built a moment later, when the loop is idle
+    try:
+        assert w.windowTitle() == "Cloud AI Art Studio"
+        assert [w.tabs.tabText(i).replace("&", "") for i in range(w.tabs.count())] == ["Generate", "Saved"]
+        gen, saved = w.tabs.widget(0), w.tabs.widget(1)
+        assert isinstance(gen, GenerateTab) and isinstance(saved, SavedTab)
+        assert isinstance(gen.generate_button, QPushButton) and gen.generate_button.text() == "Generate"
+        assert gen.generate_button.isVisibleTo(w)
+        prompt = gen.prompt_panel.prompt
+        assert isinstance(prompt, (QPlainTextEdit, QTextEdit)) and not prompt.isReadOnly()
+        prompt.setPlainText("a red health potion")
+        assert gen.prompt_panel.text() == "a red health potion"
+        assert set(w.services.cards) == {s.id for s in SERVICES}
+        assert w.settings_button.isVisibleTo(w) and "Settings" in w.settings_button.text()
+        assert isinstance(saved.filters.search, QLineEdit) and saved.index is core.index
+    finally:
+        w.close()
+        loop.run_until_complete(w.tasks.cancel_all())
 
 
 def test_error_presenter_shows_user_message(qtbot):
