@@ -8,12 +8,15 @@ selection):
 2. **User's order, owned before paid**: the user's own servers in the order listed; a paid
    endpoint is overflow, used only when ``allow_paid`` and no owned capable server has a
    free slot (or none has the model at all).
-3. **Free slots**: ``running_slots + queued_slots`` jobs per server; a server that can start
-   the job now beats one where it would wait in the queued slot.
-4. **Model affinity**: prefer the server whose last job used this model (no reload).
-5. **Least busy**: the earliest estimated finish (work ahead plus this job, at the server's
-   measured speed); the user's order breaks ties, so with equal servers the first listed
-   is used first.
+3. **Free slots**: at most ``running_slots + queued_slots`` jobs per server.
+4. **Model affinity**: prefer the server whose last job used this model. It is weighed as
+   the model load time it saves (``load_s``), so an idle server that must load beats a
+   server with the model that is busy for longer than a load takes.
+5. **Least busy**: the earliest estimated finish (work ahead, a model load if needed, and
+   this job, at the server's measured speed). Affinity, then the user's order, break
+   ties, so with equal idle servers the first listed is used first. When a server whose
+   slots are full would still finish the job sooner than any free one, the job waits for
+   it (the free slot goes to a job it suits better).
 
 :func:`plan` applies these to the whole pending list in :func:`dispatch_order`: most
 constrained first (fewest capable servers), then longest first, which keeps the end of a
@@ -89,8 +92,15 @@ def capable(job: JobNeeds, server: ServerView) -> bool:
     return server.enabled and not server.capabilities.missing(job.models, job.nodes)
 
 
+def finish_s(job: JobNeeds, s: ServerView) -> float:
+    """Estimated seconds from now until ``job`` would be done on ``s``."""
+    return s.busy_s + s.estimate_s(job)
+
+
 def _rank(job: JobNeeds, s: ServerView) -> tuple:
-    return (not s.can_start_now, not (job.model and job.model == s.last_model), s.busy_s + s.estimate_s(job), s.order)
+    # Affinity is worth the load time it saves, which finish_s already counts; with an unknown
+    # load time (0) it still decides between otherwise equal servers.
+    return (round(finish_s(job, s), 6), not (job.model and job.model == s.last_model), s.order)
 
 
 def choose(job: JobNeeds, servers: Sequence[ServerView], *, allow_paid: bool = False) -> Choice:
@@ -108,7 +118,13 @@ def choose(job: JobNeeds, servers: Sequence[ServerView], *, allow_paid: bool = F
         return Choice(None, "offline")
     owned = [s for s in up if not s.paid and s.free_slots > 0]
     if owned:
-        return Choice(min(owned, key=lambda s: _rank(job, s)).id)
+        best = min(owned, key=lambda s: _rank(job, s))
+        full = [finish_s(job, s) for s in up if not s.paid and s.free_slots <= 0]
+        if full and min(full) < finish_s(job, best):
+            # A busy server would still finish it first: a job committed to a slow server's
+            # queue cannot follow when the fast one frees up, which is what makes batch tails long.
+            return Choice(None, "wait")
+        return Choice(best.id)
     paid = [s for s in up if s.paid and s.free_slots > 0]
     if paid and allow_paid:
         return Choice(min(paid, key=lambda s: _rank(job, s)).id, paid=True)
@@ -118,9 +134,13 @@ def choose(job: JobNeeds, servers: Sequence[ServerView], *, allow_paid: bool = F
 
 
 def dispatch_order(jobs: Iterable[JobNeeds], servers: Sequence[ServerView]) -> list[JobNeeds]:
+    reach: dict[tuple[frozenset[str], frozenset[str]], int] = {}  # a batch has few distinct needs
+
     def key(j: JobNeeds) -> tuple:
-        reach = sum(1 for s in servers if capable(j, s))
-        return (j.priority, reach, -j.cost, j.seq)
+        k = (j.models, j.nodes)
+        if k not in reach:
+            reach[k] = sum(1 for s in servers if capable(j, s))
+        return (j.priority, reach[k], -j.cost, j.seq)
 
     return sorted(jobs, key=key)
 
@@ -147,9 +167,15 @@ def plan(pending: Iterable[JobNeeds], servers: Sequence[ServerView], *, allow_pa
     """Place as many pending jobs as the free slots allow; the rest say why they wait."""
     views = {s.id: s for s in servers}
     out = Plan()
+    # Within one call slots only fill up, so a job that found no server makes every job with
+    # the same needs and size wait too: remembering it keeps a call linear in the pending
+    # jobs (it runs after every event).
+    blocked: dict[tuple, Choice] = {}
     for job in dispatch_order(pending, servers):
-        c = choose(job, list(views.values()), allow_paid=allow_paid)
+        k = (job.models, job.nodes, job.exclude, job.model, job.cost)
+        c = blocked.get(k) or choose(job, list(views.values()), allow_paid=allow_paid)
         if c.server_id is None:
+            blocked[k] = c
             out.waiting[job.job_id] = c
             continue
         views[c.server_id] = assign(views[c.server_id], job)
@@ -160,7 +186,8 @@ def plan(pending: Iterable[JobNeeds], servers: Sequence[ServerView], *, allow_pa
 def steal(idle: ServerView, queued_elsewhere: Iterable[tuple[JobNeeds, ServerView]]) -> JobNeeds | None:
     """A job waiting (not started) on another server that ``idle`` can run and would finish sooner.
 
-    ``queued_elsewhere`` pairs each such job with the server it waits on. The job with the
+    ``queued_elsewhere`` pairs each such job with the server it waits on (whose ``busy_s``
+    includes the job). The job with the
     largest gain moves; the caller deletes it from the old queue (``POST /queue``
     ``{"delete": [...]}``) before sending it on, so it can never run twice.
     """
@@ -170,8 +197,8 @@ def steal(idle: ServerView, queued_elsewhere: Iterable[tuple[JobNeeds, ServerVie
     for job, where in queued_elsewhere:
         if where.id == idle.id or idle.id in job.exclude or not capable(job, idle):
             continue
-        there = where.busy_s + where.estimate_s(job)
-        here = idle.busy_s + idle.estimate_s(job)
+        there = where.busy_s  # counts the job itself: it waits behind everything else there
+        here = finish_s(job, idle)
         gain = there - here
         if gain > 0 and (best is None or gain > best[0]):
             best = (gain, job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -89,16 +90,23 @@ def test_rule_free_slots_and_starting_now_beats_queueing():
     full = srv("pc", 0, running=1, queued=1)
     assert choose(job(), [full]).reason == "wait"
     assert choose(job(), [full, srv("laptop", 1)]).server_id == "laptop"
-    half = srv("pc", 0, running=1)  # its queued slot is free, but the laptop can start at once
+    half = srv("pc", 0, running=1, busy_s=3.0)  # its queued slot is free, but the laptop can start at once
     assert choose(job(), [half, srv("laptop", 1, busy_s=0)]).server_id == "laptop"
+    # ...unless waiting on the fast one still ends sooner.
+    assert choose(job(cost=4.0), [srv("fast", 0, running=1, busy_s=1.0, speed=4.0), srv("slow", 1, speed=0.5)]).server_id == "fast"
     # A shared server's foreign jobs take slots too.
     assert choose(job(), [srv("pc", 0, foreign=2)]).reason == "wait"
 
 
-def test_rule_model_affinity_before_least_busy():
-    servers = [srv("a", 0, SD15, XL, last_model=SD15), srv("b", 1, SD15, XL, last_model=XL, busy_s=0)]
-    assert choose(job(model=XL), servers).server_id == "b"
+def test_rule_model_affinity_decides_between_equal_servers_and_is_worth_a_load():
+    servers = [srv("a", 0, SD15, XL, last_model=SD15), srv("b", 1, SD15, XL, last_model=XL)]
+    assert choose(job(model=XL), servers).server_id == "b"  # load time unknown: affinity breaks the tie
     assert choose(job(model=SD15), servers).server_id == "a"
+    # With a known 5 s load, the model's server is worth up to 5 s of waiting…
+    a, b = srv("a", 0, SD15, XL, last_model=SD15, load_s=5.0), srv("b", 1, SD15, XL, last_model=XL, load_s=5.0, busy_s=4.0, running=1)
+    assert choose(job(model=XL), [a, b]).server_id == "b"
+    # …but not more.
+    assert choose(job(model=XL), [a, dataclasses.replace(b, busy_s=6.0)]).server_id == "a"
 
 
 def test_rule_least_busy_by_estimated_finish():
@@ -107,6 +115,15 @@ def test_rule_least_busy_by_estimated_finish():
     assert choose(job(cost=4.0), [slow, fast]).server_id == "fast"  # 2 s vs 8 s
     loaded = srv("first", 0, running=1, running_slots=2, busy_s=30)
     assert choose(job(), [loaded, srv("second", 1, running_slots=2)]).server_id == "second"
+
+
+def test_rule_least_busy_waits_for_a_full_server_that_finishes_sooner():
+    fast_full = srv("fast", 0, running=1, queued=1, busy_s=2.0, speed=3.0)
+    slow_free = srv("slow", 1, speed=0.5)
+    assert choose(job(cost=6.0), [fast_full, slow_free]).reason == "wait"  # 4 s there vs 12 s here
+    assert choose(job(cost=0.5), [fast_full, slow_free]).server_id == "slow"  # 1 s here vs 2.2 s there
+    p = plan([job("big", cost=6.0, seq=0), job("small", cost=0.5, seq=1)], [fast_full, slow_free])
+    assert p.assignments == [("small", "slow")] and p.waiting["big"].reason == "wait"
 
 
 def test_rule_paid_is_overflow_only_and_only_when_allowed():
