@@ -126,6 +126,17 @@ async def shoot(app, home: Path, *, empty: bool) -> None:
         tab.view.setCurrentIndex(tab.model.index(0, 0))
         await asyncio.sleep(0.4)
         win.grab().save(str(OUT / "gallery_search.png"))
+        tab.filters.favourites.setChecked(True)
+        tab.filters.search.setText("unicorn")
+        await wait_until(lambda: tab.stack.currentWidget() is tab.no_match and "unicorn" in tab.no_match_title.text(),
+                         timeout=10)
+        await asyncio.sleep(0.2)
+        win.grab().save(str(OUT / "gallery_no_match.png"))
+        tab.filters.favourites.setChecked(False)
+        tab.view.clearSelection()
+        tab.detail.show_record(None)
+        await asyncio.sleep(0.1)
+        tab.detail.grab().save(str(OUT / "gallery_detail_nothing_selected.png"))
         tab.filters.search.clear()
         from studio_gui.gallery.cleanup_dialog import CleanupDialog
 

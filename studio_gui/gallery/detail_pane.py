@@ -164,7 +164,7 @@ class DetailPane(QWidget):
             v.setAccessibleName(label)
             self.values[key] = v
             self.form.addRow(label, v)
-        scroll = QScrollArea()
+        self.fields_area = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         # Long prompts wrap instead of widening the pane.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -194,7 +194,9 @@ class DetailPane(QWidget):
             for v in self.values.values():
                 v.setText("")
                 self.form.setRowVisible(v, False)
+            self.fields_area.setVisible(False)
             return
+        self.fields_area.setVisible(True)
         self.fav_button.setText("★ Favourite" if rec.favourite else "☆ Favourite")
         self.reuse_button.setEnabled(bool(rec.prompt))
         self.copy_button.setEnabled(bool(rec.prompt))

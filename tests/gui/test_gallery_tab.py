@@ -397,6 +397,7 @@ def test_detail_pane_hides_field_labels_with_nothing_selected(host, core, loop):
     detail.show_record(None)
     labels = [detail.form.labelForField(v) for v in detail.values.values()]
     assert labels and not any(lbl.isVisibleTo(detail) for lbl in labels)
+    assert not detail.fields_area.isVisibleTo(detail)
     add(core, loop, "goblin archer", seed=3)
     loop.run_until_complete(wait_until(lambda: rows(tab) == ["goblin archer"]))
     tab.view.setCurrentIndex(tab.model.index(0, 0))
