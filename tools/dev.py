@@ -61,10 +61,10 @@ def ensure_env(env: Path, requirements: list[str], *, editable_extras: str | Non
         if key == legacy:  # a stamp from before extras were recorded: same install, new format
             stamp.write_text(base + "\n" + ",".join(sorted(wanted)))
             return vpython(env)
-        if key == base:
-            had = set(filter(None, extras.split(",")))
-            if wanted <= had:
-                return vpython(env)
+        # Extras installed under an older pyproject are still there: reinstall them too.
+        had = set(filter(None, extras.split(",")))
+        if key == base and wanted <= had:
+            return vpython(env)
     if not vpython(env).exists():
         say(f"creating {env.name} with Python {sys.version.split()[0]}")
         venv.EnvBuilder(with_pip=True, clear=True).create(env)

@@ -111,7 +111,7 @@ def package_family(os_release: str) -> str | None:
     return None
 
 
-def install_line(missing: list[str], family: str | None) -> tuple[str, list[str]]:
+def install_line(missing: list[str], family: str | None, *, as_root: bool | None = None) -> tuple[str, list[str]]:
     """The one command that installs ``missing`` and the sonames no package is known for.
 
     Unknown distributions get the Debian/Ubuntu names, labelled as such by the caller.
@@ -125,7 +125,10 @@ def install_line(missing: list[str], family: str | None) -> tuple[str, list[str]
             unknown.append(soname)
         elif names[FAMILIES[fam]] not in packages:
             packages.append(names[FAMILIES[fam]])
-    line = f"{INSTALL[fam]} {' '.join(packages)}" if packages else ""
+    if as_root is None:
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    command = INSTALL[fam].removeprefix("sudo ") if as_root else INSTALL[fam]
+    line = f"{command} {' '.join(packages)}" if packages else ""
     return line, unknown
 
 
@@ -166,10 +169,10 @@ def missing_libraries(venv: Path, plugins: list[str]) -> list[str] | None:
     return parse_ldd(out.stdout)
 
 
-def report(missing: list[str], os_release: str) -> str:
+def report(missing: list[str], os_release: str, *, as_root: bool | None = None) -> str:
     """What to tell the user, in plain words, with one install line."""
     family = package_family(os_release)
-    line, unknown = install_line(missing, family)
+    line, unknown = install_line(missing, family, as_root=as_root)
     msg = [f"Qt cannot start: these system libraries are missing: {', '.join(missing)}."]
     if line:
         msg.append("Install them with:" if family else "On Debian/Ubuntu install them with:")

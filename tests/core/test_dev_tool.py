@@ -56,23 +56,25 @@ def test_distribution_family_from_os_release(text, family):
 
 def test_one_install_line_per_distribution():
     missing = qsl.parse_ldd(LDD_XCB)
-    deb = qsl.report(missing, DEBIAN)
+    deb = qsl.report(missing, DEBIAN, as_root=False)
     assert "sudo apt-get install -y libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0" in deb.splitlines()[-1]
     assert "libxcb-icccm.so.4, libxcb-keysyms.so.1, libxkbcommon-x11.so.0" in deb
     assert deb.count("install -y") == 1
-    assert qsl.report(missing, FEDORA).splitlines()[-1].strip() == \
+    assert qsl.report(missing, FEDORA, as_root=False).splitlines()[-1].strip() == \
         "sudo dnf install -y xcb-util-wm xcb-util-keysyms libxkbcommon-x11"
-    assert qsl.report(missing, ARCH).splitlines()[-1].strip() == \
+    assert qsl.report(missing, ARCH, as_root=False).splitlines()[-1].strip() == \
         "sudo pacman -S --needed xcb-util-wm xcb-util-keysyms libxkbcommon-x11"
     # Unknown distribution: the Debian names, said to be those; an unknown soname is named.
-    other = qsl.report(missing + ["libfancy.so.9"], ALPINE)
+    other = qsl.report(missing + ["libfancy.so.9"], ALPINE, as_root=False)
     assert "On Debian/Ubuntu" in other and "libxcb-icccm4" in other
     assert "No package is known here for libfancy.so.9" in other
 
 
 def test_packages_shared_by_several_libraries_are_listed_once():
-    line, unknown = qsl.install_line(["libGL.so.1", "libEGL.so.1", "libGLX.so.0"], "pacman")
+    line, unknown = qsl.install_line(["libGL.so.1", "libEGL.so.1", "libGLX.so.0"], "pacman", as_root=False)
     assert line == "sudo pacman -S --needed libglvnd" and unknown == []
+    # root needs no sudo (and a bare container often has none)
+    assert qsl.install_line(["libGL.so.1"], "apt", as_root=True)[0] == "apt-get install -y libgl1"
 
 
 @pytest.mark.parametrize("env,plugin", [({}, "xcb"), ({"QT_QPA_PLATFORM": "offscreen"}, "offscreen"),
