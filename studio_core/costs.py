@@ -1,7 +1,8 @@
 """Price estimates per generated image, and spend totals per provider per day and month.
 
-Prices come from the model catalog (``resources/cloud_models.json``) with their "as of"
-date and source. They are estimates: the provider's bill is the truth. Every cloud
+Prices come in as data: the caller passes the model catalog
+(``studio_core.providers.cloud.catalog.load()``, read from ``resources/cloud_models.json``)
+with its "as of" dates and sources, so this plain-data module never imports a provider. They are estimates: the provider's bill is the truth. Every cloud
 ``JobImage`` carries ``("provider", id)``, ``("model", m)`` and, when a price is known,
 ``("cost_usd", x)`` in its ``info``; the gallery keeps that with the image, and
 :func:`summarize_spend` adds it up for the status bar and the statistics view.
@@ -12,9 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
-from studio_core.providers.cloud import catalog as _catalog
+
+class PriceCatalog(Protocol):
+    """What the cloud catalog offers here: ``cat.provider(id).model(m)`` with ``.price``
+    (a mapping) and ``.get(key)``."""
+
+    def provider(self, provider_id: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +57,14 @@ def price_per_image(
     quality: str | None = None,
     usage: Mapping[str, Any] | None = None,
     images_in_call: int = 1,
-    cat: _catalog.Catalog | None = None,
+    cat: PriceCatalog,
 ) -> CostEstimate:
     """The catalog's price for one image of ``model`` at this size and provider quality tier.
 
     ``usage`` (token counts an API returned for the whole call) prices token-billed
     models exactly; it is split evenly over ``images_in_call``.
     """
-    spec = (cat or _catalog.load()).provider(provider_id).model(model)
+    spec = cat.provider(provider_id).model(model)
     price = spec.price
     as_of, source, note = str(price.get("as_of", "")), str(price.get("source", "")), str(price.get("note", ""))
     estimate = bool(price.get("estimate"))
@@ -87,7 +93,7 @@ def image_info(
     usage: Mapping[str, Any] | None = None,
     images_in_call: int = 1,
     extra: Iterable[tuple[str, Any]] = (),
-    cat: _catalog.Catalog | None = None,
+    cat: PriceCatalog,
 ) -> tuple[tuple[str, Any], ...]:
     """The ``JobImage.info`` pairs a cloud provider attaches to each image."""
     est = price_per_image(provider_id, model, width=width, height=height, quality=quality, usage=usage,

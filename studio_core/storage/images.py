@@ -23,16 +23,14 @@ from typing import Any, Mapping
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from studio_core.errors import NotAnImage
+from studio_core.imagecheck import MAX_PIXELS, check_image_bytes  # noqa: F401  (re-exported)
 from studio_core.models import GenerationRequest, SavedImage
 from studio_core.storage.atomic import atomic_write_bytes
 from studio_core.storage.records import A1111_SERVICE
 
-MAX_PIXELS = 64 * 1024 * 1024  # 8k x 8k: far above any generator, far below a bomb
 SNIPPET_MAX = 40
 STUDIO_CHUNK = "studio"
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
-
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def safe_component(text: str, *, max_len: int = SNIPPET_MAX, fallback: str = "image") -> str:
@@ -63,27 +61,6 @@ def timestamp_for_name(when: datetime) -> str:
 
 def image_filename(service: str, prompt: str, when: datetime) -> str:
     return f"{safe_component(service, max_len=20, fallback='studio')}_{safe_component(prompt)}_{timestamp_for_name(when)}.png"
-
-
-def check_image_bytes(data: bytes) -> Image.Image:
-    """Open and fully decode ``data``; raise NotAnImage for anything else (or a bomb)."""
-    if not data:
-        raise NotAnImage("empty response", user_message="The service returned an empty image.")
-    try:
-        img = Image.open(io.BytesIO(data))
-        if img.width * img.height > MAX_PIXELS:
-            raise NotAnImage(f"{img.width}x{img.height} exceeds the pixel limit",
-                             user_message=f"The image is too large ({img.width}×{img.height} pixels).")
-        img.load()
-        return img
-    except NotAnImage:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise NotAnImage(str(exc), user_message="The image is too large to open safely.") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        head = data[:16]
-        raise NotAnImage(f"not a decodable image ({exc.__class__.__name__}); first bytes {head!r}",
-                         user_message="The service returned data that is not an image.") from exc
 
 
 def a1111_parameters(request: GenerationRequest, seed: int | None) -> str:

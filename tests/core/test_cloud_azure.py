@@ -257,8 +257,10 @@ def test_entra_without_azure_identity_says_what_to_install():
 
 def _price(model: str, quality: str = "medium") -> float | None:
     from studio_core import costs
+    from studio_core.providers.cloud import catalog
 
-    return costs.price_per_image("azure", model, width=1024, height=1024, quality=quality).per_image
+    return costs.price_per_image("azure", model, width=1024, height=1024, quality=quality,
+                                 cat=catalog.load()).per_image
 
 
 def test_other_model_without_its_own_deployment_is_recorded_as_the_deployment_model():

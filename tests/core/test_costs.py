@@ -9,6 +9,8 @@ import pytest
 from studio_core import costs
 from studio_core.providers.cloud import catalog
 
+CAT = catalog.load()  # prices come in as data
+
 SIX = ("huggingface", "replicate", "openai", "azure", "bedrock", "google")
 
 
@@ -48,7 +50,7 @@ def test_retired_message_names_date_and_default():
 def test_unknown_model_borrows_default_size_rules_and_has_no_price():
     spec = catalog.provider("openai").model("gpt-image-9-future")
     assert not spec.known and spec.fit(1920, 1080)[:2] == (1536, 1024)
-    assert costs.price_per_image("openai", "gpt-image-9-future").per_image is None
+    assert costs.price_per_image("openai", "gpt-image-9-future", cat=CAT).per_image is None
 
 
 def test_fit_sizes_per_kind():
@@ -60,24 +62,24 @@ def test_fit_sizes_per_kind():
 
 
 def test_prices_by_quality_and_shape():
-    assert costs.price_per_image("openai", "gpt-image-1.5", quality="medium").per_image == 0.034
-    assert costs.price_per_image("openai", "gpt-image-1.5", width=1536, height=1024, quality="high").per_image == 0.2
-    est = costs.price_per_image("replicate", "black-forest-labs/flux-schnell")
+    assert costs.price_per_image("openai", "gpt-image-1.5", quality="medium", cat=CAT).per_image == 0.034
+    assert costs.price_per_image("openai", "gpt-image-1.5", width=1536, height=1024, quality="high", cat=CAT).per_image == 0.2
+    est = costs.price_per_image("replicate", "black-forest-labs/flux-schnell", cat=CAT)
     assert est.per_image == 0.003 and est.as_of == "2026-10-07" and "replicate.com" in est.source
     assert est.total(4) == 0.012
 
 
 def test_token_priced_model_uses_reported_usage():
     usage = {"output_tokens": 2000, "input_tokens": 0}
-    est = costs.price_per_image("openai", "gpt-image-2.6-sunburst", usage=usage, images_in_call=2)
+    est = costs.price_per_image("openai", "gpt-image-2.6-sunburst", usage=usage, images_in_call=2, cat=CAT)
     assert est.per_image == pytest.approx(0.03)
 
 
 def test_image_info_pairs():
-    info = dict(costs.image_info("replicate", "black-forest-labs/flux-schnell", width=1024, height=1024))
+    info = dict(costs.image_info("replicate", "black-forest-labs/flux-schnell", width=1024, height=1024, cat=CAT))
     assert info["provider"] == "replicate" and info["model"] == "black-forest-labs/flux-schnell"
     assert info["cost_usd"] == 0.003 and info["price_as_of"] == "2026-10-07"
-    unknown = dict(costs.image_info("bedrock", "amazon.titan-image-generator-v2:0", width=1024, height=1024))
+    unknown = dict(costs.image_info("bedrock", "amazon.titan-image-generator-v2:0", width=1024, height=1024, cat=CAT))
     assert "cost_usd" not in unknown and unknown["provider"] == "bedrock"
 
 

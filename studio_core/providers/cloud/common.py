@@ -344,7 +344,7 @@ def sniff_mime(data: bytes) -> str:
 def image_from_bytes(service: str, data: bytes) -> tuple[bytes, str]:
     """Check that ``data`` is a whole, decodable, not-oversized image; return it with its MIME type."""
     from studio_core.errors import NotAnImage
-    from studio_core.storage.images import check_image_bytes
+    from studio_core.imagecheck import check_image_bytes
 
     if len(data) > MAX_IMAGE_BYTES:
         raise NotAnImage(f"{service}: {len(data)} bytes", user_message=f"{service} sent an image file that is too large to open safely.")

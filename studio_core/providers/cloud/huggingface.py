@@ -266,7 +266,7 @@ class HuggingFaceProvider:
             assert result is not None
             data, mime = result
             info = costs.image_info(self.id, self.model, width=w, height=h,
-                                    extra=(("hf_provider", self.provider),))
+                                    extra=(("hf_provider", self.provider),), cat=catalog.load())
             yield JobImage(job_id, data, mime=mime, seed=seed, index=i, info=info)
             yield JobProgress(job_id, i + 1, batch)
 

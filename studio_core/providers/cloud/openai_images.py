@@ -251,7 +251,8 @@ class OpenAIImagesProvider:
                 if getattr(item, "revised_prompt", None):
                     extra.append(("revised_prompt", item.revised_prompt))
                 info = costs.image_info(self._cost_provider, self.model, width=w, height=h, quality=quality, usage=usage,
-                                        images_in_call=len(items), extra=[*self._extra_info(), *extra])
+                                        images_in_call=len(items), extra=[*self._extra_info(), *extra],
+                                        cat=catalog.load())
                 yield JobImage(job_id, data, mime=mime, seed=None, index=done + k, info=info)
             done += n
             yield JobProgress(job_id, done, total)

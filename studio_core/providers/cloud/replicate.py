@@ -371,7 +371,8 @@ class ReplicateProvider:
                 seed = int(m.group(1)) if m else None
             for k, item in enumerate(items):
                 data, mime = await self._download(item, key, base)
-                info = costs.image_info(self.id, self.model, width=w, height=h, extra=(("prediction_id", pred_id),))
+                info = costs.image_info(self.id, self.model, width=w, height=h, extra=(("prediction_id", pred_id),),
+                                        cat=catalog.load())
                 yield JobImage(job_id, data, mime=mime, seed=seed if k == 0 else None, index=done + k, info=info)
             done += n
             chunk += 1

@@ -55,7 +55,7 @@ from studio_core.providers.comfy.client import (
     normalize_url,
 )
 from studio_core.providers.comfy.errors import execution_error, validation_error
-from studio_core.storage.images import check_image_bytes
+from studio_core.imagecheck import check_image_bytes
 
 log = logging.getLogger(__name__)
 
