@@ -198,6 +198,11 @@ def encode_png(
                 pnginfo.add_text(k, v)
     if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "I", "I;16"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    if with_metadata and img.mode in ("RGB", "RGBA", "L", "LA", "P"):
+        # The gallery reads this instead of decoding the whole image (studio_core.thumbs).
+        from studio_core.thumbs import THUMB_CHUNK, thumbnail_chunk
+
+        pnginfo.add(THUMB_CHUNK, thumbnail_chunk(img))
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=pnginfo, compress_level=4)
     return buf.getvalue()

@@ -225,9 +225,20 @@ def test_view_requests_only_visible_thumbnails(qtbot, loader, paths):
     assert loader.requested <= first + visible  # the end, not the 5,000 in between
 
 
+def _without_embedded_thumbnail(path) -> None:
+    """Rewrite ``path`` as a plain PNG, like an image from another tool (no stTH chunk)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        img.save(path)
+
+
 def test_first_screen_batch_reads_the_disk_cache_and_falls_back(qapp, paths, loop):
     saved = [save(paths, f"b{i}", seed=i, when=T0 + timedelta(seconds=i)) for i in range(6)]
-    items = [((s.path.name, i), s.path, s.file_size, s.path.stat().st_mtime_ns) for i, s in enumerate(saved)]
+    for s in saved:
+        _without_embedded_thumbnail(s.path)
+    items = [((s.path.name, i), s.path, s.path.stat().st_size, s.path.stat().st_mtime_ns) for i, s in enumerate(saved)]
     loader = ThumbnailLoader(paths.thumbnails, capacity=50)
     try:
         singles, batches = [], []
@@ -246,5 +257,23 @@ def test_first_screen_batch_reads_the_disk_cache_and_falls_back(qapp, paths, loo
             assert sorted(k for batch in got for k in batch) == sorted(k for k, *_ in items) and len(got) <= 2
         finally:
             loader2.close()
+    finally:
+        loader.close()
+
+
+def test_first_screen_batch_serves_the_apps_own_images_on_a_cold_cache(qapp, paths, loop):
+    """Images the app saved carry their thumbnail: a cold cache costs no full decode."""
+    saved = [save(paths, f"c{i}", seed=i, when=T0 + timedelta(seconds=i)) for i in range(6)]
+    items = [((s.path.name, i), s.path, s.file_size, s.path.stat().st_mtime_ns) for i, s in enumerate(saved)]
+    assert not paths.thumbnails.exists() or not any(paths.thumbnails.rglob("*.png"))
+    loader = ThumbnailLoader(paths.thumbnails, capacity=50)
+    try:
+        singles, batches = [], []
+        loader.ready.connect(singles.append)
+        loader.ready_many.connect(batches.append)
+        loader.request_many(items)
+        loop.run_until_complete(wait_until(lambda: len(loader) == 6))
+        assert not singles and sorted(k for b in batches for k in b) == sorted(k for k, *_ in items)
+        assert all(loader.get(k).width() > 0 for k, *_ in items)
     finally:
         loader.close()
