@@ -191,6 +191,9 @@ class _FakeIndex:
     def __init__(self):
         self.calls = 0
 
+    async def aclose(self):  # the core closes whatever index it holds
+        pass
+
     async def spend_summary(self):
         import time
 
