@@ -5,7 +5,8 @@ services when the chosen one is unavailable.
 rate limits that outlasted the provider's own retries, timeouts, no key, used-up credit,
 or its SDK missing from this build. A refused prompt, a rejected key or a bad setting is
 the user's to fix, so those end the job instead of silently switching services. Once a
-service has produced an image, the job stays with it.
+service has produced an image, the job stays with it; so does a request that was sent and
+got no answer (``exc.sent``), since the service may still be making, and billing, it.
 
 Every image says which service made it (``("service", id)`` in ``JobImage.info``), and a
 switch is announced with a ``JobNotice`` before and after.
@@ -100,7 +101,9 @@ async def generate_with_fallback(
                         ev = _with_service(ev, sid, chosen)
                     yield ev
         except fallback_on as exc:
-            if made_image or not isinstance(exc, StudioError):
+            # A request that reached the service and then timed out (or lost its connection)
+            # may still run there and be billed: sending it to the next service pays twice.
+            if made_image or not isinstance(exc, StudioError) or getattr(exc, "sent", False):
                 raise
             log.info("service %s unavailable (%s); %s", sid, exc, "falling back" if idx + 1 < len(chain) else "no fallback left")
             failures.append((sid, exc))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from studio_core.errors import (
+    ConnectionLost,
     ContentRefused,
     DependencyMissing,
     GenerationFailed,
     MissingCredentials,
     ProviderUnavailable,
+    RequestTimedOut,
     ServerError,
 )
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobStarted
@@ -152,3 +154,21 @@ def test_fallback_provider_wraps_the_policy_for_the_job_queue():
         run_async(go())
     run_async(prov.cancel("j"))
     assert provs["huggingface"].cancelled == ["j"] and provs["replicate"].cancelled == []
+
+
+@pytest.mark.parametrize("error", [RequestTimedOut("read timeout", sent=True), ConnectionLost("reset after send")],
+                         ids=["timed-out-after-send", "connection-lost-after-send"])
+def test_a_sent_request_that_got_no_answer_is_not_sent_to_the_next_service(error):
+    """The first service may still make (and bill) the image: falling back would pay twice."""
+    provs = {"huggingface": failing("huggingface", error), "replicate": FakeProvider("replicate")}
+    with pytest.raises(type(error)):
+        run_async(run(req(), provs, order=["replicate"]))
+    assert provs["replicate"].requests == []
+
+
+def test_a_request_that_never_left_still_falls_back():
+    provs = {"huggingface": failing("huggingface", RequestTimedOut("connect timeout", sent=False)),
+             "replicate": FakeProvider("replicate")}
+    events = run_async(run(req(), provs, order=["replicate"]))
+    (img,) = of_type(events, JobImage)
+    assert dict(img.info)["service"] == "replicate"
