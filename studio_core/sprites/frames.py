@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
-from PIL import Image
+if TYPE_CHECKING:  # Pillow is imported where frames are aligned: the Generate tab loads this module
+    from PIL import Image
 
 from studio_core.models import GenerationRequest
 from studio_core.sprites.errors import EmptySheet
@@ -27,8 +28,15 @@ ANIMATIONS: dict[str, tuple[str, ...]] = {
              "walk cycle passing pose, right leg passing", "walk cycle up pose, rising on left foot",
              "walk cycle contact pose, right foot forward", "walk cycle down pose, weight on right foot",
              "walk cycle passing pose, left leg passing", "walk cycle up pose, rising on right foot"),
+    "run": ("run cycle contact pose, left foot striking the ground", "run cycle push-off pose, driving off the left foot",
+            "run cycle flight pose, both feet off the ground, right knee forward",
+            "run cycle contact pose, right foot striking the ground", "run cycle push-off pose, driving off the right foot",
+            "run cycle flight pose, both feet off the ground, left knee forward"),
     "attack": ("attack anticipation, winding up", "attack strike, weapon swinging forward",
                "attack impact, arm fully extended", "attack recovery, returning to stance"),
+    "jump": ("jump anticipation, crouching low, arms swung back", "jump take-off, pushing off the ground, arms swinging up",
+             "jump apex, high in the air, knees tucked", "jump falling, legs reaching down",
+             "jump landing, knees bent absorbing the impact"),
 }
 DIRECTIONS: dict[int, tuple[tuple[str, str], ...]] = {
     1: (("side", "side view facing right"),),
@@ -74,15 +82,24 @@ class FrameSpec:
     direction: str
     index: int
     request: GenerationRequest
+    # The template and the pose within it (``ANIMATIONS[template][pose]``): with fewer frames
+    # than poses, ``index`` counts frames while ``pose`` picks the matching pose image.
+    template: str = ""
+    pose: int = 0
 
 
 def pick_poses(poses: Sequence[str], frames: int | None) -> tuple[str, ...]:
     """``frames`` poses spread evenly over the cycle (all of them when None or more):
     a 4-frame walk keeps the contact and passing poses of both feet."""
-    if frames is None or frames >= len(poses):
-        return tuple(poses)
+    return tuple(poses[i] for i in pick_indices(len(poses), frames))
+
+
+def pick_indices(count: int, frames: int | None) -> tuple[int, ...]:
+    """The pose numbers :func:`pick_poses` keeps out of ``count``."""
+    if frames is None or frames >= count:
+        return tuple(range(count))
     n = max(1, frames)
-    return tuple(poses[i * len(poses) // n] for i in range(n))
+    return tuple(i * count // n for i in range(n))
 
 
 def animation_requests(base: GenerationRequest, animation: str, *, directions: int = 1,
@@ -90,7 +107,8 @@ def animation_requests(base: GenerationRequest, animation: str, *, directions: i
     """One request per frame and direction: same seed and settings, the pose in the prompt.
     ``frames`` per direction picks that many of the template's poses (see :func:`pick_poses`)."""
     try:
-        poses = pick_poses(ANIMATIONS[animation], frames)
+        picked = pick_indices(len(ANIMATIONS[animation]), frames)
+        poses = tuple(ANIMATIONS[animation][i] for i in picked)
     except KeyError:
         raise ValueError(f"unknown animation {animation!r}; choose from {sorted(ANIMATIONS)}") from None
     if directions not in DIRECTIONS:
@@ -102,7 +120,7 @@ def animation_requests(base: GenerationRequest, animation: str, *, directions: i
             prompt = ", ".join(p for p in (base.prompt.strip(), dir_words, pose, CONSISTENCY) if p)
             name = f"{animation}_{dir_key}_{i:02d}" if directions > 1 else f"{animation}_{i:02d}"
             specs.append(FrameSpec(name, animation if directions == 1 else f"{animation}_{dir_key}",
-                                   dir_key, i, base.replace(prompt=prompt, seed=seed, batch=1)))
+                                   dir_key, i, base.replace(prompt=prompt, seed=seed, batch=1), animation, picked[i]))
     return tuple(specs)
 
 
@@ -143,6 +161,7 @@ def align_frames(images: Sequence[Image.Image], *, pivot: Pivot = "bottom-centre
     pivot where the typical frame had it, so a 32×32 walk stays 32×32; it grows only
     when a frame would otherwise be cut."""
     import numpy as np
+    from PIL import Image
 
     if not images:
         raise EmptySheet("no frames to align")
