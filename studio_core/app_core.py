@@ -64,6 +64,8 @@ class StudioCore:
         self._closed = False
         self._index_opened = False
         self._comfy_server = None  # studio_core.comfy_server.ManagedServer, built on first use
+        # A front end's adapter of ``changes`` (the Qt window's CoreBridge); the core never uses it.
+        self.front_end_bridge: Any = None
         self._settings_seen: Settings = self.settings.current
 
     @classmethod

@@ -2,10 +2,15 @@
 
 Keys never enter settings, logs or error text. :func:`redact` scrubs known keys from any
 text that is about to be logged or shown (crash reports, "copy details").
+
+A keyring read can block for seconds (Secret Service over D-Bus, a locked Windows vault), so
+each stored key is read once per session and cached; :meth:`SecretStore.preload` reads them
+all on a worker thread at start, and the GUI thread only ever reads the cache.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -50,6 +55,8 @@ class SecretStore:
         self._lock = threading.Lock()
         self._keyring_ok: bool | None = None if use_keyring else False
         self._known: set[str] = set()
+        # Stored values by name (None: nothing stored); filled on first read, kept in step by set/delete.
+        self._cache: dict[str, str | None] = {}
 
     # -- which store -------------------------------------------------------------
     def _keyring_usable(self) -> bool:
@@ -98,25 +105,45 @@ class SecretStore:
         os.chmod(self._file, stat.S_IRUSR | stat.S_IWUSR)
 
     # -- public ------------------------------------------------------------------
-    def get(self, name: str, *, env: bool = True) -> str | None:
-        """The stored secret for ``name``, else its environment variable, else None."""
-        with self._lock:
-            value: str | None = None
-            if self._keyring_usable():
-                import keyring
-                from keyring.errors import KeyringError
+    def _read_stored(self, name: str) -> str | None:
+        """Blocking; call with the lock held."""
+        if self._keyring_usable():
+            import keyring
+            from keyring.errors import KeyringError
 
-                try:
-                    value = keyring.get_password(SERVICE, name)
-                except KeyringError:
-                    value = None
+            try:
+                return keyring.get_password(SERVICE, name)
+            except KeyringError:
+                return None
+        return self._read_file().get(name)
+
+    def get(self, name: str, *, env: bool = True) -> str | None:
+        """The stored secret for ``name``, else its environment variable, else None.
+
+        Reads the store only the first time a name is asked for (see :meth:`preload`)."""
+        with self._lock:
+            if name in self._cache:
+                value = self._cache[name]
             else:
-                value = self._read_file().get(name)
+                value = self._cache[name] = self._read_stored(name) or None
         if not value and env:
             value = self.from_env(name)
         if value:
             self._known.add(value)
         return value or None
+
+    def is_cached(self, name: str) -> bool:
+        return name in self._cache
+
+    async def preload(self, names: list[str] | tuple[str, ...]) -> None:
+        """Read ``names`` on a worker thread, so later :meth:`get` calls on the loop never
+        wait for the keyring (``ServiceRegistry.preload_secrets`` passes every service's)."""
+
+        def read_all() -> None:
+            for n in names:
+                self.get(n, env=False)
+
+        await asyncio.to_thread(read_all)
 
     def source(self, name: str) -> str | None:
         """'stored', 'env:VAR' or None: tells the UI where a key would come from."""
@@ -146,6 +173,7 @@ class SecretStore:
                 data = self._read_file()
                 data[name] = value
                 self._write_file(data)
+            self._cache[name] = value or None
         self._known.add(value)
 
     def delete(self, name: str) -> None:
@@ -162,6 +190,7 @@ class SecretStore:
                 data = self._read_file()
                 if data.pop(name, None) is not None:
                     self._write_file(data)
+            self._cache[name] = None
 
     def redact(self, text: str) -> str:
         return redact(text, self._known | {v for v in (self.from_env(n) for n in ENV_VARS) if v})

@@ -8,9 +8,12 @@ it must not do network I/O.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from dataclasses import dataclass
+from typing import Any, AsyncIterator
 
 from studio_core.errors import DependencyMissing, StudioError
 from studio_core.providers.base import Provider
@@ -83,8 +86,9 @@ def service_info(service_id: str) -> ServiceInfo:
 class ServiceRegistry:
     """Builds providers on first use and rebuilds one when its settings change.
 
-    Use from the asyncio loop only. Old providers are closed in the background of the
-    next :meth:`provider` call or in :meth:`aclose`.
+    Use from the asyncio loop only. A provider whose settings (or key) changed is retired at
+    once and closed (its HTTP client, its websocket) as soon as no generation, check or
+    model listing is running on it; whatever is still retired is closed by :meth:`aclose`.
     """
 
     def __init__(self, settings: SettingsStore, secrets: SecretStore):
@@ -92,10 +96,17 @@ class ServiceRegistry:
         self._secrets = secrets
         self._providers: dict[str, tuple[object, Provider]] = {}
         self._retired: list[Provider] = []
+        self._busy: dict[int, int] = {}  # id(provider) -> calls running on it
+        self._closing: set[asyncio.Task] = set()
+        self._unsubscribe = settings.subscribe(self._on_settings)
 
     @staticmethod
     def all() -> tuple[ServiceInfo, ...]:
         return SERVICES
+
+    async def preload_secrets(self) -> None:
+        """Read every service's key on a worker thread (keyring reads can block for seconds)."""
+        await self._secrets.preload([s.secret_name for s in SERVICES if s.secret_name])
 
     def _fingerprint(self, service_id: str, s: Settings) -> object:
         if service_id == "comfyui":
@@ -120,22 +131,103 @@ class ServiceRegistry:
                 raise
             raise DependencyMissing(info.sdk or missing) from exc
         prov: Provider = getattr(module, info.factory)(s, self._secrets)
+        self._track(prov)
         if cached:
-            self._retired.append(cached[1])
+            self._retire(cached[1])
         self._providers[service_id] = (fp, prov)
         return prov
 
     def invalidate(self, service_id: str) -> None:
         cached = self._providers.pop(service_id, None)
         if cached:
-            self._retired.append(cached[1])
+            self._retire(cached[1])
+
+    def _on_settings(self, new: Settings) -> None:
+        # Retire now rather than on the service's next use: a service the user stopped
+        # using would otherwise keep its connections open until the app closes.
+        for sid, (fp, prov) in list(self._providers.items()):
+            try:
+                now = self._fingerprint(sid, new)
+            except StudioError:
+                now = None
+            if now != fp:
+                del self._providers[sid]
+                self._retire(prov)
+
+    # -- closing what was replaced ------------------------------------------------------
+    def _track(self, prov: Provider) -> None:
+        """Count the calls running on ``prov``, so a retired one is closed only when idle."""
+        registry = self
+        generate = prov.generate
+
+        async def tracked_generate(request: Any, *, job_id: str) -> AsyncIterator[Any]:
+            registry._enter(prov)
+            try:
+                async with contextlib.aclosing(generate(request, job_id=job_id)) as events:
+                    async for ev in events:
+                        yield ev
+            finally:
+                registry._leave(prov)
+
+        def counted(call: Any) -> Any:
+            async def run(*args: Any, **kw: Any) -> Any:
+                registry._enter(prov)
+                try:
+                    return await call(*args, **kw)
+                finally:
+                    registry._leave(prov)
+            return run
+
+        try:
+            prov.generate = tracked_generate  # type: ignore[method-assign]
+            prov.check = counted(prov.check)  # type: ignore[method-assign]
+            prov.list_models = counted(prov.list_models)  # type: ignore[method-assign]
+        except AttributeError:  # a provider with __slots__: closed by aclose() only
+            log.debug("provider %s cannot be tracked", getattr(prov, "id", prov))
+
+    def _enter(self, prov: Provider) -> None:
+        self._busy[id(prov)] = self._busy.get(id(prov), 0) + 1
+
+    def _leave(self, prov: Provider) -> None:
+        n = self._busy.get(id(prov), 1) - 1
+        if n > 0:
+            self._busy[id(prov)] = n
+            return
+        self._busy.pop(id(prov), None)
+        if any(p is prov for p in self._retired):
+            self._close_soon(prov)
+
+    def _retire(self, prov: Provider) -> None:
+        if any(p is prov for p in self._retired):
+            return
+        self._retired.append(prov)
+        if not self._busy.get(id(prov)):
+            self._close_soon(prov)
+
+    def _close_soon(self, prov: Provider) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a plain call from a script or test): aclose() closes it
+        self._retired = [p for p in self._retired if p is not prov]
+        task = loop.create_task(self._close_one(prov))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_one(prov: Provider) -> None:
+        try:
+            await prov.aclose()
+        except Exception:
+            log.exception("closing provider %s", getattr(prov, "id", prov))
 
     async def aclose(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._unsubscribe()
         provs = [p for _, p in self._providers.values()] + self._retired
         self._providers.clear()
         self._retired.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         for p in provs:
-            try:
-                await p.aclose()
-            except Exception:
-                log.exception("closing provider %s", getattr(p, "id", p))
+            await self._close_one(p)
