@@ -88,6 +88,8 @@ class StudioCore:
         core = cls(paths, use_keyring=use_keyring)
         core.instance_lock = instance_lock
         core._wire_changes()
+        # Keys are read once, here, off the loop: a keyring read on the GUI thread can block it.
+        await core.services.preload_secrets()
         if open_index:
             await core.ensure_index()
         from studio_core.fallback import fallback_provider_for
