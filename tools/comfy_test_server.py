@@ -10,6 +10,10 @@ Usage::
 
     python tools/comfy_test_server.py install        # idempotent
     python tools/comfy_test_server.py run --port 8199 # foreground, for poking at it
+    python tools/comfy_test_server.py models         # make the random-weight SD 1.5 models (once)
+
+``start(models=True)`` also gives the server an SD 1.5-shaped checkpoint, a LoRA and a
+ControlNet with random weights (tools/comfy_test_models.py), so graphs really sample.
 """
 
 from __future__ import annotations
@@ -103,9 +107,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(port: int | None = None, *, log_path: Path | None = None, extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
-    """Start the server on a free loopback port; returns (process, base_url) once it answers."""
+def _models_tool():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "comfy_test_models.py"
+    spec = importlib.util.spec_from_file_location("comfy_test_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def ensure_models() -> Path:
+    """Make the random-weight models once (cached); returns the extra_model_paths YAML."""
     folder = install()
+    return _models_tool().ensure(cache_root(), venv_python(), folder)
+
+
+def start(port: int | None = None, *, log_path: Path | None = None, extra_args: tuple[str, ...] = (),
+          models: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start the server on a free loopback port; returns (process, base_url) once it answers.
+
+    ``models``: also load the random-weight test models (made on first use, ~20 s)."""
+    folder = install()
+    if models:
+        extra_args = ("--extra-model-paths-config", str(ensure_models()), *extra_args)
     port = port or free_port()
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
@@ -141,15 +166,18 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["install", "run", "where"])
+    ap.add_argument("cmd", choices=["install", "run", "where", "models"])
+    ap.add_argument("--models", action="store_true", help="run: with the random-weight test models")
     ap.add_argument("--port", type=int, default=8199)
     a = ap.parse_args()
     if a.cmd == "install":
         print(install(quiet=False))
+    elif a.cmd == "models":
+        print(ensure_models())
     elif a.cmd == "where":
         print(server_dir(), "installed" if is_installed() else "not installed")
     else:
-        proc, url = start(a.port)
+        proc, url = start(a.port, models=a.models)
         print("ComfyUI test server at", url, flush=True)
         try:
             proc.wait()
