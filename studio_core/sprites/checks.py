@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from studio_core.sprites.drift import DriftReport
 from studio_core.sprites.frames import Pivot, alpha_bbox, pivot_of
 from studio_core.sprites.palettes import Palette
 from studio_core.sprites.tiles import SEAM_THRESHOLD, seam_report
@@ -19,7 +20,7 @@ PIVOT_TOLERANCE = 1.5  # px: a frame whose feet move more than this will visibly
 @dataclass(frozen=True, slots=True)
 class SheetWarning:
     frame: str
-    kind: str  # "size" | "pivot" | "palette" | "seam" | "empty"
+    kind: str  # "size" | "pivot" | "palette" | "seam" | "empty" | "drift"
     message: str
 
 
@@ -29,7 +30,10 @@ def check_frames(
     palette: Palette | None = None,
     tiles: bool = False,
     pivot: Pivot = "bottom-centre",
+    drift: DriftReport | None = None,
 ) -> tuple[SheetWarning, ...]:
+    """Warnings for ``frames``; with ``drift`` (from :func:`studio_core.sprites.drift.measure_drift`
+    on the same frames) also one per frame whose character drifted over the report's limit."""
     out: list[SheetWarning] = []
     if not frames:
         return ()
@@ -72,6 +76,11 @@ def check_frames(
                 out.append(SheetWarning(name, "pivot",
                                         f"{name}'s {pivot.replace('-', ' ')} is off by ({dx:+.0f}, {dy:+.0f}) px; "
                                         "it will jump when animated. Use Align frames."))
+    for d in drift.over if drift is not None else ():
+        outline = f", outline overlap {d.overlap:.0%}" if d.overlap is not None else ""
+        out.append(SheetWarning(d.name, "drift",
+                                f"{d.name} may show a different character: drift {d.score:.2f} is over the limit "
+                                f"{drift.threshold:.2f} (colour difference ΔE {d.palette:.0f}{outline})."))
     return tuple(out)
 
 

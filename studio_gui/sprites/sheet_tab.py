@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -31,6 +32,7 @@ from studio_core.errors import StudioError
 from studio_core.plural import counted
 from studio_core.sprites import checks, exporters, frames, sheet
 from studio_core.sprites.checks import SheetWarning
+from studio_core.sprites.drift import DRIFT_THRESHOLD, DriftReport, measure_drift
 from studio_core.sprites.errors import EmptySheet
 from studio_core.sprites.palettes import Palette
 from studio_core.sprites.pipeline import Step
@@ -57,6 +59,7 @@ class SheetOptions:
     tiles: bool
     use_recipe: bool
     formats: tuple[str, ...]
+    drift_limit: float = DRIFT_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class SheetOutcome:
     files: tuple[Path, ...]
     frames: int
     name: str = ""  # the name written: the one asked for, or ``<name>-2``… when the folder had it
+    drift: DriftReport | None = None  # None for tiles, which are not one character
 
 
 def frame_plan(sources: list[FrameSource], sheet_name: str) -> tuple[list[FrameSource], list[str], list[str]]:
@@ -101,12 +105,13 @@ def build_sheet(frames_in: list[FrameSource] | list[Path], recipe: tuple[Step, .
     if opts.align and not opts.tiles:
         images = list(frames.align_frames(images).images)
     # Checked after aligning: warnings describe the sheet as it will be exported.
-    warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles)
+    report = None if opts.tiles else measure_drift(list(zip(names, images)), groups=anims, threshold=opts.drift_limit)
+    warnings = checks.check_frames(list(zip(names, images)), palette=palette, tiles=opts.tiles, drift=report)
     sheet_frames = [sheet.SheetFrame(n, im, a, opts.frame_ms) for n, im, a in zip(names, images, anims)]
     packed = sheet.pack(sheet_frames, layout=opts.layout, columns=opts.columns or None,
                         padding=opts.padding, extrude=opts.extrude)  # type: ignore[arg-type]
     result = exporters.export_sheet(packed, folder, opts.name, opts.formats)
-    return SheetOutcome(render(packed.image), warnings, result.files, len(sheet_frames), result.name)
+    return SheetOutcome(render(packed.image), warnings, result.files, len(sheet_frames), result.name, report)
 
 
 class SheetTab(QWidget):
@@ -135,6 +140,13 @@ class SheetTab(QWidget):
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Sheet warnings")
         self.warnings.setMaximumHeight(130)
+        self.drift_line = QLabel("")
+        self.drift_line.setObjectName("SheetDrift")
+        self.drift_line.setAccessibleName("Character drift")
+        self.drift_line.setWordWrap(True)
+        self.drift_line.setToolTip("How far each frame's colours and outline stray from the other frames of its "
+                                   "animation: 0 is the same character, 1 nothing in common. Frames over the limit "
+                                   "are listed in the warnings.")
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -164,6 +176,14 @@ class SheetTab(QWidget):
         self.align = QCheckBox("Align frames (bottom-centre pivot)")
         self.align.setChecked(True)
         self.tiles = QCheckBox("These are tiles (check seams)")
+        self.drift_limit = QDoubleSpinBox()
+        self.drift_limit.setRange(0.05, 1.0)
+        self.drift_limit.setSingleStep(0.05)
+        self.drift_limit.setDecimals(2)
+        self.drift_limit.setValue(DRIFT_THRESHOLD)
+        self.drift_limit.setAccessibleName("Character drift limit")
+        self.drift_limit.setToolTip("Frames whose character drift is over this are named in the warnings; "
+                                    "lower is stricter")
         opts = QGroupBox("Sheet")
         form = QFormLayout(opts)
         form.addRow("Name", self.name)
@@ -175,6 +195,7 @@ class SheetTab(QWidget):
         form.addRow(self.use_recipe)
         form.addRow(self.align)
         form.addRow(self.tiles)
+        form.addRow("Drift limit", self.drift_limit)
 
         fmt_box = QGroupBox("Metadata for")
         grid = QGridLayout(fmt_box)
@@ -207,6 +228,7 @@ class SheetTab(QWidget):
         centre.addWidget(self.preview, 1)
         centre.addWidget(QLabel("Warnings"))
         centre.addWidget(self.warnings)
+        centre.addWidget(self.drift_line)
         centre.addWidget(self.message)
         root = QHBoxLayout(self)
         root.addWidget(self.frames_list)
@@ -260,7 +282,7 @@ class SheetTab(QWidget):
             name=safe_component(self.name.text(), fallback="sheet"), frame_ms=self.frame_ms.value(),
             layout=self.layout_combo.currentData(), columns=self.columns.value(), padding=self.padding.value(),
             extrude=self.extrude.value(), align=self.align.isChecked(), tiles=self.tiles.isChecked(),
-            use_recipe=self.use_recipe.isChecked(),
+            use_recipe=self.use_recipe.isChecked(), drift_limit=round(self.drift_limit.value(), 2),
             formats=formats if formats is not None else tuple(k for k, cb in self.format_checks.items() if cb.isChecked()))
 
     def show_message(self, text: str, *, error: bool = False) -> None:
@@ -304,7 +326,10 @@ class SheetTab(QWidget):
             self.warnings.addItem(item)
         if not out.warnings:
             self.warnings.addItem("No problems found: sizes, pivots" + (", seams" if self.tiles.isChecked() else "")
-                                  + " and palette are consistent.")
+                                  + " and palette are consistent"
+                                  + (", and the character stays the same." if out.drift and out.drift.frames else "."))
+        self.drift_line.setText(out.drift.summary() if out.drift is not None and out.frames > 1 else "")
+        self.drift_line.setVisible(bool(self.drift_line.text()))
         names = ", ".join(f.name for f in out.files)
         if to_folder and out.name and out.name != opts.name:
             self.show_message(f"Exported to {folder} as {out.name} ({opts.name} was already there and is"
