@@ -42,6 +42,11 @@ class Settings:
     comfy_server_folder: str = ""
     comfy_start_command: str = ""
     comfy_manage_server: bool = False
+    # The family the user named for a model nothing else could place, per server address:
+    # {"http://127.0.0.1:8188": {"odd_name.safetensors": "sdxl"}}. Asked once, then kept.
+    model_families: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Batch runs: the folder of __name__ word lists ("" = none).
+    batch_wordlists_folder: str = ""
     # Generation defaults
     width: int = 1024
     height: int = 1024

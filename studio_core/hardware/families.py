@@ -1,4 +1,10 @@
-"""Model families, recognised from a checkpoint's file name.
+"""Model families: what a checkpoint is, decided in one place (:func:`resolve_family`).
+
+The evidence, strongest first: the checkpoint's own metadata (ComfyUI's
+``/view_metadata/checkpoints``: ``modelspec.architecture``, ``ss_base_model_version``),
+the tensor names in its safetensors header when the file is on this computer, the folder
+it lives in (``diffusion_models/`` and ``unet/`` hold FLUX-style denoisers), then the file
+name. An SDXL fine-tune called ``my_model_v3`` is SDXL by its tensors, not SD 1.5 by its name.
 
 Parameter counts and file sizes (the sources the estimator relies on):
 
@@ -20,8 +26,12 @@ Weights below are MiB at 2 bytes per parameter (fp16/bf16); fp8 halves the denoi
 
 from __future__ import annotations
 
+import json
 import re
+import struct
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 _M = 2 / 1.048576  # MiB per million parameters at 2 bytes each
 
@@ -111,3 +121,161 @@ def family_for(name: str, hint: str = "") -> ModelFamily:
     if fam is UNKNOWN and hint in _BY_ID:
         return _BY_ID[hint]
     return fam
+
+
+def family_by_id(family_id: str) -> ModelFamily | None:
+    return _BY_ID.get(family_id)
+
+
+# ---- evidence other than the name ------------------------------------------------------
+
+# modelspec.architecture (Stability's ModelSpec: "stable-diffusion-xl-v1-base",
+# "stable-diffusion-v1", "stable-diffusion-v2-768-v", "stable-diffusion-v3-medium",
+# "flux-1-dev") and kohya's ss_base_model_version ("sdxl_base_v1-0", "sd_v1", "sd_v2_768_v",
+# "sd3", "flux1"). Checked in order: "xl" before "v1", "turbo" before plain "xl".
+_META_RULES: tuple[tuple[str, ModelFamily], ...] = (
+    (r"flux.*schnell", FLUX_SCHNELL),
+    (r"flux", FLUX),
+    (r"3[.\-_]?5.*large|sd3[.\-_]?5", SD35L),
+    (r"stable-diffusion-v?3|^sd3|sd_v3", SD3),
+    (r"xl.*turbo|turbo.*xl", SDXL_TURBO),
+    (r"xl", SDXL),
+    (r"v2.*512|2-1-512|sd_v2_512", SD2_512),
+    (r"stable-diffusion-v2|^sd_v2|sd2", SD2),
+    (r"stable-diffusion-v1|^sd_v1|sd1", SD15),
+)
+
+
+def family_from_metadata(meta: Mapping[str, Any] | None) -> ModelFamily | None:
+    """The family a checkpoint's ``__metadata__`` declares, or None when it says nothing useful."""
+    if not isinstance(meta, Mapping):
+        return None
+    for key in ("modelspec.architecture", "ss_base_model_version"):
+        value = meta.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        text = value.strip().lower()
+        # modelspec allows "<arch>/<adapter>" (e.g. ".../lora"); the base architecture is first.
+        text = text.split("/", 1)[0]
+        for pattern, family in _META_RULES:
+            if re.search(pattern, text):
+                return family
+    return None
+
+
+def family_from_tensors(names: Iterable[str]) -> ModelFamily | None:
+    """The family from the tensor names of a checkpoint (single-file or bare denoiser).
+
+    SDXL's UNet has ``label_emb`` (its size conditioning) and its second text encoder sits at
+    ``conditioner.embedders.1``; SD 1.5 and 2.x keep theirs at ``cond_stage_model`` (2.x as
+    OpenCLIP, ``cond_stage_model.model.``); SD3's MMDiT has ``joint_blocks``; FLUX has
+    ``double_blocks`` and ``single_blocks``."""
+    has_label_emb = has_sd_unet = has_clip_l = has_openclip = False
+    for n in names:
+        if "double_blocks." in n or "single_blocks." in n:
+            return FLUX
+        if "joint_blocks." in n:
+            return SD3
+        if "conditioner.embedders.1." in n or "diffusion_model.label_emb." in n or n.startswith("label_emb."):
+            has_label_emb = True
+        elif "diffusion_model.input_blocks." in n or n.startswith("input_blocks."):
+            has_sd_unet = True
+        elif n.startswith("cond_stage_model.transformer."):
+            has_clip_l = True
+        elif n.startswith("cond_stage_model.model."):
+            has_openclip = True
+    if has_label_emb:
+        return SDXL
+    if has_openclip:
+        return SD2
+    if has_sd_unet or has_clip_l:
+        return SD15
+    return None
+
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # the biggest real headers are a few MB; a bigger length is a broken file
+
+
+def read_safetensors_header(path: Path) -> dict[str, Any] | None:
+    """The JSON header of a .safetensors file (8-byte little-endian length, then JSON),
+    without reading the weights; None for any file that is not one. Blocking: call in a thread."""
+    p = Path(path)
+    if p.suffix.lower() != ".safetensors":
+        return None
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                return None
+            (length,) = struct.unpack("<Q", raw)
+            if not 2 <= length <= MAX_HEADER_BYTES:
+                return None
+            data = fh.read(length)
+    except OSError:
+        return None
+    if len(data) != length:
+        return None
+    try:
+        header = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+# ComfyUI's folders for bare denoisers; what is there loads through UNETLoader, which the
+# app uses for FLUX (separate text encoders and VAE).
+UNET_FOLDERS = ("diffusion_models", "unet")
+
+
+def family_from_folder(folder: str) -> ModelFamily | None:
+    return FLUX if folder.strip("/\\").lower() in UNET_FOLDERS else None
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyGuess:
+    """A family and where it came from: "metadata", "tensors", "folder", "name", "user" or "" (unknown)."""
+
+    family: ModelFamily
+    source: str
+
+    @property
+    def known(self) -> bool:
+        return self.family is not UNKNOWN
+
+
+SOURCE_WORDS = {"metadata": "from the file's metadata", "tensors": "from the file's contents",
+                "folder": "from its folder", "name": "from its name", "user": "as you said", "": "unknown"}
+
+
+def resolve_family(name: str, *, metadata: Mapping[str, Any] | None = None, header: Mapping[str, Any] | None = None,
+                   folder: str = "", remembered: str = "") -> FamilyGuess:
+    """The one decision on a model's family. ``metadata``: the ``__metadata__`` the server
+    gave; ``header``: the whole safetensors header read from this computer's copy (its
+    ``__metadata__`` counts as metadata too); ``folder``: the ComfyUI models folder the file
+    is listed under; ``remembered``: the family id the user chose for this server earlier.
+    Returns UNKNOWN with source "" when nothing decides (the GUI then asks once)."""
+    metas = [metadata, header.get("__metadata__") if isinstance(header, Mapping) else None]
+    for meta in metas:
+        fam = family_from_metadata(meta)
+        if fam is not None:
+            return FamilyGuess(fam, "metadata")
+    if isinstance(header, Mapping):
+        fam = family_from_tensors(k for k in header if k != "__metadata__")
+        if fam is not None:
+            return FamilyGuess(fam, "tensors")
+    fam = family_from_folder(folder)
+    if fam is not None:
+        return FamilyGuess(fam, "folder")
+    fam = detect_family(name)
+    if fam is not UNKNOWN:
+        return FamilyGuess(fam, "name")
+    chosen = _BY_ID.get(remembered)
+    if chosen is not None:
+        return FamilyGuess(chosen, "user")
+    return FamilyGuess(UNKNOWN, "")
+
+
+def family_id_from_name(name: str) -> str:
+    """The id the name alone gives ("" when the name says nothing); for ``ModelInfo.family``."""
+    fam = detect_family(name)
+    return "" if fam is UNKNOWN else fam.id

@@ -246,6 +246,13 @@ class ComfyClient:
                                                "Check the address and port.")
         return data
 
+    async def view_metadata(self, folder: str, filename: str) -> dict[str, Any] | None:
+        """A model file's safetensors ``__metadata__``; None when it has none (404, an empty
+        body) or the server is too old for the route. Unreachable still raises."""
+        r = await self.request("GET", f"/view_metadata/{folder}", params={"filename": filename}, timeout=STATUS_TIMEOUT)
+        data = _json_or_none(r) if r.status_code == 200 else None
+        return dict(data) if isinstance(data, Mapping) else None
+
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.request("POST", path, json_body=body)
 

@@ -75,17 +75,11 @@ def schedulers(info: ObjectInfo) -> tuple[str, ...]:
 
 
 def guess_family(name: str) -> str:
-    """Model family from a file name: "flux", "sdxl", "sd15", "sd3" or "" when unsure."""
-    n = name.lower().replace("-", "_").replace(" ", "_")
-    if "flux" in n:
-        return "flux"
-    if "sd3" in n or "sd_3" in n:
-        return "sd3"
-    if any(k in n for k in ("xl", "pony", "illustrious", "playground", "juggernaut", "noob")):
-        return "sdxl"
-    if any(k in n for k in ("v1_5", "v1.5", "sd15", "sd_15", "1_5", "1.5", "sd1", "dreamshaper_8", "realistic_vision")):
-        return "sd15"
-    return ""
+    """The family id the file name alone gives ("" when unsure). The decision itself, with
+    stronger evidence than the name, is :func:`studio_core.hardware.families.resolve_family`."""
+    from studio_core.hardware.families import family_id_from_name
+
+    return family_id_from_name(name)
 
 
 def output_nodes(info: ObjectInfo) -> frozenset[str]:

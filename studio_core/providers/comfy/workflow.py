@@ -19,7 +19,7 @@ SAVE_PREFIX = "studio"
 MAX_SEED = 2**64 - 1
 
 # Native sizes; the request's size wins, these only fill in when it is 0.
-NATIVE = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd3": 1024}
+NATIVE = {"sd15": 512, "sd2": 768, "sdxl": 1024, "flux": 1024, "sd3": 1024}
 Link = list  # [node_id, output_index]
 
 
@@ -50,13 +50,12 @@ def model_family(request: GenerationRequest, info: oi.ObjectInfo) -> str:
     forced = request.option("family")
     if forced in NATIVE:
         return str(forced)
+    from studio_core.hardware.families import resolve_family
+
     name = request.model or DEFAULT_CHECKPOINT
-    fam = oi.guess_family(name)
-    if fam:
-        return fam
-    if name in oi.diffusion_models(info):
-        return "flux"
-    return "sdxl"
+    folder = "diffusion_models" if name in oi.diffusion_models(info) and name not in oi.checkpoints(info) else ""
+    guess = resolve_family(name, folder=folder)
+    return guess.family.id if guess.known else "sdxl"
 
 
 def _snap(value: int, *, step: int, lo: int, hi: int) -> int:
