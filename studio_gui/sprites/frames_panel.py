@@ -37,6 +37,7 @@ from studio_core.models import GenerationRequest
 from studio_core.sprites import frames
 from studio_gui.sprites.frame_tracker import FrameSetTracker
 from studio_gui.sprites.frames_ready_bar import FramesReadyBar
+from studio_gui.sprites.pose_strip import PoseStrip
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ class FramesPanel(QWidget):
         ar.addWidget(self.per_direction)
         ar.addStretch(1)
         self._sync_per_direction()
+        self.pose_strip = PoseStrip(tasks=self.tasks)
 
         self.summary = QLabel("")
         self.summary.setObjectName("FramesSummary")
@@ -232,6 +234,7 @@ class FramesPanel(QWidget):
         bl.addLayout(modes)
         bl.addWidget(self.variants_row)
         bl.addWidget(self.animation_row)
+        bl.addWidget(self.pose_strip)
         bl.addWidget(self.summary)
         self.body.hide()
 
@@ -250,6 +253,7 @@ class FramesPanel(QWidget):
             b.toggled.connect(self._on_mode_toggled)
         self.variants_row.hide()
         self.animation_row.hide()
+        self.pose_strip.hide()
 
     def set_expanded(self, on: bool) -> None:
         if self.toggle.isChecked() != on:
@@ -276,6 +280,7 @@ class FramesPanel(QWidget):
         mode = self.mode()
         self.variants_row.setVisible(mode == "variants")
         self.animation_row.setVisible(mode == "animation")
+        self.pose_strip.setVisible(mode == "animation")
         self.refresh()
         self.mode_changed.emit(mode)
 
@@ -367,6 +372,9 @@ class FramesPanel(QWidget):
         # Collapsed, the header carries the summary so a 64-job click is never a surprise.
         collapsed = not self.toggle.isChecked() and mode != "single"
         self.toggle.setText(f"Frames: {MODES[mode]}" + (f" — {text}" if collapsed else ""))
+        if mode == "animation" and self.toggle.isChecked():  # drawn only once someone can see it
+            s = self.settings()
+            self.pose_strip.show_poses(s.animation, s.directions, s.frames_per_direction or None)
         self.summary_changed.emit(text)
 
     # -- commands ---------------------------------------------------------------------
