@@ -2,63 +2,69 @@
 compact status-bar button that opens it.
 
 Both read the shared HardwareMonitor; the active generation comes from the core's job
-queue (``JobStarted``/``JobProgress`` events) through a ProgressTracker.
+queue's events on the core's bridge (``job_started``/``job_progress``) through a ProgressTracker.
 """
 
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QProgressBar, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.hardware.health import ProgressTracker, ServerHealth, fmt_duration
-from studio_core.models import JobCancelled, JobFailed, JobFinished, JobProgress, JobStarted
+from studio_core.models import JobProgress
+from studio_gui.bridge import bridge_for
 from studio_gui.comfy_settings.monitor import HardwareMonitor, monitor_for
 from studio_gui.tasks import TaskOwner
 
 _STATUS = {"running": "● running", "unreachable": "○ not reachable", "not_comfy": "✕ not a ComfyUI server"}
 
 
-class ActiveJobs:
-    """Follows the core's job queue and keeps the running job's progress."""
+class ActiveJobs(QObject):
+    """Follows the core's job events (through its bridge) and keeps the running job's progress."""
 
-    def __init__(self, core):
+    changed = Signal()
+
+    def __init__(self, core, parent: QObject | None = None):
+        super().__init__(parent)
         self.tracker: ProgressTracker | None = None
-        self.listeners: list = []
-        jobs = getattr(core, "jobs", None)
-        self._jobs = jobs
-        self._unsubscribe = jobs.subscribe(self._on_event) if jobs is not None else None
+        self._jobs = getattr(core, "jobs", None)
+        bridge = bridge_for(core)
+        bridge.job_started.connect(self._on_started)
+        bridge.job_progress.connect(self._on_progress)
+        for ended in (bridge.job_finished, bridge.job_failed, bridge.job_cancelled):
+            ended.connect(self._on_ended)
 
     def _is_comfy(self, job_id: str) -> bool:
         # This panel is ComfyUI's: a cloud job's progress is not the server's.
         entry = self._jobs.entry(job_id) if self._jobs is not None else None
         return entry is None or entry.request.service == "comfyui"
 
-    def _on_event(self, ev) -> None:
-        if isinstance(ev, (JobStarted, JobProgress)) and not self._is_comfy(ev.job_id):
+    def _on_started(self, job_id: str) -> None:
+        if self._is_comfy(job_id):
+            self.tracker = ProgressTracker(job_id)
+            self.changed.emit()
+
+    def _on_progress(self, ev: JobProgress) -> None:
+        if ev.total <= 0 or not self._is_comfy(ev.job_id):
             return
-        if isinstance(ev, JobStarted):
+        if self.tracker is None or self.tracker.job_id != ev.job_id:
             self.tracker = ProgressTracker(ev.job_id)
-        elif isinstance(ev, JobProgress) and ev.total > 0:
-            if self.tracker is None or self.tracker.job_id != ev.job_id:
-                self.tracker = ProgressTracker(ev.job_id)
-            self.tracker.update(ev.step, ev.total)
-        elif isinstance(ev, (JobFinished, JobFailed, JobCancelled)):
-            if self.tracker is not None and self.tracker.job_id == ev.job_id:
-                self.tracker = None
-        else:
-            return
-        for cb in list(self.listeners):
-            cb()
+        self.tracker.update(ev.step, ev.total)
+        self.changed.emit()
+
+    def _on_ended(self, job_id: str, *_: object) -> None:
+        if self.tracker is not None and self.tracker.job_id == job_id:
+            self.tracker = None
+            self.changed.emit()
 
     @property
     def snapshot(self):
         return self.tracker.last if self.tracker else None
 
     def close(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
-            self._unsubscribe = None
+        """Stop following the jobs (deleting it does the same)."""
+        self.deleteLater()
 
 
 def _vram_text(mon: HardwareMonitor, h: ServerHealth | None) -> str:
@@ -78,7 +84,7 @@ class HealthPanel(QWidget):
         super().__init__(parent)
         self.core = core
         self.monitor = monitor or monitor_for(core, tasks=tasks)
-        self.active = active or ActiveJobs(core)
+        self.active = active or ActiveJobs(core, self)
         form = QFormLayout(self)
         self.fields: dict[str, QLabel] = {}
         for key, label in (("status", "Status"), ("server", "Server"), ("version", "ComfyUI version"),
@@ -94,12 +100,10 @@ class HealthPanel(QWidget):
         self.progress.setTextVisible(False)
         form.addRow("", self.progress)
         self.monitor.updated.connect(self.refresh)
-        self.active.listeners.append(self.refresh)
+        self.active.changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
-        if not shiboken6.isValid(self):
-            return
         h, mon = self.monitor.health, self.monitor
         f = self.fields
         f["status"].setText(_STATUS.get(h.status, h.status) + (f" — {h.message}" if h.message else "") if h else "checking…")
@@ -126,7 +130,6 @@ class HealthDialog(QDialog):
         self.panel = HealthPanel(core, tasks=tasks, parent=self)
         lay.addWidget(self.panel)
         self.resize(460, 280)
-        self.finished.connect(lambda _=0: self.panel.active.close())
 
 
 class HealthStatusButton(QToolButton):
@@ -150,11 +153,11 @@ class HealthStatusButton(QToolButton):
         if self.monitor is None:
             self.monitor = monitor_for(self.core, tasks=self.tasks)
             self.monitor.updated.connect(self.refresh)
-            self.active = ActiveJobs(self.core)
-            self.active.listeners.append(self.refresh)
+            self.active = ActiveJobs(self.core, self)
+            self.active.changed.connect(self.refresh)
 
     def refresh(self) -> None:
-        if not shiboken6.isValid(self) or self.monitor is None:
+        if self.monitor is None:
             return
         h = self.monitor.health
         host = self.monitor.url.split("://", 1)[-1].rstrip("/")
@@ -172,6 +175,8 @@ class HealthStatusButton(QToolButton):
         self.setText(text)
 
     def open_panel(self) -> None:
+        # The dialog is a child of the window, which may delete it on its own (closing
+        # the window's children); then a new one is made.
         if self._dialog is None or not shiboken6.isValid(self._dialog):
             self._dialog = HealthDialog(self.core, tasks=self.tasks, parent=self.window())
         self._dialog.show()
@@ -180,17 +185,15 @@ class HealthStatusButton(QToolButton):
     def detach(self) -> None:
         if self.active is not None:
             self.active.close()
+            self.active = None
 
     # MainWindow's part hooks.
     async def started(self) -> None:
         self.attach()
         self.refresh()
-        if self.core.settings.current.comfy_manage_server:
-            self.tasks.spawn(self.core.comfy_server.start(), name="comfyui-autostart")
-        elif not self.core.settings.current.comfy_url:
-            from studio_core.providers.comfy import discovery
+        from studio_core import comfy_autostart
 
-            self.tasks.spawn(discovery.refresh_found_url(self.core.settings), name="comfyui-discovery")
+        self.tasks.spawn(comfy_autostart.on_start(self.core), name="comfyui-autostart")
 
     def closing(self) -> None:
         self.detach()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from urllib.parse import urlparse
 
 from PySide6.QtCore import QObject, Signal
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 GPU_INTERVAL_S = 1.0
 HEALTH_INTERVAL_S = 3.0
 REPROBE_S = 15.0  # with no address set and nothing answering, look on 8188/8000 again this often
-_monitors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def is_local(url: str) -> bool:
@@ -38,8 +36,8 @@ def is_local(url: str) -> bool:
 class HardwareMonitor(QObject):
     updated = Signal()
 
-    def __init__(self, core, *, tasks: TaskOwner):
-        super().__init__()
+    def __init__(self, core, *, tasks: TaskOwner, parent: QObject | None = None):
+        super().__init__(parent)
         self.core = core
         self.tasks = tasks
         self.nvml: VramInfo | None = None
@@ -164,10 +162,13 @@ class HardwareMonitor(QObject):
 
 
 def monitor_for(core, *, tasks: TaskOwner) -> HardwareMonitor:
-    """The core's shared monitor, started on first use."""
-    mon = _monitors.get(core)
+    """The core's shared monitor, started on first use. It is kept by the core's bridge
+    (not a module-level table), so it goes with its core."""
+    from studio_gui.bridge import bridge_for
+
+    bridge = bridge_for(core)
+    mon = bridge.hardware
     if mon is None:
-        mon = HardwareMonitor(core, tasks=tasks)
-        _monitors[core] = mon
+        mon = bridge.hardware = HardwareMonitor(core, tasks=tasks, parent=bridge)
     mon.start()
     return mon

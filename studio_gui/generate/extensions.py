@@ -1,10 +1,11 @@
-"""Optional parts that plug into the Generate tab through its hooks: the sprite style
-picker (adds words and settings to the prompt), the transparent-background option (adds
-the background plan last, so its key-colour words end the prompt) and the frames/variants
-panel (turns one Generate into several jobs).
+"""The parts of the Generate tab that make up an order beyond the request: the sprite
+style picker (``GenerationOrder.style``), the transparent-background option
+(``transparent``) and the frames/variants panel (``frames``). The core's session applies
+them, in that order, so the key-colour words end the prompt.
 
-Each is attached only if its module imports and builds; a failure is logged and the tab
-works without it, so an unfinished or broken optional part never takes Generate down.
+Each is attached only if it builds; a failure is logged and the tab works without it, so
+a broken part never takes Generate down. They are all in this repository, so the tests
+require each one (a missing part fails there, it does not skip).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ def attach_style_picker(tab: GenerateTab) -> object | None:
         return None
     picker.setToolTip("Adds words (and suggested settings) to the prompt for this kind of sprite")
     tab.add_prompt_widget(picker)
-    tab.add_prompt_decorator(picker.apply)
 
     def on_reuse(request: GenerationRequest) -> None:
         # A reused prompt already carries the style's words; applying a style again
@@ -52,7 +52,6 @@ def attach_transparency(tab: GenerateTab) -> object | None:
         log.exception("transparent background option not available")
         return None
     tab.add_section(option)
-    tab.add_prompt_decorator(option.decorate)
     tab.on_apply_request(option.on_reuse)
     tab.on_started(option.started)
     return option
@@ -70,7 +69,6 @@ def attach_frames_panel(tab: GenerateTab) -> object | None:
     # The "frames ready → make sheet" bar belongs beside the results, not down in the settings.
     tab.add_results_banner(panel.ready_bar)
     panel.set_request_source(tab.build_request)
-    tab.set_submitter(panel.submit)
     tab.on_started(panel.load)
     return panel
 

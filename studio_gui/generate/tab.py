@@ -1,9 +1,11 @@
 """Generate tab (the seed's SpriteGenerator): prompt, settings, Generate/Cancel, progress,
 queue, and this session's results.
 
-All work goes through ``core.jobs`` (the JobQueue); this widget only turns its events into
-pixels. Decoding (previews, thumbnails) runs in threads; pixmaps are built here, on the
-GUI thread.
+A click builds a :class:`~studio_core.session.GenerationOrder` (request, frames, prompt
+style, transparent background) and hands it to ``core.session``, which expands and queues
+it exactly as for a script. This widget only turns the core's events (through the core's
+bridge) into pixels. Decoding (previews, thumbnails) runs in threads; pixmaps are built
+here, on the GUI thread.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.app_core import StudioCore
+from studio_core.changes import JobPreview
 from studio_core.errors import GenerationFailed, StudioError
+from studio_core.frame_plans import FramePlan, FrameSetSpec
 from studio_core.jobs import JobSaved, JobSaveFailed, JobState
 from studio_core.models import GenerationRequest, JobImage, JobProgress, ProviderStatus, ServiceState
 from studio_core.services import service_info
+from studio_core.session import GenerationOrder
 from studio_core.settings import Settings
-from studio_gui.bridge import JobBridge
+from studio_gui.bridge import bridge_for
 from studio_gui.errors import present_error, user_text
 from studio_gui.gallery.session import connect_session_actions, session_grid
 from studio_gui.generate.error_area import ErrorArea
@@ -42,13 +47,11 @@ from studio_gui.generate.progress_panel import ProgressPanel
 from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
 from studio_gui.generate.queue_view import QueueView
 from studio_gui.generate.settings_slot import SettingsSlot
-from studio_gui.services.events import events_for
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 PromptDecorator = Callable[[GenerationRequest], GenerationRequest]
-Submitter = Callable[[GenerationRequest], "str | list[str]"]
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 # Known states in which a job could only fail; "unknown"/"checking" leave Generate on.
 _BLOCKING = (ServiceState.unreachable, ServiceState.needs_key, ServiceState.error)
@@ -63,17 +66,18 @@ class GenerateTab(QWidget):
         self._decorators: list[PromptDecorator] = []
         self._current_job: str | None = None
         self._started = False
-        self._submitter: Submitter | None = None
         self._apply_hooks: list[Callable[[GenerationRequest], None]] = []
         self._start_hooks: list[Callable[[], Awaitable[Any]]] = []
         self._build()
-        self.bridge = JobBridge(core.jobs, self)
+        # Bound methods only: Qt drops each connection when this tab is deleted.
+        self.bridge = bridge_for(core)
         self._connect_bridge()
-        self.service_events = events_for(core)
-        self.service_events.status_updated.connect(self._on_service_status)
-        self._unsubscribe_settings: Callable[[], None] | None = core.settings.subscribe(self._on_settings_changed)
+        self.service_events = self.bridge  # the selector's latest status of each service
+        self.bridge.status_updated.connect(self._on_service_status)
+        self.bridge.settings_changed.connect(self._on_settings_changed)
         self._on_settings_changed(core.settings.current)
         self.style_picker: Any = None
+        self.transparency: Any = None
         self.frames_panel: Any = None
         if extensions:
             from studio_gui.generate.extensions import attach_all
@@ -192,21 +196,23 @@ class GenerateTab(QWidget):
     def _connect_bridge(self) -> None:
         b = self.bridge
         b.queue_changed.connect(self._refresh_queue)
-        b.queued.connect(self._on_job_queued)
-        b.started.connect(self._on_job_started)
-        b.progress.connect(self._on_job_progress)
-        b.notice.connect(self._on_job_notice)
-        b.image.connect(self._on_job_image)
-        b.saved.connect(self._on_job_saved)
-        b.save_failed.connect(self._on_job_save_failed)
-        b.finished.connect(self._on_job_finished)
-        b.failed.connect(self._on_job_failed)
-        b.cancelled.connect(self._on_job_cancelled)
+        b.job_queued.connect(self._on_job_queued)
+        b.job_started.connect(self._on_job_started)
+        b.job_progress.connect(self._on_job_progress)
+        b.job_preview.connect(self._on_job_preview)
+        b.job_notice.connect(self._on_job_notice)
+        b.job_image.connect(self._on_job_image)
+        b.job_saved.connect(self._on_job_saved)
+        b.job_save_failed.connect(self._on_job_save_failed)
+        b.job_finished.connect(self._on_job_finished)
+        b.job_failed.connect(self._on_job_failed)
+        b.job_cancelled.connect(self._on_job_cancelled)
 
     # -- hooks for other parts ----------------------------------------------------------
     def add_prompt_decorator(self, fn: PromptDecorator) -> Callable[[], None]:
-        """``fn(request) -> request`` runs on every request before it is queued (sprite
-        styles add their words and settings this way). Returns the remover."""
+        """``fn(request) -> request`` runs on the request :meth:`build_request` makes, before
+        the core expands it (prompt styles and the transparent background are part of the
+        order instead, so the core applies them). Returns the remover."""
         self._decorators.append(fn)
         return lambda: self._decorators.remove(fn) if fn in self._decorators else None
 
@@ -221,11 +227,6 @@ class GenerateTab(QWidget):
     def add_section(self, widget: QWidget) -> None:
         """A block shown under the service settings (frames and variants)."""
         self.sections_layout.addWidget(widget)
-
-    def set_submitter(self, fn: Submitter | None) -> None:
-        """Replace ``core.jobs.submit`` (e.g. to expand one request into frames). ``fn``
-        returns a job id or a list of them; progress follows whichever starts first."""
-        self._submitter = fn
 
     def on_apply_request(self, fn: Callable[[GenerationRequest], None]) -> None:
         """``fn(request)`` runs after :meth:`apply_request` filled the fields."""
@@ -300,13 +301,40 @@ class GenerateTab(QWidget):
             request = deco(request)
         return request
 
+    def build_order(self) -> GenerationOrder:
+        """What a click asks for: the request, the frames choice, the prompt style and
+        whether the background is to be transparent."""
+        request = self.build_request()
+        frames = self.frames_panel.settings() if self.frames_panel is not None else FrameSetSpec()
+        style = self.style_picker.preset() if self.style_picker is not None else None
+        if style is not None and not (style.asset_type or style.style):
+            style = None
+        transparent = self.transparency is not None and self.transparency.enabled
+        return GenerationOrder(request, frames, style=style, transparent=transparent)
+
+    def plan(self, order: GenerationOrder) -> FramePlan:
+        """The requests ``order`` queues, expanded by the core's session.
+
+        ``Session.generate`` would await the style book, ComfyUI's node list and the cloud
+        catalog; the tab's parts load those ahead (from the same core functions), so a
+        click expands at once and never waits on a slow server before it is queued."""
+        request = order.request
+        book = self.style_picker.book() if order.style is not None else None
+        background = self.transparency.plan_for(request) if order.transparent else None
+        if self.frames_panel is not None:
+            max_batch = self.frames_panel.batch_limit(request)
+        else:
+            max_batch = self.core.session.batch_limit(request)
+        return self.core.session.expand(order, book=book, background=background, max_batch=max_batch)
+
     # -- commands -----------------------------------------------------------------------
     def generate(self) -> str | None:
+        """Queue what the fields ask for; returns the first job id (None when nothing was queued)."""
         if self.problem():
             self.prompt_panel.prompt.setFocus()
             return None
         try:
-            request = self.build_request()
+            plan = self.plan(self.build_order())
         except StudioError as exc:
             self.error_area.show_error(exc)
             return None
@@ -315,16 +343,15 @@ class GenerateTab(QWidget):
                                                    user_message="Some settings are not valid. Check the values above."))
             return None
         self.error_area.clear()
-        submit = self._submitter or self.core.jobs.submit
+        if self.frames_panel is not None:
+            self.frames_panel.follow(plan)
         try:
-            result = submit(request)
+            handle = self.core.session.submit_plan(plan)
         except StudioError as exc:
             self.error_area.show_error(exc)
             return None
         self._update_buttons()
-        if isinstance(result, (list, tuple)):
-            return result[0] if result else None
-        return result
+        return handle.job_ids[0] if handle.job_ids else None
 
     def cancel_current(self) -> None:
         if self._current_job is not None:
@@ -347,8 +374,10 @@ class GenerateTab(QWidget):
         if ev.job_id != self._current_job:
             return
         self.progress.update_progress(ev.step, ev.total)
-        if ev.preview:
-            self.tasks.spawn(self.progress.show_preview(ev.preview), name="preview")
+
+    def _on_job_preview(self, ev: JobPreview) -> None:
+        if ev.job_id == self._current_job:
+            self.tasks.spawn(self.progress.show_preview(ev.data), name="preview")
 
     def _on_job_notice(self, job_id: str, message: str) -> None:
         if job_id == self._current_job:
@@ -364,6 +393,8 @@ class GenerateTab(QWidget):
                                   " right-click for more.")
 
     def _show_action_error(self, exc: BaseException) -> None:
+        # Called when a gallery action's task ends, possibly after the tab was deleted:
+        # Qt drops signal connections to a dead widget, but not a task's callback.
         if not shiboken6.isValid(self):
             return
         if isinstance(exc, StudioError):
@@ -380,7 +411,7 @@ class GenerateTab(QWidget):
         try:
             await self.core.jobs.retry_save(unsaved_id)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # the tab may have been deleted during the await
                 self.error_area.show_error(
                     exc, context="Still not saved. ",
                     action=("Retry saving", lambda: self.tasks.spawn(self._retry_save(unsaved_id))))
@@ -428,7 +459,7 @@ class GenerateTab(QWidget):
         return any(lab.isVisible() and lab.text().strip() == text.strip() for lab in panel.findChildren(QLabel))
 
     def _on_service_status(self, service_id: str, _status: object) -> None:
-        if service_id == self.service and shiboken6.isValid(self):
+        if service_id == self.service:
             self._update_buttons()
 
     def _on_service_note_link(self, link: str) -> None:
@@ -449,9 +480,7 @@ class GenerateTab(QWidget):
         self._update_buttons()
 
     # -- settings --------------------------------------------------------------------------
-    def _on_settings_changed(self, settings: Settings) -> None:
-        if not shiboken6.isValid(self):
-            return
+    def _on_settings_changed(self, settings: Settings, _changed: object = frozenset()) -> None:
         self.settings_slot.set_service(settings.selected_service)
         self._update_buttons()
 
@@ -489,23 +518,18 @@ class GenerateTab(QWidget):
         self._started = True
         self.prompt_panel.prompt.setFocus()
         suggestions = await asyncio.to_thread(load_suggestions)
-        if shiboken6.isValid(self):
-            self.prompt_panel.set_suggestions(suggestions)
-        if self.core.index is not None and shiboken6.isValid(self):
+        # The window may have closed (and deleted this tab) while the file was read.
+        if not shiboken6.isValid(self):
+            return
+        self.prompt_panel.set_suggestions(suggestions)
+        if self.core.index is not None:
             self.results_model.set_query(self.results_model.query)  # images saved before the tab showed
         await self.settings_slot.start()
         for fn in list(self._start_hooks):
             self.tasks.spawn(fn(), name="generate tab start hook")
 
     def closing(self) -> None:
-        try:
-            self.service_events.status_updated.disconnect(self._on_service_status)
-        except (RuntimeError, TypeError):
-            pass  # already gone with the hub
-        if self._unsubscribe_settings is not None:
-            self._unsubscribe_settings()
-            self._unsubscribe_settings = None
-        self.bridge.detach()
+        # The bridge's signals need no unsubscribing: Qt drops them with this widget.
         self.results_model.detach()
         self.results_model.loader.close()
 

@@ -1,17 +1,17 @@
 """TransparencyOption: the Generate tab's "Transparent background" checkbox.
 
-When it is on, every request the tab builds goes through
-:func:`studio_core.sprites.background.apply_background_plan` with the best method for the
-request's service (the service itself, a removal node on the ComfyUI server, or the
-studio's own key-colour removal), and a one-line note says which one that is. The
-choice persists in ``Settings.transparent_background``.
+When it is on, the tab's order says ``transparent=True`` and the core's session applies
+the best method for the request's service (the service itself, a removal node on the
+ComfyUI server, or the studio's own key-colour removal); a one-line note says which one
+that is. The choice persists in ``Settings.transparent_background``.
 
 For the in-app method, the core's session writes a transparent copy beside each saved
 image; an image without a plain background gives a short message in the tab (from the
 core's ``ImageProcessed`` event), not an error dialog.
 
-ComfyUI's node list comes from the provider's cached ``/object_info`` (fetched by the
-provider's own async client when missing); the plan is worked out in a thread.
+The plan comes from the core (``core.session.background_plan``: ComfyUI's node list, read
+by the provider's own async client, worked through in a thread) and is kept here, so a
+click never waits for a server.
 """
 
 from __future__ import annotations
@@ -35,10 +35,9 @@ from studio_core.sprites.background_plan import (  # numpy-free: this runs at st
     apply_background_plan,
     choose_background_method,
 )
+from studio_gui.bridge import bridge_for
 
 log = logging.getLogger(__name__)
-
-OBJECT_INFO_TIMEOUT_S = 20.0
 
 
 def service_name(service: str) -> str:
@@ -62,14 +61,10 @@ def note_text(plan: BackgroundPlan, service: str, *, checking: bool = False) -> 
 
 
 def plan_for(service: str, object_info: Mapping[str, Any] | None = None) -> BackgroundPlan:
-    """Blocking (walks a big object_info): the plan for ``service``; a ComfyUI removal node
-    counts only if the built-in graph can wire it."""
-    if service != "comfyui" or not object_info:
-        return choose_background_method(service)
-    from studio_core.providers.comfy import workflow
+    """Blocking: the core's plan for ``service`` (kept for callers outside the tab)."""
+    from studio_core.session import background_plan_for
 
-    return choose_background_method(service, object_info=object_info,
-                                    node_usable=lambda n: workflow.image_node_wiring(object_info, n) is not None)
+    return background_plan_for(service, object_info=object_info)
 
 
 class TransparencyOption(QWidget):
@@ -82,7 +77,6 @@ class TransparencyOption(QWidget):
         self._show_notice = show_notice
         self._service = ""
         self._comfy_url = ""
-        self._object_info: Mapping[str, Any] | None = None
         self._plans: dict[str, BackgroundPlan] = {}
         self._checking = False
         self._refresh_task: asyncio.Task | None = None
@@ -111,11 +105,9 @@ class TransparencyOption(QWidget):
 
         self.checkbox.setChecked(bool(core.settings.current.transparent_background))
         self.checkbox.toggled.connect(self._on_toggled)
-        self._unsubscribe: Callable[[], None] | None = core.settings.subscribe(self._on_settings)
-        self._processed = core.changes.subscribe(self._on_result, ImageProcessed)
-        auto, unsubscribe = self._processed, self._unsubscribe
-        # Once this widget is gone nothing may call back into it.
-        self.destroyed.connect(lambda *_: _detach(auto, unsubscribe))
+        bridge = bridge_for(core)
+        bridge.settings_changed.connect(self._on_settings_changed)
+        bridge.image_processed.connect(self._on_result)
         self._on_settings(core.settings.current, initial=True)
 
     # -- state ---------------------------------------------------------------------------
@@ -128,19 +120,23 @@ class TransparencyOption(QWidget):
         service = service or self._service
         return self._plans.get(service) or choose_background_method(service)
 
+    def plan_for(self, request: GenerationRequest) -> BackgroundPlan:
+        """The plan the order is expanded with: the one known for the service, or for a
+        custom ComfyUI workflow (sent as it is, so no node can be added) the app's own."""
+        if request.workflow is not None:
+            from studio_core.session import background_plan_for
+
+            return background_plan_for(request.service, custom_workflow=True)
+        return self.plan(request.service)
+
     def decorate(self, request: GenerationRequest) -> GenerationRequest:
-        """The tab's prompt decorator: the background plan's options and words, when on."""
+        """``request`` with the background plan applied when the option is on (what the
+        core's session does with a transparent order)."""
         if not self.enabled:
             return request
-        if request.service == "comfyui" and request.option("workflow"):
-            # A custom workflow is sent as it is: no node can be added, so key it out here.
-            plan = choose_background_method("huggingface")
-        else:
-            plan = self.plan(request.service)
-        if plan.prompt_suffix and plan.prompt_suffix in request.prompt:
-            # A reused prompt already asks for the key colour.
-            plan = BackgroundPlan(plan.method, plan.node, plan.options)
-        return apply_background_plan(request, plan)
+        from studio_core.session import with_background
+
+        return with_background(request, self.plan_for(request))
 
     def on_reuse(self, request: GenerationRequest) -> None:
         self.checkbox.setChecked(bool(request.option(METHOD_OPTION)))
@@ -153,16 +149,16 @@ class TransparencyOption(QWidget):
         if checked:
             self.refresh()
 
+    def _on_settings_changed(self, settings: Settings, _changed: object) -> None:
+        self._on_settings(settings)
+
     def _on_settings(self, settings: Settings, *, initial: bool = False) -> None:
-        if not shiboken6.isValid(self):
-            return
         if self.checkbox.isChecked() != settings.transparent_background:
             self.checkbox.blockSignals(True)
             self.checkbox.setChecked(settings.transparent_background)
             self.checkbox.blockSignals(False)
         changed = settings.selected_service != self._service or settings.comfy_active_url != self._comfy_url
         if settings.comfy_active_url != self._comfy_url:
-            self._object_info = None
             self._plans.pop("comfyui", None)
         self._service, self._comfy_url = settings.selected_service, settings.comfy_active_url
         self._update_note()
@@ -179,7 +175,7 @@ class TransparencyOption(QWidget):
     def refresh(self) -> asyncio.Task | None:
         """Work out the plan for the selected service again (ComfyUI: ask its node list).
         Runs only while the option is on, so a closed server is not asked for nothing."""
-        if not self.enabled or not shiboken6.isValid(self):
+        if not self.enabled:
             return None
         if self._refresh_task is not None and not self._refresh_task.done():
             self._refresh_task.cancel()
@@ -192,51 +188,25 @@ class TransparencyOption(QWidget):
             await asyncio.wait({task})
 
     async def _refresh(self, service: str) -> None:
-        info = None
-        if service == "comfyui":
+        checking = service == "comfyui"
+        if checking:
             self._checking = True
             self._update_note()
-            try:
-                info = await self._comfy_object_info()
-            finally:
-                self._checking = False
-        plan = await asyncio.to_thread(plan_for, service, info)
+        try:
+            plan = await self.core.session.background_plan(GenerationRequest("", service=service))
+        finally:
+            self._checking = False
+        # Still needed: the option may be deleted while the server is asked (the task's
+        # owner is the window, not this widget).
         if not shiboken6.isValid(self):
             return
         self._plans[service] = plan
         self._update_note()
 
-    async def _comfy_object_info(self) -> Mapping[str, Any] | None:
-        if self._object_info is not None:
-            return self._object_info
-        try:
-            provider = self.core.services.provider("comfyui")
-            fetch = getattr(provider, "object_info", None)
-            if fetch is None:
-                return None
-            info = await asyncio.wait_for(fetch(), OBJECT_INFO_TIMEOUT_S)
-        except (StudioError, TimeoutError, OSError) as exc:
-            log.info("no ComfyUI node list for the background plan: %s", exc)
-            return None
-        except Exception:
-            log.exception("ComfyUI node list for the background plan")
-            return None
-        self._object_info = info if isinstance(info, Mapping) else None
-        return self._object_info
-
     def _on_result(self, result: ImageProcessed) -> None:
-        if not shiboken6.isValid(self) or result.ok:
+        if result.ok:
             return
         self.message.setText(result.message)
         self.message.setVisible(True)
         if self._show_notice is not None:
             self._show_notice(result.message)
-
-
-def _detach(auto: Any, unsubscribe: Callable[[], None] | None) -> None:
-    auto.close()
-    if unsubscribe is not None:
-        try:
-            unsubscribe()
-        except ValueError:
-            pass

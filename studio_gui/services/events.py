@@ -1,35 +1,18 @@
-"""One signal hub per core, so a settings page and the selector in the main window stay in step.
+"""The service signals a settings page and the selector in the main window share.
 
 Keys never go through ``core.settings``, so a saved key would otherwise go unnoticed by
 the selector until the next manual refresh; a passed "Test connection" would leave a
-stale red dot. Pages emit here; the selector listens.
+stale red dot. Pages emit ``status_checked``/``config_saved`` on the core's bridge; the
+selector listens and publishes its latest view (``status_updated``, ``last``).
 """
 
 from __future__ import annotations
 
-import weakref
+from studio_gui.bridge import CoreBridge, bridge_for
 
-from PySide6.QtCore import QObject, Signal
-
-
-class ServiceEvents(QObject):
-    # service id, ProviderStatus
-    status_checked = Signal(str, object)
-    # service id: key or provider settings were saved; its status is worth checking again
-    config_saved = Signal(str)
-    # service id, ProviderStatus: the selector's latest view of a service, from any check
-    status_updated = Signal(str, object)
-
-    def __init__(self):
-        super().__init__()
-        self.last: dict[str, object] = {}
+ServiceEvents = CoreBridge
 
 
-_hubs: weakref.WeakKeyDictionary[object, ServiceEvents] = weakref.WeakKeyDictionary()
-
-
-def events_for(core: object) -> ServiceEvents:
-    hub = _hubs.get(core)
-    if hub is None:
-        hub = _hubs[core] = ServiceEvents()
-    return hub
+def events_for(core: object) -> CoreBridge:
+    """The core's bridge, which carries the service signals (no registry of its own)."""
+    return bridge_for(core)

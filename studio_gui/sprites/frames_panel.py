@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -33,96 +32,20 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.app_core import StudioCore
+from studio_core.frame_plans import MAX_VARIANTS, MODES, FramePlan, FrameSetSpec, Mode, describe as describe_plan, plan_frames
 from studio_core.models import GenerationRequest
 from studio_core.sprites import frames
-from studio_gui.sprites.frame_tracker import FrameSetTracker
+from studio_gui.bridge import bridge_for
+from studio_gui.sprites.frame_tracker import FrameSetView
 from studio_gui.sprites.frames_ready_bar import FramesReadyBar
 from studio_gui.sprites.pose_strip import PoseStrip
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["single", "variants", "animation"]
-MODES: dict[str, str] = {"single": "Single image", "variants": "Variants", "animation": "Animation"}
-MAX_VARIANTS = 64
-
-
-@dataclass(frozen=True)
-class FrameSettings:
-    mode: Mode = "single"
-    count: int = 4
-    animation: str = "walk"
-    directions: int = 1
-    frames_per_direction: int = 0  # 0: every pose of the template
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """What one Generate click queues: ``requests`` in frame order, ``names`` one per image."""
-
-    requests: tuple[GenerationRequest, ...]
-    names: tuple[str, ...]
-    meta: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return str(self.meta.get("kind", "single"))
-
-    @property
-    def images(self) -> int:
-        return sum(max(1, r.batch) for r in self.requests)
-
-
-def plan_frames(request: GenerationRequest, settings: FrameSettings, *, max_batch: int = 1,
-                rng: random.Random | None = None) -> FramePlan:
-    """Pure: the requests for ``settings``. A request without a seed gets one here, so the
-    whole set shares it (animation) or counts up from it (variants)."""
-    if settings.mode == "single":
-        return FramePlan((request,), tuple(f"image_{i:02d}" for i in range(max(1, request.batch))),
-                         {"kind": "single", "seed": request.seed})
-    if request.seed is None:
-        request = request.replace(seed=(rng or random.Random()).randint(0, frames.SEED_MAX))
-    if settings.mode == "variants":
-        reqs = frames.variant_requests(request, max(1, settings.count), max_batch=max_batch)
-        names = tuple(f"variant_{i:02d}" for i in range(sum(r.batch for r in reqs)))
-        return FramePlan(reqs, names, {"kind": "variants", "seed": request.seed, "count": len(names),
-                                       "prompt": request.prompt})
-    per_dir = settings.frames_per_direction or None
-    specs = frames.animation_requests(request, settings.animation, directions=settings.directions, frames=per_dir)
-    per_dir_n = len(specs) // max(1, settings.directions)
-    return FramePlan(tuple(s.request for s in specs), tuple(s.name for s in specs), {
-        "kind": "animation", "seed": request.seed, "animation": settings.animation,
-        "directions": settings.directions, "frames_per_direction": per_dir_n,
-        "animations": [s.animation for s in specs], "prompt": request.prompt})
-
-
-def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None, local: bool = False,
-             time: str = "") -> str:
-    """The summary line: '8 frames · 8 jobs · seed 1234 fixed · ~4 min · ≈ $0.07'.
-
-    ``local``: the service runs on the user's GPU, so the cost is "free"; ``time`` comes
-    from :mod:`studio_gui.sprites.frame_estimate`."""
-    n, jobs = plan.images, len(plan.requests)
-    seed = plan.meta.get("seed")
-    parts: list[str]
-    if plan.kind == "single":
-        parts = [f"{n} image" + ("s" if n != 1 else ""), "1 job"]
-    elif plan.kind == "variants":
-        per = max(r.batch for r in plan.requests)
-        parts = [f"{n} variants", f"{jobs} job" + ("s" if jobs != 1 else "") + (f" of {per}" if per > 1 else "")]
-        parts.append(f"seeds {seed}–{seed + n - 1}" if seed_known and n > 1 else
-                     f"seed {seed}" if seed_known else "consecutive seeds from a random start")
-    else:
-        d = plan.meta["directions"]
-        head = f"{n} frames" + (f" ({d} directions × {plan.meta['frames_per_direction']})" if d > 1 else "")
-        parts = [head, f"{jobs} jobs", f"seed {seed} fixed" if seed_known else "one random seed, fixed"]
-    if time:
-        parts.append(time)
-    if local:
-        parts.append("free")
-    elif cost is not None:
-        parts.append(f"≈ ${cost:.2f}" if cost >= 0.01 or cost == 0 else f"≈ ${cost:.4f}")
-    return " · ".join(parts)
+# The choice, the plan and its summary line are the core's (studio_core.frame_plans), so a
+# script gets the same requests from the same FrameSetSpec.
+FrameSettings = FrameSetSpec
 
 
 def frame_animations(meta: dict[str, Any], names: list[str]) -> list[str | None]:
@@ -148,13 +71,15 @@ class FramesPanel(QWidget):
         self.rng = random.Random()
         self._request_source: Callable[[], GenerationRequest] | None = None
         self._catalog: Any = None  # studio_core.providers.cloud.catalog.Catalog once load() ran
-        self.tracker = FrameSetTracker(core, self)
+        self.tracker = FrameSetView(core, self)
         self.tracker.set_progress.connect(self._on_tracker_progress)
         self.tracker.set_finished.connect(self._on_tracker_set_finished)
         self._build()
         self.ready_bar.make_sheet.connect(self.open_sheet)
-        self._unsubscribe_settings = core.settings.subscribe(lambda _s: self.refresh())
-        self.destroyed.connect(self._unsubscribe_settings)
+        bridge_for(core).settings_changed.connect(self._on_settings_changed)
+        self.refresh()
+
+    def _on_settings_changed(self, _settings: object, _changed: object) -> None:
         self.refresh()
 
     # -- layout -----------------------------------------------------------------------
@@ -319,13 +244,10 @@ class FramesPanel(QWidget):
         self.refresh()
 
     def batch_limit(self, request: GenerationRequest) -> int:
-        """Images one job may make. ComfyUI: the Batch setting, which the VRAM gauge
-        checked for this card; a cloud model: its catalog ``max_batch``; else 1."""
-        if request.service == "comfyui":
-            return max(1, request.batch)
-        if self._catalog is not None and request.service in self._catalog.providers:
-            return self._catalog.provider(request.service).model(request.model).max_batch
-        return 1
+        """Images one job may make (the session's rule, with the catalog once loaded):
+        ComfyUI's Batch setting, which the VRAM gauge checked for this card; a cloud
+        model's catalog ``max_batch``; else 1."""
+        return self.core.session.batch_limit(request, self._catalog)
 
     def plan(self, request: GenerationRequest) -> FramePlan:
         return plan_frames(request, self.settings(), max_batch=self.batch_limit(request), rng=self.rng)
@@ -349,13 +271,15 @@ class FramesPanel(QWidget):
         plan = self.plan(request if request is not None else GenerationRequest(prompt="", seed=0))
         known = request is not None and request.seed is not None
         if request is None:
-            return describe(plan, seed_known=known)
+            return describe_plan(plan, seed_known=known)
         from studio_gui.sprites.frame_estimate import seconds_per_image, time_text
 
         per_image = seconds_per_image(self.core.jobs.entries(include_finished=True), request.service)
         when = time_text(images=plan.images, service=request.service, per_image=per_image, quality=request.quality)
-        return describe(plan, seed_known=known, cost=self._cost(plan, request), local=request.service == "comfyui",
-                        time=when)
+        local = request.service == "comfyui"
+        # The core's line, then what only the window knows: measured time, and "free" on the user's GPU.
+        parts = [describe_plan(plan, seed_known=known, cost=None if local else self._cost(plan, request))]
+        return " · ".join(parts + [p for p in (when, "free" if local else "") if p])
 
     def _current_request(self) -> GenerationRequest | None:
         if self._request_source is None:
@@ -378,22 +302,31 @@ class FramesPanel(QWidget):
         self.summary_changed.emit(text)
 
     # -- commands ---------------------------------------------------------------------
-    def submit(self, request: GenerationRequest) -> list[str]:
-        """Expand ``request``, queue every request and follow the set; returns the job ids
-        (the first is the one to show progress for). Raises what ``JobQueue.submit`` raises."""
-        plan = self.plan(request)
-        job_ids = [self.core.jobs.submit(r) for r in plan.requests]
-        if plan.kind != "single":
-            title = str(plan.meta.get("animation", "")).capitalize() if plan.kind == "animation" else "Variants"
-            meta = dict(plan.meta, names=list(plan.names), all_names=list(plan.names), title=title)
-            set_id = self.tracker.track(job_ids, plan.kind, meta)
-            if self.tracker.is_running(set_id):
-                self.ready_bar.show_progress(title, 0, plan.images, 0)
-        return job_ids
+    def title(self, plan: FramePlan) -> str:
+        return str(plan.meta.get("animation", "")).capitalize() if plan.kind == "animation" else "Variants"
 
-    def _on_tracker_progress(self, set_id: int, saved: int, total: int, lost: int) -> None:
+    def follow(self, plan: FramePlan) -> None:
+        """Show ``plan``'s progress and, when it is done, its frames in the ready bar. Call
+        it before ``core.session.submit_plan(plan)`` (a set can finish inside the submit)."""
+        if plan.kind == "single":
+            return
+        self.tracker.expect(plan, self.title(plan))
+        self.ready_bar.show_progress(self.title(plan), 0, plan.images, 0)
+
+    def submit(self, request: GenerationRequest) -> list[str]:
+        """Expand ``request`` by the core's session, queue it and follow the set; returns the
+        job ids. Raises what ``JobQueue.submit`` raises. (The Generate tab builds a whole
+        GenerationOrder itself; this is the panel on its own.)"""
+        from studio_core.session import GenerationOrder
+
+        session = self.core.session
+        plan = session.expand(GenerationOrder(request, self.settings()), max_batch=self.batch_limit(request))
+        self.follow(plan)
+        return list(session.submit_plan(plan).job_ids)
+
+    def _on_tracker_progress(self, set_id: str, saved: int, total: int, lost: int) -> None:
         if self.tracker.is_running(set_id) and saved + lost < total:
-            self.ready_bar.show_progress(self.tracker.meta(set_id).get("title", "Frames"), saved, total, lost)
+            self.ready_bar.show_progress(self.tracker.title(set_id), saved, total, lost)
 
     def _on_tracker_set_finished(self, paths: list, meta: dict) -> None:
         self.ready_bar.show_set(str(meta.get("title") or "Frames"), [Path(p) for p in paths], meta)

@@ -153,9 +153,10 @@ def test_health_panel_shows_server_and_progress(qtbot, core):
     active = ActiveJobs(core)
     hp = HealthPanel(core, tasks=TaskOwner(), monitor=FakeMonitor(used_mib=2150), active=active)
     qtbot.addWidget(hp)
-    active._on_event(JobStarted("j1"))
-    active._on_event(JobProgress("j1", 1, 20))
-    active._on_event(JobProgress("j1", 5, 20))
+    # through the core's change stream and its bridge, as the queue's events arrive
+    core.changes.publish(JobStarted("j1"))
+    core.changes.publish(JobProgress("j1", 1, 20))
+    core.changes.publish(JobProgress("j1", 5, 20))
     f = hp.fields
     assert f["status"].text().startswith("● running") and f["version"].text() == "0.3.64"
     assert f["device"].text() == "NVIDIA GeForce RTX 3050"

@@ -369,25 +369,25 @@ def test_progress_follows_a_job_still_running_on_another_service(tab, qtbot, loo
 
 def test_style_picker_adds_its_words_and_reuse_does_not_double_them(tab, qtbot, loop):
     picker = tab.style_picker
-    if picker is None:
-        pytest.skip("sprite style picker not installed")
+    assert picker is not None, "the style picker is part of the repository: it must attach"
     loop.run_until_complete(wait_until(lambda: picker.style_combo.count() > 1))
     from studio_core.sprites.styles import StylePreset
 
     picker.set_preset(StylePreset(asset_type="item_icon", style="pixel_art"))
     tab.prompt_panel.prompt.setPlainText("a key")
-    built = tab.build_request()
+    order = tab.build_order()
+    assert order.style == StylePreset(asset_type="item_icon", style="pixel_art")
+    [built] = tab.plan(order).requests  # the core's session applies the style
     assert built.prompt.startswith("a key, ") and len(built.prompt) > len("a key, ")
     assert built.option("style_preset")
     tab.apply_request(built)
     assert picker.preset() == StylePreset()
-    assert tab.build_request().prompt == built.prompt
+    assert tab.plan(tab.build_order()).requests[0].prompt == built.prompt
 
 
 def test_frames_panel_turns_one_generate_into_variants(tab, qtbot, loop, core, fake):
     panel = tab.frames_panel
-    if panel is None:
-        pytest.skip("frames panel not installed")
+    assert panel is not None, "the frames panel is part of the repository: it must attach"
     panel.set_mode("variants")
     panel.count.setValue(3)
     tab.prompt_panel.prompt.setPlainText("a shield")

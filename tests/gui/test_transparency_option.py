@@ -70,6 +70,11 @@ def tab(qtbot, core, loop):
     loop.run_until_complete(tasks.cancel_all())
 
 
+def planned(tab) -> GenerationRequest:
+    """The first request the core's session expands the tab's order into (what is queued)."""
+    return tab.plan(tab.build_order()).requests[0]
+
+
 def settle(loop, core, tab) -> None:
     # The core's pipeline makes the transparent copy before the job ends: no extra wait.
     loop.run_until_complete(wait_until(lambda: not core.jobs.busy and tab.tasks.running == 0))
@@ -85,19 +90,19 @@ def test_checkbox_sets_request_options_and_note_per_service(tab, loop, core):
     opt.checkbox.setChecked(True)
     assert core.settings.current.transparent_background is True  # persisted
     assert opt.note.isVisibleTo(tab) and opt.note.text() == "OpenAI makes it transparent itself."
-    req = tab.build_request()
+    req = planned(tab)
     assert req.option("background") == "transparent" and req.option("background_method") == "provider"
     assert req.prompt == "a slime"
 
     for service, name in (("azure", "Azure OpenAI"), ("bedrock", "AWS Bedrock")):
         core.settings.update(selected_service=service)
         assert opt.note.text() == f"{name} makes it transparent itself."
-        req = tab.build_request()
+        req = planned(tab)
         assert req.service == service and req.option("background") == "transparent"
 
     core.settings.update(selected_service="huggingface")
     assert opt.note.text().startswith("The studio removes a plain key-colour background after generation")
-    req = tab.build_request()
+    req = planned(tab)
     assert req.option("background_method") == "in_app" and req.option("background") is None
     assert req.prompt.startswith("a slime, isolated on a plain flat solid green background")
     assert "gradient background" in req.negative_prompt
@@ -106,10 +111,10 @@ def test_checkbox_sets_request_options_and_note_per_service(tab, loop, core):
     opt.checkbox.setChecked(False)
     tab.apply_request(req)
     assert opt.checkbox.isChecked()
-    assert tab.build_request().prompt.count("green background") == 1
+    assert planned(tab).prompt.count("green background") == 1
     opt.checkbox.setChecked(False)
     assert core.settings.current.transparent_background is False
-    assert tab.build_request().option("background_method") is None
+    assert planned(tab).option("background_method") is None
     settle(loop, core, tab)
 
 
