@@ -326,8 +326,8 @@ class SheetTab(QWidget):
             self.warnings.addItem(item)
         if not out.warnings:
             self.warnings.addItem("No problems found: sizes, pivots" + (", seams" if self.tiles.isChecked() else "")
-                                  + " and palette are consistent"
-                                  + (", and the character stays the same." if out.drift and out.drift.frames else "."))
+                                  + (", palette and character are consistent." if out.drift and out.drift.frames
+                                     else " and palette are consistent."))
         self.drift_line.setText(out.drift.summary() if out.drift is not None and out.frames > 1 else "")
         self.drift_line.setVisible(bool(self.drift_line.text()))
         names = ", ".join(f.name for f in out.files)

@@ -39,7 +39,7 @@ def test_one_character_passes_and_the_limit_is_the_users(loop, dialog, tmp_path:
     tab = built(loop, dialog(frames_on_disk(tmp_path)))
     assert "under the limit 0.30" in tab.drift_line.text()
     assert not any("different character" in tab.warnings.item(i).text() for i in range(tab.warnings.count()))
-    assert "the character stays the same" in tab.warnings.item(0).text()
+    assert "palette and character are consistent" in tab.warnings.item(0).text()
     # a stricter limit than the legs' own movement flags frames
     tab.drift_limit.setValue(0.05)
     assert tab.options().drift_limit == 0.05
