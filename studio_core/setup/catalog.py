@@ -1,0 +1,129 @@
+"""The pinned sources of a local setup (``resources/local_setup.json``) as plain data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio_core.resources import resource_path
+
+CATALOG_FILE = "local_setup.json"
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    name: str
+    url: str
+    size_bytes: int
+    sha256: str | None
+    dest: str = ""  # relative to the install folder; "" for an archive
+    licence: str = ""
+    source: str = ""
+    size_exact: bool = True
+    sha256_from: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FileSpec:
+        sha = d.get("sha256")
+        return cls(name=str(d["name"]), url=str(d["url"]), size_bytes=int(d.get("size_bytes") or 0),
+                   sha256=str(sha).lower() if sha else None, dest=str(d.get("dest", "")),
+                   licence=str(d.get("licence", "")), source=str(d.get("source", "")),
+                   size_exact=bool(d.get("size_exact", True)), sha256_from=d.get("sha256_from"))
+
+
+@dataclass(frozen=True, slots=True)
+class ComfyRelease:
+    version: str
+    archive: FileSpec
+    changes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TorchBuild:
+    id: str
+    min_cuda: tuple[int, int] | None  # None: the CPU build
+    torch: str
+    torchvision: str
+    index_url: str
+    installed_bytes: int
+    label: str
+
+    @property
+    def requirements(self) -> tuple[str, str]:
+        return (f"torch=={self.torch}", f"torchvision=={self.torchvision}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    id: str
+    title: str
+    family: str
+    min_vram_gb: float
+    file: FileSpec
+    pose: tuple[FileSpec, ...] = ()
+    pose_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    as_of: str
+    releases: tuple[ComfyRelease, ...]  # oldest first; the last is the one a new setup gets
+    torch_builds: tuple[TorchBuild, ...]
+    models: tuple[ModelChoice, ...]
+    requirements_bytes: int
+    cpu_speed_note: str
+    python_versions: tuple[str, ...] = ("3.12", "3.11", "3.10")
+
+    @property
+    def latest(self) -> ComfyRelease:
+        return self.releases[-1]
+
+    def release(self, version: str) -> ComfyRelease | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+    def next_release(self, version: str) -> ComfyRelease | None:
+        """The pinned release after ``version``; None when it is the newest (or unknown)."""
+        versions = [r.version for r in self.releases]
+        if version not in versions:
+            return None
+        i = versions.index(version)
+        return self.releases[i + 1] if i + 1 < len(self.releases) else None
+
+    def model(self, model_id: str) -> ModelChoice | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Catalog:
+        def cuda(text: str | None) -> tuple[int, int] | None:
+            if not text:
+                return None
+            major, _, minor = str(text).partition(".")
+            return int(major), int(minor or 0)
+
+        return cls(
+            as_of=str(data.get("as_of", "")),
+            releases=tuple(ComfyRelease(str(r["version"]), FileSpec.from_dict(r["archive"]), str(r.get("changes", "")))
+                           for r in data["comfyui"]),
+            torch_builds=tuple(TorchBuild(str(t["id"]), cuda(t.get("min_cuda")), str(t["torch"]), str(t["torchvision"]),
+                                          str(t["index_url"]), int(t.get("installed_bytes") or 0),
+                                          str(t.get("label", t["id"]))) for t in data["torch"]),
+            models=tuple(ModelChoice(str(m["id"]), str(m["title"]), str(m.get("family", "")),
+                                     float(m.get("min_vram_gb") or 0), FileSpec.from_dict(m["file"]),
+                                     tuple(FileSpec.from_dict(p) for p in m.get("pose") or ()),
+                                     str(m.get("pose_note", ""))) for m in data["models"]),
+            requirements_bytes=int(data.get("requirements_bytes") or 0),
+            cpu_speed_note=str(data.get("cpu_speed_note", "")),
+            python_versions=tuple(data.get("python", {}).get("versions") or ("3.12", "3.11", "3.10")),
+        )
+
+
+def load(path: str | Path | None = None) -> Catalog:
+    """The shipped catalog, or one at ``path`` (tests point it at a loopback mirror). Blocking."""
+    p = Path(path) if path else resource_path(CATALOG_FILE)
+    return Catalog.from_dict(json.loads(p.read_text(encoding="utf-8")))

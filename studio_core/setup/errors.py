@@ -1,0 +1,50 @@
+"""Setup failures, each with a message a user can act on."""
+
+from __future__ import annotations
+
+from studio_core.errors import StudioError
+
+
+class SetupError(StudioError):
+    user_message = "Setting up local generation failed."
+
+
+class NotPinned(SetupError):
+    """A catalog entry without a sha256: the app does not trust what it cannot check."""
+
+    user_message = "A file in the plan has no pinned checksum, so the app will not install it."
+
+
+class ChecksumMismatch(SetupError):
+    user_message = "A downloaded file did not match its pinned checksum and was deleted."
+
+
+class NotEnoughSpace(SetupError):
+    user_message = "There is not enough free disk space for this setup."
+
+
+class DiskFull(SetupError):
+    user_message = "The disk filled up during the download; the partial setup was removed."
+
+
+class DownloadFailed(SetupError):
+    """The network broke and retries ran out; what was downloaded is kept for the next try."""
+
+    user_message = "The download stopped. Click Try again to continue where it left off."
+    retryable = True
+
+
+class FolderInUse(SetupError):
+    user_message = "That folder already holds something; choose an empty or new folder."
+
+
+class AlreadyInstalled(SetupError):
+    user_message = "ComfyUI is already installed in that folder. Use Repair to check it, or choose another folder."
+
+
+class EnvironmentFailed(SetupError):
+    user_message = "The Python environment for ComfyUI could not be created."
+
+
+class BadArchive(SetupError):
+    user_message = "The ComfyUI archive could not be unpacked."
