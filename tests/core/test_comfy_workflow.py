@@ -72,6 +72,9 @@ def check_graph(graph: dict[str, Any], info: dict[str, Any]) -> list[str]:
             elif spec.type == "STRING":
                 if not isinstance(value, str):
                     problems.append(f"{nid}.{name}: not a string")
+            elif spec.type == "BOOLEAN":
+                if not isinstance(value, bool):
+                    problems.append(f"{nid}.{name}: not a boolean")
             elif spec.type == "COMBO":
                 # The recording has no weights, so model names may be absent from their lists
                 # (the one error a real server may report for these graphs).

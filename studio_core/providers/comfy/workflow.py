@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from studio_core.errors import GenerationFailed, ModelNotFound
+from studio_core.inputs import ImageInputs
 from studio_core.models import GenerationRequest
-from studio_core.providers.comfy import object_info as oi
+from studio_core.providers.comfy import input_nodes, object_info as oi
 
 DEFAULT_CHECKPOINT = "sd_xl_base_1.0.safetensors"
 SAVE_PREFIX = "studio"
@@ -83,9 +84,12 @@ def _choice(value: str, options: tuple[str, ...], fallback: str) -> str:
     return fallback if fallback in options else options[0]
 
 
-def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
-    """The API-format graph for ``request``. Raises ModelNotFound when the server lacks
-    the nodes a family needs (e.g. FLUX on a 2024 server)."""
+def build(request: GenerationRequest, info: oi.ObjectInfo, inputs: ImageInputs | None = None) -> dict[str, Any]:
+    """The API-format graph for ``request`` (and its image ``inputs``: LoRAs, ControlNets,
+    references, init image and mask; see input_nodes). Raises ModelNotFound when the server
+    lacks the nodes a family needs (e.g. FLUX on a 2024 server), MissingModels when it lacks
+    a LoRA or ControlNet the inputs name."""
+    inputs = inputs or ImageInputs()
     family = model_family(request, info)
     model = request.model or DEFAULT_CHECKPOINT
     seed = int(request.seed or 0) % (MAX_SEED + 1)
@@ -94,6 +98,8 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
     sampler = _choice(request.sampler, oi.samplers(info), "euler")
     scheduler = _choice(request.scheduler, oi.schedulers(info), "normal")
     w = ComfyWorkflow()
+    images = input_nodes._Images(w)
+    ref_method = input_nodes.reference_method(info, family, model) if inputs.references else ""
 
     # A FLUX file in models/diffusion_models needs separate text encoders and VAE; one in
     # models/checkpoints (the fp8 all-in-one) loads like any checkpoint.
@@ -114,6 +120,10 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
     else:
         ckpt = w.add("CheckpointLoaderSimple", ckpt_name=model)
         model_out, clip_out, vae_out = w.out(ckpt, 0), w.out(ckpt, 1), w.out(ckpt, 2)
+    if inputs.active_loras:
+        model_out, clip_out = input_nodes.apply_loras(w, info, inputs.active_loras, model_out, clip_out)
+    if ref_method == "ipadapter":
+        model_out = input_nodes.apply_references_ipadapter(w, info, images, inputs.references, model_out)
 
     positive = w.add("CLIPTextEncode", text=request.prompt, clip=clip_out, title="Prompt")
     if family == "flux":
@@ -130,11 +140,22 @@ def build(request: GenerationRequest, info: oi.ObjectInfo) -> dict[str, Any]:
     native = NATIVE.get(family, 1024)
     step_w, lo_w, hi_w = _range(info, latent_cls, "width", 8)
     step_h, lo_h, hi_h = _range(info, latent_cls, "height", 8)
-    latent = w.add(latent_cls, width=_snap(request.width or native, step=step_w, lo=lo_w, hi=hi_w),
-                   height=_snap(request.height or native, step=step_h, lo=lo_h, hi=hi_h), batch_size=batch)
+    width = _snap(request.width or native, step=step_w, lo=lo_w, hi=hi_w)
+    height = _snap(request.height or native, step=step_h, lo=lo_h, hi=hi_h)
+    pos, neg = w.out(positive), w.out(negative)
+    if inputs.controls:
+        pos, neg = input_nodes.apply_controls(w, info, images, inputs.controls, pos, neg, vae_out)
+    if ref_method == "kontext":
+        pos = input_nodes.apply_references_kontext(w, info, images, inputs.references, pos, vae_out)
+    denoise = 1.0
+    if inputs.init is not None:
+        start = input_nodes.init_latent(w, info, images, inputs, width=width, height=height, batch=batch, vae=vae_out,
+                                        positive=pos, negative=neg, model_name=model)
+        latent_out, pos, neg, denoise = start.latent, start.positive, start.negative, start.denoise
+    else:
+        latent_out = w.out(w.add(latent_cls, width=width, height=height, batch_size=batch))
     sample = w.add("KSampler", model=model_out, seed=seed, steps=steps, cfg=cfg, sampler_name=sampler,
-                   scheduler=scheduler, positive=w.out(positive), negative=w.out(negative),
-                   latent_image=w.out(latent), denoise=1.0)
+                   scheduler=scheduler, positive=pos, negative=neg, latent_image=latent_out, denoise=denoise)
     image = _decode(w, request, info, w.out(sample), vae_out)
     node = request.background.node
     if node:
