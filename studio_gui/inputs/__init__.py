@@ -1,0 +1,1 @@
+"""Widgets for a generation's image inputs (masks, references, init images)."""
