@@ -87,12 +87,14 @@ async def run(app, args: argparse.Namespace) -> int:
             await screenshot_manifest.save(window, args.screenshot)
         if args.quit_after is not None:
             loop = asyncio.get_running_loop()
-            loop.call_later(args.quit_after, window.close)
+            loop.call_later(args.quit_after, lambda: (window.close_without_asking(), window.close()))
         await closed.wait()
     finally:
         stop_signals()
         await window.tasks.cancel_all()
-        await core.aclose()
+        # The user's answer to "close with work in flight?"; "keep" when nobody could be
+        # asked (a signal during start-up): a kept queue loses nothing and pays nothing.
+        await core.aclose(pending=window.close_choice or "keep")
         await asyncio.to_thread(ui_state.save, window.ui_state_path, window.ui)
     log.info("clean exit" if rc == 0 else f"exit {rc}")
     return rc

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.app_core import StudioCore
+from studio_core.changes import SettingsWriteFailed
 from studio_gui import ui_state
+from studio_gui.close_dialog import KEEP, WAIT, CloseDialog, WorkInFlight, work_in_flight
 from studio_gui.errors import present_error
 from studio_gui.tasks import TaskOwner
 
@@ -44,7 +46,13 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._started = False
         self._saved_started = False
+        # What to do with jobs in flight once the window is closed ("wait", "cancel",
+        # "keep"); None until the user answered the close dialog (app.run reads it).
+        self.close_choice: str | None = None
+        self.close_dialog: CloseDialog | None = None
         self._build()
+        sub = core.changes.subscribe(self._on_settings_write_failed, SettingsWriteFailed)
+        self.destroyed.connect(lambda *_: sub.close())
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -125,6 +133,10 @@ class MainWindow(QMainWindow):
 
             self._generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self)
             self._install_tab(0, self._generate_tab, "&Generate")
+            from studio_gui.resume_banner import ResumeBanner
+
+            self.resume_banner = ResumeBanner(self.core, parent=self._generate_tab)
+            self._generate_tab.add_results_banner(self.resume_banner)
         return self._generate_tab
 
     @property
@@ -134,6 +146,12 @@ class MainWindow(QMainWindow):
 
             self._saved_tab = SavedTab(self.core, tasks=self.tasks, parent=self)
             self._install_tab(1, self._saved_tab, "&Saved")
+            from studio_gui.gallery.recovery_banner import RecoveryBanner
+
+            self.recovery_banner = RecoveryBanner(self.core, tasks=self.tasks, parent=self._saved_tab)
+            # Under the tab's own news line, above the search: the first thing seen there.
+            self._saved_tab.layout().insertWidget(1, self.recovery_banner)
+            self.tasks.spawn(self.recovery_banner.refresh(), name="recovered images")
             if self._started:
                 self.tasks.spawn(self._start_saved(), name="saved tab start")
         return self._saved_tab
@@ -243,7 +261,54 @@ class MainWindow(QMainWindow):
             "tab": self.tabs.currentIndex(),
         }
 
+    # -- closing ----------------------------------------------------------------------
+    def close_without_asking(self, choice: str = KEEP) -> None:
+        """Later closes go ahead with ``choice`` for any work in flight (a termination
+        signal, --quit-after): nobody is there to answer a dialog."""
+        self.close_choice = choice
+
+    def work_in_flight(self) -> WorkInFlight:
+        return work_in_flight(self.core) if getattr(self.core, "jobs", None) is not None else WorkInFlight()
+
+    def _ask_before_closing(self, work: WorkInFlight) -> None:
+        if self.close_dialog is not None:
+            self.close_dialog.raise_()
+            return
+        self.close_dialog = CloseDialog(work, self)
+        self.close_dialog.chosen.connect(self._on_close_chosen)
+        self.close_dialog.open()
+
+    def _on_close_chosen(self, choice: str) -> None:
+        dialog, self.close_dialog = self.close_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+        if not choice:
+            return
+        if choice == WAIT:
+            # The window stays usable while the work finishes; closing again asks again.
+            self.status.showMessage("The studio closes when the running and waiting jobs have finished…")
+            self.tasks.spawn(self._close_when_idle(), name="close when idle")
+            return
+        self.close_choice = choice
+        self.close()
+
+    async def _close_when_idle(self) -> None:
+        await self.core.jobs.drain()
+        if self.close_choice is None:
+            self.close_choice = WAIT
+        self.close()
+
+    def _on_settings_write_failed(self, ev: SettingsWriteFailed) -> None:
+        self.status.showMessage(f"{ev.message} They stay in force until the studio closes.")
+
     def closeEvent(self, event) -> None:
+        if self.close_choice is None:
+            work = self.work_in_flight()
+            if work.any:
+                event.ignore()
+                self._ask_before_closing(work)
+                return
+            self.close_choice = KEEP
         self.ui = self.collect_ui_state()
         for part in (self.services, self._generate_tab, self._saved_tab, self.spend, self.comfy_health):
             hook = getattr(part, "closing", None)

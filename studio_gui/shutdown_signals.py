@@ -31,6 +31,8 @@ def install(app, window, closed: asyncio.Event) -> Callable[[], None]:
 
     def on_signal(signum: int) -> None:
         log.info("%s received: closing the window", signal.Signals(signum).name)
+        # No one may be there to answer the close dialog: keep the queue for next time.
+        window.close_without_asking("keep")
         app.closeAllWindows()
         if not closed.is_set():
             # Not shown yet (the signal came during start-up): close it directly; nothing
