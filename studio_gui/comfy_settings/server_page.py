@@ -16,6 +16,7 @@ from studio_core.errors import StudioError
 from studio_core.models import ProviderStatus, ServiceState
 from studio_core.providers.comfy import discovery
 from studio_core.providers.comfy.client import normalize_url
+from studio_gui.bridge import bridge_for
 from studio_gui.tasks import TaskOwner
 
 _STATE_TEXT = {ServerState.stopped: "Stopped", ServerState.starting: "Starting…", ServerState.running: "Running",
@@ -58,7 +59,9 @@ class ServerPage(QWidget):
         self.in_use.setStyleSheet("color: palette(placeholder-text);")
         lay.addWidget(self.in_use)
         self.address.editingFinished.connect(self._save_address)
-        self._unsubscribe = core.settings.subscribe(lambda _s: self._show_in_use())
+        # The core's bridge: Qt drops these connections with this page.
+        bridge = bridge_for(core)
+        bridge.settings_changed.connect(self._on_settings_changed)
         self._show_in_use()
         intro = QLabel("The app can start ComfyUI for you on this computer, with settings that suit your GPU, "
                        "and stop it when you close the app.")
@@ -108,19 +111,15 @@ class ServerPage(QWidget):
         lay.addWidget(self.log, 1)
         for line in self.server.last_lines:
             self.log.appendPlainText(line)
-        self.server.log_listeners.append(self._on_line)
-        self.server.state_listeners.append(self._on_state)
-        self.destroyed.connect(lambda *_: self._detach())
+        bridge.server_output.connect(self._on_line)
+        bridge.server_state.connect(self._on_server_state)
         for w in (self.folder, self.command):
             w.editingFinished.connect(self._save)
         self.auto.toggled.connect(lambda _: self._save())
         self._on_state(self.server.state, self.server.message)
 
-    def _detach(self) -> None:
-        self._unsubscribe()
-        for lst, cb in ((self.server.log_listeners, self._on_line), (self.server.state_listeners, self._on_state)):
-            if cb in lst:
-                lst.remove(cb)
+    def _on_settings_changed(self, _settings: object, _changed: object) -> None:
+        self._show_in_use()
 
     # -- the address ------------------------------------------------------------------------
     def address_problem(self) -> str:
@@ -146,8 +145,6 @@ class ServerPage(QWidget):
         return True
 
     def _show_in_use(self) -> None:
-        if not shiboken6.isValid(self):
-            return
         s = self.core.settings.current
         if s.comfy_managed_url:
             why = "the server the app started"
@@ -240,12 +237,12 @@ class ServerPage(QWidget):
             raise
 
     def _on_line(self, line: str) -> None:
-        if shiboken6.isValid(self):
-            self.log.appendPlainText(line)
+        self.log.appendPlainText(line)
+
+    def _on_server_state(self, state: str, message: str) -> None:
+        self._on_state(ServerState(state), message)
 
     def _on_state(self, state: ServerState, message: str) -> None:
-        if not shiboken6.isValid(self):
-            return
         busy = state in (ServerState.starting, ServerState.restarting)
         self.start_button.setEnabled(state in (ServerState.stopped, ServerState.failed))
         self.stop_button.setEnabled(state is not ServerState.stopped)

@@ -100,7 +100,7 @@ class GalleryModel(QAbstractListModel):
 
     def __init__(self, index: ImageIndex | None, loader: ThumbnailLoader, *, tasks: TaskOwner,
                  images_root: Path | None = None, query: ImageQuery = ImageQuery(), live: bool = True,
-                 parent=None):
+                 parent=None, bridge: Any = None):
         super().__init__(parent)
         self.image_index = index  # not `index`: that is QAbstractItemModel.index()
         self.loader = loader
@@ -126,7 +126,13 @@ class GalleryModel(QAbstractListModel):
         loader.ready.connect(self._on_thumbnail_ready)
         loader.ready_many.connect(self._on_thumbnails_ready)
         self._unsubscribe: list[tuple[list, Any]] = []
-        if index is not None and live:
+        if bridge is not None and live:
+            # The core's bridge (studio_gui.bridge): Qt drops these connections with the model.
+            bridge.image_indexed.connect(self._on_record_added)
+            bridge.images_removed.connect(self._on_records_removed)
+            bridge.images_changed.connect(self._on_records_changed)
+        elif index is not None and live:
+            # A model over an index without a core (tests, tools): the index's own lists.
             for listeners, cb in ((index.record_added, self._on_record_added),
                                   (index.records_removed, self._on_records_removed),
                                   (index.records_changed, self._on_records_changed)):

@@ -28,6 +28,7 @@ from studio_core.storage.cleanup import human_size, low_disk_message
 from studio_core.plural import counted
 from studio_core.storage.records import ImageQuery, ImageRecord, service_label
 from studio_core.storage.index import to_thread
+from studio_gui.bridge import bridge_for
 from studio_gui.errors import present_error
 from studio_gui.gallery import actions
 from studio_gui.gallery.detail_pane import DetailPane, PreviewDialog
@@ -94,7 +95,8 @@ class SavedTab(QWidget):
         self.tasks = tasks
         self.index = core.index
         self.loader = ThumbnailLoader(core.paths.thumbnails, parent=self)
-        self.model = GalleryModel(self.index, self.loader, tasks=tasks, images_root=core.paths.images, parent=self)
+        self.model = GalleryModel(self.index, self.loader, tasks=tasks, images_root=core.paths.images, parent=self,
+                                  bridge=bridge_for(core))
         self._preview: PreviewDialog | None = None
         self._grid_painted = False
         self._deferred: list = []
@@ -102,10 +104,11 @@ class SavedTab(QWidget):
         self._build()
         self._stats_timer = QTimer(self, singleShot=True, interval=400)
         self._stats_timer.timeout.connect(lambda: self.tasks.spawn(self._refresh_stats(), name="gallery-stats"))
-        if self.index is not None:
-            self.index.reloaded.append(self._on_index_reloaded)
-            self.index.record_added.append(self._on_index_changed)
-            self.index.records_removed.append(self._on_index_changed)
+        # The core's bridge: Qt drops these connections with this tab.
+        bridge = bridge_for(core)
+        bridge.index_reloaded.connect(self._on_index_reloaded)
+        bridge.image_indexed.connect(self._on_index_changed)
+        bridge.images_removed.connect(self._on_index_changed)
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -300,12 +303,6 @@ class SavedTab(QWidget):
 
     def closing(self) -> None:
         self.model.detach()
-        if self.index is not None:
-            for listeners, cb in ((self.index.reloaded, self._on_index_reloaded),
-                                  (self.index.record_added, self._on_index_changed),
-                                  (self.index.records_removed, self._on_index_changed)):
-                if cb in listeners:
-                    listeners.remove(cb)
         self.loader.close()
 
     # -- state ------------------------------------------------------------------------------

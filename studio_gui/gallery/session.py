@@ -13,6 +13,7 @@ from studio_core.app_core import StudioCore
 from studio_core.errors import StudioError
 from studio_core.models import GenerationRequest
 from studio_core.storage.records import ImageQuery, ImageRecord
+from studio_gui.bridge import bridge_for
 from studio_gui.gallery import actions
 from studio_gui.gallery.model import GalleryModel
 from studio_gui.gallery.thumbnail_loader import ThumbnailLoader
@@ -24,13 +25,14 @@ def session_grid(core: StudioCore, *, tasks: TaskOwner, since_ts: float | None =
                  parent: QWidget | None = None) -> tuple[GalleryModel, GalleryView]:
     """A model + view showing images saved from ``since_ts`` (default: now) on, newest first.
 
-    New images appear by themselves (the model listens to the index). Call
+    New images appear by themselves (the model follows the core's bridge). Call
     ``model.set_query(model.query)`` once the loop runs to show any already saved, and
     ``model.detach(); model.loader.close()`` when the owner closes.
     """
     loader = ThumbnailLoader(core.paths.thumbnails, capacity=400, parent=parent)
     model = GalleryModel(core.index, loader, tasks=tasks, images_root=core.paths.images,
-                         query=ImageQuery(since_ts=time.time() if since_ts is None else since_ts), parent=parent)
+                         query=ImageQuery(since_ts=time.time() if since_ts is None else since_ts), parent=parent,
+                         bridge=bridge_for(core))
     view = GalleryView(parent, drag_root=core.paths.cache / "drag", thumb=thumb)
     view.setAccessibleName("Results of this session")
     view.setModel(model)

@@ -408,7 +408,7 @@ class ServicesPage(QWidget):
         self._load_task = tasks.spawn(self._load(), name="services page")
 
     def _on_status(self, service_id: str, status: object) -> None:
-        if not shiboken6.isValid(self) or not isinstance(status, ProviderStatus):
+        if not isinstance(status, ProviderStatus):  # a slot of the bridge: Qt disconnects it with this page
             return
         ids = list(self.pages)
         if service_id in ids:

@@ -78,10 +78,8 @@ class ServiceSelector(QWidget):
         lay.addWidget(scroll, 1)
 
         self._last_settings = core.settings.current
-        unsubscribe = core.settings.subscribe(self._on_settings_changed)
-        self._unsubscribe = _once(unsubscribe)
-        self.destroyed.connect(lambda *_: self._unsubscribe())
-        hub = events_for(core)
+        hub = events_for(core)  # the core's bridge: Qt drops these connections with this widget
+        hub.settings_changed.connect(self._on_settings_changed)
         hub.status_checked.connect(self._on_status_checked)
         hub.config_saved.connect(self.check)
         self._show_facts()
@@ -135,7 +133,6 @@ class ServiceSelector(QWidget):
                 await asyncio.wait([task], timeout=1.0)
 
     def closing(self) -> None:
-        self._unsubscribe()
         for task in self._checks.values():
             task.cancel()
 
@@ -171,12 +168,11 @@ class ServiceSelector(QWidget):
 
     def _apply_status(self, service_id: str, status: ProviderStatus) -> None:
         card = self.cards.get(service_id)
+        # Reached after a check's await, when the window may have deleted its cards.
         if card is None or not shiboken6.isValid(card):
             return
         card.set_status(status)
-        hub = events_for(self.core)
-        hub.last[service_id] = status
-        hub.status_updated.emit(service_id, status)
+        events_for(self.core).set_status(service_id, status)
         if self._pending_select == service_id and status.state == ServiceState.ready:
             self._pending_select = None
             self.select(service_id)
@@ -218,7 +214,7 @@ class ServiceSelector(QWidget):
         dlg.open()
 
     # -- display ----------------------------------------------------------------------
-    def _on_settings_changed(self, new) -> None:
+    def _on_settings_changed(self, new, _changed: object = frozenset()) -> None:
         old, self._last_settings = self._last_settings, new
         self._show_facts()
         if old.selected_service != new.selected_service:
@@ -253,18 +249,3 @@ class ServiceSelector(QWidget):
                 shown = shown.rsplit(".", 1)[0] if shown.endswith((".safetensors", ".ckpt")) else shown
             card.set_facts(price=price, caps=capability_line(kind=info.kind, model=mfacts), model=shown, model_id=model)
             card.set_status(card.status, checking=card.state == "checking")
-
-
-def _once(fn):
-    done = False
-
-    def call() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            try:
-                fn()
-            except ValueError:
-                pass  # already removed
-
-    return call

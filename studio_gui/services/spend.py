@@ -58,14 +58,13 @@ class SpendLabel(QLabel):
         self._names = {s.id: s.name for s in core.services.all()}
         self._busy = False
         self._again = False
-        core.image_saved.append(self._on_image_saved)
-        self.destroyed.connect(lambda *_, c=core, cb=self._on_image_saved: _remove(c.image_saved, cb))
+        from studio_gui.bridge import bridge_for
+
+        # Through the core's bridge: Qt drops the connection with this label.
+        bridge_for(core).image_saved.connect(self._on_image_saved)
 
     async def started(self) -> None:
         await self.refresh()
-
-    def closing(self) -> None:
-        _remove(self.core.image_saved, self._on_image_saved)
 
     def _on_image_saved(self, _saved) -> None:
         # Not awaited inline: saving an image should not wait on the spend query.
@@ -89,7 +88,7 @@ class SpendLabel(QLabel):
                 except Exception as exc:  # spend is a nicety; never an error dialog
                     log.warning("spend summary failed: %s", exc)
                     return
-                if not shiboken6.isValid(self):
+                if not shiboken6.isValid(self):  # the window may have closed during the query
                     return
                 text, tip = spend_lines(summary, self._names)
                 self.setText(text)
@@ -99,10 +98,3 @@ class SpendLabel(QLabel):
                     return
         finally:
             self._busy = False
-
-
-def _remove(callbacks: list, cb) -> None:
-    try:
-        callbacks.remove(cb)
-    except ValueError:
-        pass

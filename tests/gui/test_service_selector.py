@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shiboken6
+
 import asyncio
 
 import pytest
@@ -215,11 +217,19 @@ def test_spend_label_shows_today_and_month_and_refreshes_after_saves(qtbot, loop
     loop.run_until_complete(label.started())
     assert label.text() == "spend today $0.04 · month $1.04"
     assert "OpenAI: today $0.04, this month $1.04" in label.toolTip()
-    label._on_image_saved(object())
+    from studio_core.changes import ImageSaved
+    from studio_core.models import SavedImage
+
+    saved = ImageSaved(SavedImage(path=core.paths.images / "x.png", request=None, created="2026-01-01T00:00:00Z"))
+    core.changes.publish(saved)  # through the core's change stream and its bridge
     settle(loop, tasks)
     assert label.text() == "spend today $0.08 · month $1.08"
-    label.closing()
-    assert label._on_image_saved not in core.image_saved
+    calls = core.index.calls
+    label.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(label))
+    core.changes.publish(saved)  # a deleted label is no longer connected: nothing runs
+    settle(loop, tasks)
+    assert core.index.calls == calls
 
 
 def test_spend_label_hides_without_an_index(qtbot, loop, core, tasks):
@@ -231,7 +241,6 @@ def test_spend_label_hides_without_an_index(qtbot, loop, core, tasks):
     label.show()
     loop.run_until_complete(label.started())
     assert not label.isVisible()
-    label.closing()
 
 
 def test_fallback_page_orders_and_enables(qtbot, loop, core):
