@@ -453,6 +453,9 @@ class ImageIndex:
         if q.service:
             where.append("service = ?")
             params.append(q.service)
+        if q.set_name:
+            where.append("set_name = ?")
+            params.append(q.set_name)
         if q.model:
             where.append("model = ?")
             params.append(q.model)
@@ -590,6 +593,23 @@ class ImageIndex:
             services = [r[0] for r in self.conn.execute("SELECT DISTINCT service FROM images WHERE service != '' ORDER BY 1")]
             models = [r[0] for r in self.conn.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY 1")]
             return services, models
+
+        return await self._run(work)
+
+    async def batch_jobs_saved(self, batch_id: str) -> set[str]:
+        """Job ids of batch ``batch_id`` with an image in the gallery."""
+        def work() -> set[str]:
+            rows = self.conn.execute("SELECT DISTINCT batch_job FROM images WHERE batch_id = ? AND batch_job != ''",
+                                     (batch_id,))
+            return {r[0] for r in rows}
+
+        return await self._run(work)
+
+    async def set_names(self) -> list[str]:
+        """The batch sets in the gallery, newest first."""
+        def work() -> list[str]:
+            return [r[0] for r in self.conn.execute(
+                "SELECT set_name FROM images WHERE set_name != '' GROUP BY set_name ORDER BY max(created_ts) DESC")]
 
         return await self._run(work)
 

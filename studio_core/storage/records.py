@@ -55,6 +55,7 @@ class ImageRecord:
     tags: tuple[str, ...] = ()
     source: str = ""  # "studio" | "a1111" | "comfyui" | "" (no metadata)
     origin: str = ""  # "generated" (by this install) | "imported" (another tool, another install)
+    set_name: str = ""  # the batch run's set it belongs to ("" = none)
 
     @property
     def imported(self) -> bool:
@@ -96,6 +97,7 @@ class ImageQuery:
     until_ts: float | None = None  # created_ts < until_ts
     favourites_only: bool = False
     sort: SortOrder = "newest"
+    set_name: str = ""  # one batch run's set
 
     def replace(self, **changes: Any) -> ImageQuery:
         return dataclasses.replace(self, **changes)
@@ -109,6 +111,8 @@ class ImageQuery:
         if self.service and rec.service != self.service:
             return False
         if self.model and rec.model != self.model:
+            return False
+        if self.set_name and rec.set_name != self.set_name:
             return False
         if self.favourites_only and not rec.favourite:
             return False

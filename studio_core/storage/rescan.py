@@ -99,6 +99,9 @@ def _request_columns(req: GenerationRequest | None) -> dict[str, Any]:
         "service": req.service, "model": req.model, "prompt": req.prompt, "negative": req.negative_prompt,
         "width": req.width, "height": req.height, "steps": req.steps, "cfg": req.cfg, "sampler": req.sampler,
         "scheduler": req.scheduler, "quality": req.quality.value, "request_json": req.to_json(),
+        # A batch run's image: found by its set, and by its job id when the batch resumes.
+        "set_name": str(req.option("batch_set") or ""), "batch_id": str(req.option("batch_id") or ""),
+        "batch_job": str(req.option("batch_job") or ""),
     }
 
 

@@ -69,12 +69,22 @@ MIGRATIONS += (
         "UPDATE images SET mtime_ns = -1 WHERE source != 'studio'",
     ),
 )
+MIGRATIONS += (
+    (  # 4 -> 5: batch runs. An image of a batch names its set (the gallery filters by it) and
+       # its batch and job ids, which is how a resumed batch knows the job is already made.
+        "ALTER TABLE images ADD COLUMN set_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE images ADD COLUMN batch_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE images ADD COLUMN batch_job TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX images_batch ON images(batch_id, batch_job)",
+        "CREATE INDEX images_set ON images(set_name, created_ts)",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 ROW_COLUMNS = (
     "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "source", "request_json", "origin",
+    "file_size", "mtime_ns", "source", "request_json", "origin", "set_name", "batch_id", "batch_job",
 )
 # Columns a rescan may overwrite; favourite and tags are the user's and survive it.
 _UPSERT = ", ".join(f"{c}=excluded.{c}" for c in ROW_COLUMNS if c != "path")
@@ -83,7 +93,7 @@ _INSERT_SQL = (f"INSERT INTO images({', '.join(ROW_COLUMNS)}) VALUES ({', '.join
 _RECORD_COLUMNS = (
     "id", "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "favourite", "tags", "source", "origin",
+    "file_size", "mtime_ns", "favourite", "tags", "source", "origin", "set_name",
 )
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM images"
 
@@ -102,7 +112,7 @@ def _share(text: str) -> str:
 def _to_record(row: Sequence[Any]) -> ImageRecord:
     (id_, path, service, model, prompt, negative, seed_text, width, height, steps, cfg, sampler, scheduler, quality,
      provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source,
-     origin) = row
+     origin, set_name) = row
     sh = _share
     return ImageRecord(
         id=id_, path=path, service=sh(service), model=sh(model), prompt=prompt, negative=sh(negative),
@@ -111,7 +121,7 @@ def _to_record(row: Sequence[Any]) -> ImageRecord:
         quality=sh(quality), provider=sh(provider), server=sh(server), duration_s=duration_s, cost_usd=cost_usd,
         created=created, created_ts=created_ts, file_size=file_size, mtime_ns=mtime_ns, favourite=bool(fav),
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else (), source=sh(source),
-        origin=sh(origin or ""),
+        origin=sh(origin or ""), set_name=sh(set_name or ""),
     )
 
 
