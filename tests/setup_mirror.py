@@ -97,6 +97,8 @@ class SetupMirror:
         self.files: dict[str, bytes] = {}
         self.drop_after: dict[str, int] = {}  # path -> body bytes to send once before hanging up
         self.ignore_range = False
+        self.offline = False  # hang up on every request without an answer (the cable pulled)
+        self.offline_after_drop = False
         self.hits: list[Hit] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -121,6 +123,10 @@ class SetupMirror:
                 pass
 
             def do_GET(self):
+                if mirror.offline:
+                    mirror.hits.append(Hit(self.path, self.headers.get("Range"), 0, 0))
+                    self.close_connection = True
+                    return
                 data = mirror.files.get(self.path)
                 rng = self.headers.get("Range")
                 if data is None:
@@ -152,6 +158,7 @@ class SetupMirror:
                     self.wfile.write(body[:cut])
                     self.wfile.flush()
                     mirror.hits.append(Hit(self.path, rng, status, cut))
+                    mirror.offline = mirror.offline_after_drop
                     self.close_connection = True
                     return
                 self.wfile.write(body)

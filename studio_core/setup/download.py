@@ -103,21 +103,35 @@ async def _one_request(client: httpx.AsyncClient, spec: FileSpec, part: Path, ha
             on_bytes(-have)
             have, mode, hasher = 0, "wb", hashlib.sha256()
         f = await asyncio.to_thread(open, part, mode)
-        try:
-            async for chunk in r.aiter_bytes(CHUNK):
-                try:
-                    await asyncio.to_thread(_append, f, hasher, chunk)
-                except OSError as exc:
-                    if exc.errno == errno.ENOSPC:
-                        raise _disk_full(exc, spec) from None
-                    raise
-                have += len(chunk)
-                on_bytes(len(chunk))
-        finally:
+        buf = bytearray()
+
+        async def flush() -> None:
             try:
-                await asyncio.to_thread(f.close)
-            except OSError as exc:  # a full disk often shows only when the buffer is flushed
+                await asyncio.to_thread(_append, f, hasher, bytes(buf))
+            except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise _disk_full(exc, spec) from None
                 raise
+            buf.clear()
+
+        try:
+            # Pieces as they arrive (a fixed chunk size would hold back up to a chunk when the
+            # connection breaks); written in batches so a big file is not a million thread hops.
+            async for piece in r.aiter_bytes():
+                buf += piece
+                have += len(piece)
+                on_bytes(len(piece))
+                if len(buf) >= CHUNK:
+                    await flush()
+        finally:
+            try:
+                if buf:
+                    await flush()  # what arrived before a break is kept for the resume
+            finally:
+                try:
+                    await asyncio.to_thread(f.close)
+                except OSError as exc:  # a full disk often shows only when the buffer is flushed
+                    if exc.errno == errno.ENOSPC:
+                        raise _disk_full(exc, spec) from None
+                    raise
     return have, hasher
