@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
 
             self.resume_banner = ResumeBanner(self.core, parent=self._generate_tab)
             self._generate_tab.add_results_banner(self.resume_banner)
+            self.resume_banner.refresh()
         return self._generate_tab
 
     @property

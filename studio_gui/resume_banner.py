@@ -67,7 +67,11 @@ class ResumeBanner(QFrame):
         sub = core.changes.subscribe(self._on_restored, QueueRestored)
         # Closed with the widget, so the bus never calls into a deleted banner.
         self.destroyed.connect(lambda *_: sub.close())
-        self.show_waiting(list(getattr(core.session, "waiting", ())))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show what waits now (call again after putting the banner in a layout: that hides it)."""
+        self.show_waiting(list(getattr(self.core.session, "waiting", ())))
 
     def show_waiting(self, waiting: list[Any]) -> None:
         if not waiting:

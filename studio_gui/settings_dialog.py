@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
+from studio_core.changes import SettingsWriteFailed
 from studio_gui.comfy_settings.server_page import server_page
 from studio_gui.gallery.storage_page import StoragePage
 from studio_gui.services.fallback_page import FallbackPage
@@ -42,10 +43,25 @@ class SettingsDialog(QDialog):
         if provider and show_provider is not None:
             show_provider(provider)
         lay.addWidget(self.tabs)
+        # Where the user just saved: a write that failed on disk is told here, not only logged.
+        self.write_problem = QLabel()
+        self.write_problem.setWordWrap(True)
+        self.write_problem.setAccessibleName("Settings not saved")
+        self.write_problem.setStyleSheet("color: #c0392b;")
+        self.write_problem.hide()
+        lay.addWidget(self.write_problem)
+        sub = core.changes.subscribe(self._on_write_failed, SettingsWriteFailed)
+        self.destroyed.connect(lambda *_: sub.close())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.finished.connect(self._save_pages_on_close)
+
+    def _on_write_failed(self, ev: SettingsWriteFailed) -> None:
+        page = self.tabs.tabText(self.tabs.currentIndex())
+        self.write_problem.setText(f"{ev.message} (on the {page} page). The change is in use until the studio "
+                                   "closes; check that the settings folder is writable and has free space.")
+        self.write_problem.show()
 
     def _save_pages_on_close(self, _result: int) -> None:
         for i in range(self.tabs.count()):

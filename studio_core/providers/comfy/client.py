@@ -23,7 +23,14 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from studio_core.errors import InvalidRequest, NotAComfyServer, ProviderUnavailable, RequestTimedOut, StudioError
+from studio_core.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotAComfyServer,
+    ProviderUnavailable,
+    RequestTimedOut,
+    StudioError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +144,23 @@ def _json_or_none(r: httpx.Response) -> Any:
 class ComfyClient:
     """HTTP calls and the shared websocket for one ComfyUI server. Use from one loop."""
 
-    def __init__(self, base_url: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0):
+    def __init__(self, base_url: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0,
+                 connection: Any = None):
+        """``connection`` (a :class:`studio_core.pool.connection.Connection`) carries a pool server's
+        headers, query token, TLS context and connect timeout to HTTP and the websocket alike."""
         self.base_url = normalize_url(base_url)
+        self.connection = connection
         self.client_id = uuid.uuid4().hex
         # Found by probe(): "" or "/api", then used for every route and the websocket.
         self.prefix: str | None = None
         self.system_stats: dict[str, Any] | None = None
         self._probe_lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(base_url=self.base_url, trust_env=False,
-                                       timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
+        if connection is not None:
+            connect_timeout = connection.connect_timeout
+            self._http = httpx.AsyncClient(**connection.http_client_kwargs(read_timeout=http_timeout))
+        else:
+            self._http = httpx.AsyncClient(base_url=self.base_url, trust_env=False,
+                                           timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
         self._connect_timeout = connect_timeout
         self._queues: dict[str, asyncio.Queue] = {}
         # Messages for prompt ids nobody subscribed to yet: a 2024 server ignores our prompt_id and
@@ -163,6 +178,25 @@ class ComfyClient:
     def ws_url(self) -> str:
         scheme = "wss" if self.base_url.startswith("https") else "ws"
         return f"{scheme}{self.base_url[self.base_url.index('://'):]}{self.prefix or ''}/ws?clientId={self.client_id}"
+
+    @property
+    def display(self) -> str:
+        """The server for messages: its name and address when it is a pool entry, never a secret."""
+        return self.connection.display if self.connection is not None else self.base_url
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self.connection.secrets if self.connection is not None else ()):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _rejected(self, status: int, where: str) -> AuthenticationFailed:
+        has_auth = self.connection is not None and bool(self.connection.secrets)
+        what = ("rejected the token" if has_auth else "wants a token or password, and none is set for it")
+        return AuthenticationFailed(
+            f"{where}: HTTP {status}",
+            user_message=f"The server {self.display} {what} (HTTP {status}). "
+                         "Check its authentication in Settings → ComfyUI servers.")
 
     @property
     def version(self) -> str:
@@ -211,7 +245,12 @@ class ComfyClient:
             kw: dict[str, Any] = {}
             if timeout is not None:
                 kw["timeout"] = timeout
-            return await self._http.request(method, path, json=json_body, params=params, **kw)
+            r = await self._http.request(method, path, json=json_body, params=params, **kw)
+        except httpx.ConnectError as exc:
+            from studio_core.pool.pinned_tls import tls_failure
+
+            tls = tls_failure(exc, server=self.display)
+            raise (tls or self._unreachable(exc)) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                 httpx.WriteError) as exc:
             raise self._unreachable(exc) from exc
@@ -223,11 +262,15 @@ class ComfyClient:
                                                f"answer{within}. If it is ComfyUI it may be busy or stuck; otherwise "
                                                "check the address and port.") from exc
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{method} {path}: {exc!r}") from exc
+            raise ProviderUnavailable(self._scrub(f"{method} {path}: {exc!r}")) from exc
+        if r.status_code in (401, 403) and self.connection is not None:
+            # A plain ComfyUI never asks for credentials; an auth proxy in front of it does.
+            raise self._rejected(r.status_code, f"{method} {path}")
+        return r
 
     def _unreachable(self, exc: Exception) -> ProviderUnavailable:
-        return ProviderUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}",
-                                   user_message=f"ComfyUI is not answering at {self.base_url}. {START_HINT}")
+        return ProviderUnavailable(self._scrub(f"{self.base_url}: {exc.__class__.__name__}: {exc}"),
+                                   user_message=f"ComfyUI is not answering at {self.display}. {START_HINT}")
 
     async def request(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None,
                       timeout: float | httpx.Timeout | None = None) -> httpx.Response:
@@ -322,9 +365,16 @@ class ComfyClient:
                                       user_message=f"Could not open a live connection to ComfyUI at {self.base_url}. {START_HINT}")
 
     async def _open(self) -> ClientConnection:
-        ws = await connect(self.ws_url, max_size=WS_MAX_SIZE, compression=None, proxy=None,
-                           open_timeout=self._connect_timeout, ping_interval=20, ping_timeout=20,
-                           close_timeout=2, max_queue=None)
+        url, kw = self.ws_url, {"proxy": None, "open_timeout": self._connect_timeout}
+        if self.connection is not None:
+            # Same headers, query token and TLS context as the HTTP calls: an auth proxy checks both.
+            _, kw = self.connection.websocket_connect_kwargs(client_id=self.client_id)
+            if self.connection.params:
+                from urllib.parse import urlencode
+
+                url += "&" + urlencode(list(self.connection.params))
+        ws = await connect(url, max_size=WS_MAX_SIZE, compression=None, ping_interval=20, ping_timeout=20,
+                           close_timeout=2, max_queue=None, **kw)
         # Ask for binary type-4 previews (carry their prompt_id); servers before 2025 ignore it.
         await ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
         return ws
@@ -372,8 +422,15 @@ class ComfyClient:
             await asyncio.sleep(RECONNECT_DELAYS[0])
 
     def _ws_error(self, exc: Exception) -> StudioError:
+        from studio_core.pool.pinned_tls import tls_failure
+
+        tls = tls_failure(exc, server=self.display)
+        if tls is not None:
+            return tls
         if isinstance(exc, websockets.exceptions.InvalidStatus):
             status = exc.response.status_code
+            if status in (401, 403):
+                return self._rejected(status, "websocket upgrade")
             server = exc.response.headers.get("server", "")
             what = f"HTTP {status}" + (f" from \"{server[:60]}\"" if server else "")
             return NotAComfyServer(f"websocket upgrade refused: {what}",

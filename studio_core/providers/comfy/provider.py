@@ -271,8 +271,19 @@ class ComfyProvider:
 
     async def _submit(self, job: _Job) -> None:
         body = {"prompt": job.graph, "client_id": self.client.client_id, "prompt_id": job.prompt_id}
-        r = await self.client.post("/prompt", body)
+        # Submitted from the moment the request may reach the server: a cancel during the POST must
+        # still delete/interrupt our prompt_id there (generate()'s finally does that).
         job.submitted = True
+        post = asyncio.ensure_future(self.client.post("/prompt", body))
+        try:
+            r = await asyncio.shield(post)
+        except asyncio.CancelledError:
+            # A server that ignores client ids (2024) names the job only in this reply: cancel
+            # that id when the reply arrives, or the job runs for nobody.
+            task = asyncio.ensure_future(self._cancel_when_answered(post, job.prompt_id))
+            self._late_cancels.add(task)
+            task.add_done_callback(self._late_cancels.discard)
+            raise
         try:
             data = r.json()
         except ValueError:
@@ -296,6 +307,26 @@ class ComfyProvider:
                                                f"{what}). Check the address and port.")
         job.done = True
         raise validation_error(data, graph=job.graph, status=r.status_code)
+
+    async def _cancel_when_answered(self, post: asyncio.Future, own_id: str) -> None:
+        try:
+            r = await asyncio.wait_for(post, 60)
+            data = r.json() if r.status_code == 200 else None
+        except (StudioError, ValueError, asyncio.TimeoutError) as exc:
+            log.info("POST /prompt of a cancelled job ended without an id (%s)", type(exc).__name__)
+            return
+        server_id = str(data.get("prompt_id") or own_id) if isinstance(data, Mapping) else ""
+        # Our own id too: the earlier delete may have reached the server before the job was queued.
+        if server_id:
+            await self.cancel_prompt(server_id)
+
+    async def cancel_prompt(self, prompt_id: str) -> None:
+        """Delete and stop ``prompt_id`` on the server (a job nobody follows any more); never raises."""
+        ghost = _Job("", prompt_id, {}, asyncio.Queue())
+        try:
+            await asyncio.wait_for(self._cancel_on_server(ghost), 10)
+        except (StudioError, asyncio.TimeoutError) as exc:
+            log.info("could not cancel ComfyUI prompt %s: %s", prompt_id, type(exc).__name__)
 
     async def _follow(self, job: _Job, queue: asyncio.Queue, deadline: float, seed: int | None) -> AsyncIterator[JobEvent]:
         """Yield events until the server says the job ended, or raise."""
@@ -520,6 +551,8 @@ class ComfyProvider:
             job.queue.put_nowait(_CANCELLED)
 
     async def aclose(self) -> None:
+        if self._late_cancels:
+            await asyncio.wait(set(self._late_cancels), timeout=5)
         if self._client is not None:
             await self._client.aclose()
 
