@@ -173,6 +173,7 @@ class ComfyClient:
         self._first_error: StudioError | None = None
         self._closed = False
         self.reconnects = 0
+        self._uploaded: set[str] = set()  # input names this server is known to hold
 
     @property
     def ws_url(self) -> str:
@@ -298,6 +299,36 @@ class ComfyClient:
 
     async def post(self, path: str, body: Any = None) -> httpx.Response:
         return await self.request("POST", path, json_body=body)
+
+    async def upload_input(self, name: str, data: bytes) -> str:
+        """Put ``data`` into the server's input folder as ``name`` unless it is already there;
+        returns the name the server uses. Names are content hashes, so one that exists holds
+        these bytes: a HEAD on /view is all it costs, and a second server simply gets its own copy."""
+        if name in self._uploaded:
+            return name
+        if self.prefix is None:
+            await self.probe()
+        head = await self._send("HEAD", f"{self.prefix}/view", params={"filename": name, "type": "input"},
+                                timeout=STATUS_TIMEOUT)
+        if head.status_code == 200:
+            self._uploaded.add(name)
+            return name
+        try:
+            r = await self._http.post(f"{self.prefix}/upload/image", files={"image": (name, data, "image/png")},
+                                      data={"type": "input", "overwrite": "true"}, timeout=120)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if r.status_code == 413:
+            raise InvalidRequest(f"upload {name}: 413 {r.text[:200]}", user_message=(
+                f"An input image ({len(data) / 1e6:.1f} MB) is larger than the ComfyUI server at {self.base_url} "
+                "accepts (its --max-upload-size). Use a smaller image or raise that limit."))
+        reply = _json_or_none(r) if r.status_code == 200 else None
+        if not isinstance(reply, Mapping) or not reply.get("name"):
+            raise NotAComfyServer(f"POST /upload/image: {describe_reply(r)}", user_message=(
+                f"ComfyUI at {self.base_url} did not take the input image (POST /upload/image gave {describe_reply(r)})."))
+        stored = (f"{reply['subfolder']}/" if reply.get("subfolder") else "") + str(reply["name"])
+        self._uploaded.add(stored)
+        return stored
 
     async def aclose(self) -> None:
         self._closed = True

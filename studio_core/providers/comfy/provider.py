@@ -42,7 +42,9 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
-from studio_core.providers.comfy import custom_workflow, object_info as oi, workflow
+from studio_core.input_store import InputStore
+from studio_core.inputs import ImageInputs
+from studio_core.providers.comfy import custom_workflow, input_nodes, object_info as oi, workflow
 from studio_core.providers.comfy.client import (
     START_HINT,
     STATUS_TIMEOUT,
@@ -85,8 +87,10 @@ _CANCELLED = object()  # put on a job's queue when cancel() removed it from Comf
 class _Job:
     """What one running generate() knows about its server job."""
 
-    def __init__(self, job_id: str, prompt_id: str, graph: dict[str, Any], queue: asyncio.Queue):
+    def __init__(self, job_id: str, prompt_id: str, graph: dict[str, Any], queue: asyncio.Queue,
+                 inputs: ImageInputs | None = None):
         self.job_id = job_id
+        self.inputs = inputs
         self.queue = queue
         self.prompt_id = prompt_id
         self.graph = graph
@@ -109,7 +113,7 @@ class ComfyProvider:
     display_name = "ComfyUI (local)"
 
     def __init__(self, base_url: str, *, timeout_s: float | None = None, model: str = workflow.DEFAULT_CHECKPOINT,
-                 lost_server_grace_s: float = 10.0):
+                 lost_server_grace_s: float = 10.0, input_store: InputStore | None = None):
         self._url_error: StudioError | None = None
         try:
             self.base_url = normalize_url(base_url)
@@ -118,6 +122,7 @@ class ComfyProvider:
         self.timeout_s = timeout_s if timeout_s is not None else timeout_from_env()
         self.model = model or workflow.DEFAULT_CHECKPOINT
         self.lost_server_grace_s = lost_server_grace_s
+        self.input_store = input_store  # where the images named by a request's inputs are kept
         self._client = ComfyClient(self.base_url) if self._url_error is None else None
         self._object_info: dict[str, Any] | None = None
         self._jobs: dict[str, _Job] = {}
@@ -208,8 +213,10 @@ class ComfyProvider:
 
     # ---- generation ------------------------------------------------------------------
 
-    async def prepare(self, request: GenerationRequest) -> tuple[dict[str, Any], int | None]:
-        """The graph this request runs and the seed it uses."""
+    async def prepare(self, request: GenerationRequest,
+                      inputs: ImageInputs | None = None) -> tuple[dict[str, Any], int | None]:
+        """The graph this request runs and the seed it uses. ``inputs`` (else the request's
+        own ``inputs`` field, once it has one) go into builder graphs only."""
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         text = request.workflow.graph if request.workflow else None
         if text:
@@ -227,18 +234,40 @@ class ComfyProvider:
             # A workflow without a seed input has no seed to report.
             return custom_workflow.apply(graph, mapping, values), (seed if mapping.seed else None)
         req = request.replace(seed=seed, model=request.model or self.model)
-        return workflow.build(req, await self.object_info()), seed
+        return workflow.build(req, await self.object_info(), _inputs_of(request, inputs)), seed
 
-    async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
-        graph, seed = await self.prepare(request)
+    async def upload_inputs(self, graph: dict[str, Any]) -> None:
+        """Put the input images ``graph`` loads on the server (each once; see ComfyClient.upload_input)."""
+        names = input_nodes.images_of(graph)
+        if not names:
+            return
+        if self.input_store is None:
+            raise GenerationFailed("graph loads input images but the provider has no input store",
+                                   user_message="The input images of this request could not be found.")
+        renamed = {}
+        for name in names:
+            digest = name[len(input_nodes.UPLOAD_PREFIX):-len(".png")]
+            data = await asyncio.to_thread(self.input_store.read, digest)
+            stored = await self.client.upload_input(name, data)
+            if stored != name:
+                renamed[name] = stored
+        for node in graph.values():  # only if the server chose another name (it never should)
+            image = node.get("inputs", {}).get("image")
+            if node.get("class_type") in ("LoadImage", "LoadImageMask") and image in renamed:
+                node["inputs"]["image"] = renamed[image]
+
+    async def generate(self, request: GenerationRequest, *, job_id: str,
+                       inputs: ImageInputs | None = None) -> AsyncIterator[JobEvent]:
+        graph, seed = await self.prepare(request, inputs)
         client = self.client
         prompt_id = str(uuid.uuid4())
         queue = client.subscribe(prompt_id)
-        job = _Job(job_id, prompt_id, graph, queue)
+        job = _Job(job_id, prompt_id, graph, queue, None if request.workflow else _inputs_of(request, inputs))
         deadline = time.monotonic() + self.timeout_s
         self._jobs[job_id] = job
         try:
             await client.ensure_listening()
+            await self.upload_inputs(graph)
             await self._submit(job)
             if job.cancel_requested:  # cancel() arrived while the POST was in flight
                 await self._cancel_on_server(job)
@@ -509,7 +538,9 @@ class ComfyProvider:
         return JobImage(
             job.job_id, data, mime=mime, seed=seed, index=index,
             extra_text=(("prompt", json.dumps(job.graph, ensure_ascii=False)),),
-            info=(("server", self.base_url), ("prompt_id", job.prompt_id), ("comfy_filename", filename)),
+            info=(("server", self.base_url), ("prompt_id", job.prompt_id), ("comfy_filename", filename))
+                 # Digests only: the images themselves stay in the input store.
+                 + ((("inputs", job.inputs.to_dict()),) if job.inputs is not None and not job.inputs.empty else ()),
         )
 
     # ---- cancellation ----------------------------------------------------------------
@@ -555,6 +586,11 @@ class ComfyProvider:
             await asyncio.wait(set(self._late_cancels), timeout=5)
         if self._client is not None:
             await self._client.aclose()
+
+
+def _inputs_of(request: GenerationRequest, inputs: ImageInputs | None) -> ImageInputs | None:
+    found = inputs if inputs is not None else getattr(request, "inputs", None)
+    return found if isinstance(found, ImageInputs) else None
 
 
 def create(settings: Any, secrets: Any = None) -> ComfyProvider:
