@@ -47,6 +47,10 @@ class Settings:
     model_families: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Batch runs: the folder of __name__ word lists ("" = none).
     batch_wordlists_folder: str = ""
+    # The server pool (studio_core.pool.server_list): ServerSpec.to_dict() entries, secrets in
+    # the keyring. "my-pc" mirrors comfy_url; the managed server is added at run time.
+    comfy_servers: tuple[dict[str, Any], ...] = ()
+    pool_allow_paid: bool = False
     # Generation defaults
     width: int = 1024
     height: int = 1024
@@ -91,6 +95,9 @@ def _coerce(name: str, value: Any, default: Any) -> tuple[bool, Any]:
         return ok, float(value) if ok else value
     if isinstance(default, str):
         return isinstance(value, str), value
+    if name == "comfy_servers":
+        ok = isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        return ok, tuple(value) if ok else value
     if isinstance(default, tuple):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return ok, tuple(value) if ok else value
@@ -243,6 +250,11 @@ class SettingsStore:
                 str(kwargs.get("comfy_server_folder", "")).strip() or str(kwargs.get("comfy_start_command", "")).strip()))
         if "providers" in kwargs:
             kwargs["providers"] = _migrate_provider_keys(kwargs["providers"])
+        if "comfy_servers" not in kwargs and str(kwargs.get("comfy_url", "")).strip():
+            # Before the pool: the one typed address becomes the list's first entry.
+            from studio_core.pool.server_list import migrated_entries
+
+            kwargs["comfy_servers"] = migrated_entries(kwargs["comfy_url"])
         kwargs["schema_version"] = SCHEMA_VERSION
         return Settings(**kwargs)
 
