@@ -31,6 +31,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def run(app, args: argparse.Namespace) -> int:
     from studio_core.app_core import StudioCore
+    from studio_core.instance_lock import AlreadyRunning
     from studio_core.logs import configure_logging
     from studio_core.paths import AppPaths
     from studio_gui import errors
@@ -38,7 +39,9 @@ async def run(app, args: argparse.Namespace) -> int:
 
     paths = AppPaths.portable(args.data_dir) if args.data_dir else AppPaths.default()
     try:
-        core = await StudioCore.open(paths, open_index=False)  # opened after the first paint
+        core = await StudioCore.open(paths, open_index=False, lock=True)  # opened after the first paint
+    except AlreadyRunning as exc:
+        return _already_running(app, paths, exc)
     except OSError as exc:
         from PySide6.QtWidgets import QMessageBox
 
@@ -62,6 +65,9 @@ async def run(app, args: argparse.Namespace) -> int:
     # window appears once, usable, rather than as a placeholder repainted a moment later.
     _ = window.generate_tab
     errors.install_excepthooks(lambda: window)
+    from studio_gui.single_instance import RaiseServer
+
+    RaiseServer(paths.data, window)  # a second launch on this data folder brings this window forward
     from studio_gui import shutdown_signals
 
     stop_signals = shutdown_signals.install(app, window, closed)
@@ -98,6 +104,23 @@ async def run(app, args: argparse.Namespace) -> int:
         await asyncio.to_thread(ui_state.save, window.ui_state_path, window.ui)
     log.info("clean exit" if rc == 0 else f"exit {rc}")
     return rc
+
+
+def _already_running(app, paths, exc) -> int:
+    """A second launch on a data folder in use: bring the first window forward and leave
+    (exit 0), or say why not (exit 1). Nothing was opened, so nothing needs closing."""
+    from studio_gui.single_instance import ask_first_to_raise
+
+    if ask_first_to_raise(paths.data):
+        print(f"Cloud AI Art Studio is already running with {paths.data}; its window was brought forward.",
+              file=sys.stderr)
+        return 0
+    print(exc.user_message, file=sys.stderr)
+    if app.platformName() not in ("offscreen", "minimal"):
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.information(None, "Cloud AI Art Studio", exc.user_message)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
