@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Hashable, Sequence
 
-import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
@@ -34,11 +33,19 @@ MAX_QUEUED = 400
 _NOT_CACHED = object()  # a batch's "not in the disk cache yet"
 
 
+class _Relay(QObject):
+    """What workers emit on. It has no parent and each worker holds a reference, so it
+    outlives the loader; Qt drops the queued calls into a deleted loader. (Emitting on
+    the loader itself raced with its deletion: a check that it was alive could pass just
+    before the GUI thread deleted it.)"""
+
+    delivered = Signal(object, object)  # key, QImage | None
+    delivered_many = Signal(object)  # list of (key, QImage | None, item)
+
+
 class ThumbnailLoader(QObject):
     ready = Signal(object)  # key: a thumbnail (or a failure) is now known for it
     ready_many = Signal(object)  # list of keys, for a batch from request_many
-    _delivered = Signal(object, object)  # key, QImage | None; crosses from a worker thread
-    _delivered_many = Signal(object)  # list of (key, QImage | None)
 
     def __init__(self, cache_dir: Path, *, capacity: int = DEFAULT_CAPACITY, workers: int = 2,
                  px: int = THUMB_SIZE, parent: QObject | None = None):
@@ -56,8 +63,10 @@ class ThumbnailLoader(QObject):
         self._threads: list[threading.Thread] = []
         self._workers = workers
         self.requested = 0  # for tests and the benchmark: how many loads were started
-        self._delivered.connect(self._on_delivered)
-        self._delivered_many.connect(self._on_delivered_many)
+        self._relay = _Relay()
+        self._relay.delivered.connect(self._on_delivered)
+        self._relay.delivered_many.connect(self._on_delivered_many)
+        self.destroyed.connect(lambda *_: self._halt())
 
     # -- GUI thread ------------------------------------------------------------------
     def get(self, key: Hashable) -> QPixmap | None:
@@ -149,6 +158,12 @@ class ThumbnailLoader(QObject):
         if keys:
             self.ready_many.emit(keys)
 
+    def _halt(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._queue.clear()
+            self._cond.notify_all()
+
     def close(self) -> None:
         with self._cond:
             self._stop = True
@@ -160,6 +175,7 @@ class ThumbnailLoader(QObject):
 
     # -- worker threads ----------------------------------------------------------------
     def _work(self) -> None:
+        relay = self._relay
         while True:
             with self._cond:
                 while not self._queue and not self._stop:
@@ -184,9 +200,9 @@ class ThumbnailLoader(QObject):
                 results.append((key, image, (key, path, size, mtime)))
                 if self._stop:
                     return
-            if self._stop or not shiboken6.isValid(self):
+            if self._stop:
                 return
             if len(job) == 1 and not job[0][4]:
-                self._delivered.emit(*results[0][:2])
+                relay.delivered.emit(*results[0][:2])
             else:
-                self._delivered_many.emit(results)
+                relay.delivered_many.emit(results)
