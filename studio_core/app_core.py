@@ -25,6 +25,7 @@ from studio_core.changes import (
     ImagesRemoved,
     IndexReloaded,
     JobPreview,
+    PoolStateChanged,
     ServiceStatusChanged,
     SettingsChanged,
     SettingsWriteFailed,
@@ -51,6 +52,7 @@ class StudioCore:
         self.settings = SettingsStore(paths.settings_file)
         self.secrets = SecretStore(paths.secrets_file, use_keyring=use_keyring)
         self.services = ServiceRegistry(self.settings, self.secrets)
+        self.services.on_pool_state = lambda servers: self.changes.publish(PoolStateChanged(servers))
         # Deprecated: subscribe to ImageSaved on core.changes. Still called (after the
         # ImageSaved event) until the last caller has moved.
         self.image_saved: list[Callable[[SavedImage], Awaitable[None] | None]] = []

@@ -46,7 +46,7 @@ __all__ = [
     "JobQueued", "JobStarted", "JobProgress", "JobPreview", "JobImage", "JobNotice", "JobSaved", "JobSaveFailed",
     "JobFinished", "JobFailed", "JobCancelled",
     "ImageSaved", "ImageProcessed", "ImageIndexed", "ImagesChanged", "ImagesRemoved", "IndexReloaded",
-    "SettingsChanged", "SettingsWriteFailed", "ServiceStatusChanged", "ServerStateChanged", "ServerOutput",
+    "SettingsChanged", "SettingsWriteFailed", "ServiceStatusChanged", "ServerStateChanged", "PoolStateChanged", "ServerOutput",
     "Notice", "QueueRestored", "FrameSetProgress", "FrameSetFinished", "UnsavedKept",
 ]
 
@@ -136,6 +136,21 @@ class ServerStateChanged:
 
     state: str
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStateChanged:
+    """Every ComfyUI server of the pool as last polled (studio_core.pool.member.ServerState each)."""
+
+    servers: tuple[Any, ...]
+
+    @property
+    def running(self) -> int:
+        return sum(1 for s in self.servers if s.state == "running")
+
+    @property
+    def queue_length(self) -> int:
+        return sum(s.queue_length for s in self.servers if s.state == "running")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import logging
 from dataclasses import dataclass
+from typing import Callable
 from typing import Any, AsyncIterator
 
 from studio_core.errors import DependencyMissing, StudioError
@@ -36,8 +37,8 @@ class ServiceInfo:
 
 
 SERVICES: tuple[ServiceInfo, ...] = (
-    ServiceInfo("comfyui", "ComfyUI (local)", "local", "studio_core.providers.comfy.provider",
-                description="Your own GPU through a ComfyUI server. Free."),
+    ServiceInfo("comfyui", "ComfyUI (local)", "local", "studio_core.pool.provider",
+                description="Your own GPU through a ComfyUI server (or several). Free."),
     ServiceInfo("huggingface", "Hugging Face", "cloud", "studio_core.providers.cloud.huggingface",
                 secret_name="huggingface", description="FLUX.1-schnell and others through Inference Providers."),
     ServiceInfo("replicate", "Replicate", "cloud", "studio_core.providers.cloud.replicate",
@@ -96,6 +97,8 @@ class ServiceRegistry:
         self._secrets = secrets
         self._providers: dict[str, tuple[object, Provider]] = {}
         self._retired: list[Provider] = []
+        # Set by the core: receives each pool health snapshot (published as PoolStateChanged).
+        self.on_pool_state: Callable[[tuple], None] | None = None
         self._busy: dict[int, int] = {}  # id(provider) -> calls running on it
         self._closing: set[asyncio.Task] = set()
         self._unsubscribe = settings.subscribe(self._on_settings)
@@ -110,7 +113,14 @@ class ServiceRegistry:
 
     def _fingerprint(self, service_id: str, s: Settings) -> object:
         if service_id == "comfyui":
-            return (s.comfy_active_url, s.comfy_model)
+            from studio_core.pool.provider import fingerprint
+            from studio_core.pool.server_list import pool_entries
+
+            # A changed token or API key rebuilds the pool like a changed address does.
+            keys = tuple(hash(self._secrets.get(spec.secret_name(w)))
+                         for spec in pool_entries(s) for w in ("auth", "token")
+                         if (spec.uses_auth if w == "auth" else spec.token_param))
+            return (fingerprint(s), keys)
         info = service_info(service_id)
         key = self._secrets.get(info.secret_name) if info.secret_name else None
         return (repr(sorted(s.provider(service_id).items())), hash(key))
@@ -135,6 +145,8 @@ class ServiceRegistry:
         if cached:
             self._retire(cached[1])
         self._providers[service_id] = (fp, prov)
+        if self.on_pool_state is not None and hasattr(prov, "add_listener"):
+            prov.add_listener(self.on_pool_state)
         return prov
 
     def invalidate(self, service_id: str) -> None:

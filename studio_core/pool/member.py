@@ -54,7 +54,7 @@ class ServerState:
 
 class Member:
     def __init__(self, spec: ServerSpec, *, secret: SecretLookup, timeout_s: float | None, model: str,
-                 lost_server_grace_s: float):
+                 lost_server_grace_s: float, input_store: Any = None):
         self.spec = spec
         self.provider: Any = None
         self.config_error: StudioError | None = None
@@ -79,8 +79,9 @@ class Member:
                 from studio_core.providers.comfy.provider import ComfyProvider
 
                 conn = connection_for(spec, secret)
+                extra = {"input_store": input_store} if input_store is not None else {}
                 self.provider = ComfyProvider(spec.url, timeout_s=timeout_s, model=model, connection=conn,
-                                              server_name=spec.name, lost_server_grace_s=lost_server_grace_s)
+                                              server_name=spec.name, lost_server_grace_s=lost_server_grace_s, **extra)
         except StudioError as exc:
             self.config_error = exc
             self.state, self.message = ERROR, exc.user_message

@@ -65,14 +65,15 @@ class PoolProvider:
     display_name = "ComfyUI"
 
     def __init__(self, specs: Sequence[ServerSpec], *, secret: SecretLookup, timeout_s: float | None = None,
-                 model: str = "", allow_paid: bool = False, poll_s: float = POLL_S, lost_server_grace_s: float = 5.0):
+                 model: str = "", allow_paid: bool = False, poll_s: float = POLL_S, lost_server_grace_s: float = 5.0,
+                 input_store: Any = None):
         from studio_core.providers.comfy import workflow
 
         self.model = model or workflow.DEFAULT_CHECKPOINT
         self.allow_paid = allow_paid
         self.poll_s = poll_s
         self.members = [Member(s, secret=secret, timeout_s=timeout_s, model=self.model,
-                               lost_server_grace_s=lost_server_grace_s) for s in specs]
+                               lost_server_grace_s=lost_server_grace_s, input_store=input_store) for s in specs]
         self.claims = ResultClaims()
         self.orphans = OrphanLedger()
         self._active: dict[str, tuple[Member, str]] = {}  # job id -> (member, attempt id)
@@ -376,7 +377,7 @@ class PoolProvider:
 
     # ---- Provider ----------------------------------------------------------------------
 
-    async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+    async def generate(self, request: GenerationRequest, *, job_id: str, inputs: Any = None) -> AsyncIterator[JobEvent]:
         # One seed for every attempt: a job re-run elsewhere makes the same image.
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         request = request.replace(seed=seed)
@@ -406,7 +407,9 @@ class PoolProvider:
                 server_job = ""
                 t0 = time.monotonic()
                 try:
-                    async for event in member.provider.generate(self._for(member, request), job_id=attempt_id):
+                    # Each attempt uploads the job's input images to its own server.
+                    extra = {"inputs": inputs} if inputs is not None else {}
+                    async for event in member.provider.generate(self._for(member, request), job_id=attempt_id, **extra):
                         if isinstance(event, JobStarted):
                             server_job = event.server_job_id
                             if not started:
