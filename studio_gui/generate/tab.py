@@ -122,6 +122,9 @@ class GenerateTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
         buttons.addWidget(self.cancel_button, 1)
+        from studio_gui.batch.dialog import attach_batch_button
+
+        self.batch_button = attach_batch_button(self, buttons)
         buttons.addStretch(1)
 
         self.progress = ProgressPanel()
