@@ -40,15 +40,17 @@ def _missing(path: Path) -> StorageError:
                         " It was moved or deleted outside the studio; use Rescan to update the gallery.")
 
 
-def open_in_viewer(path: Path) -> None:
-    if not path.exists():
+async def open_in_viewer(path: Path) -> None:
+    # The existence check runs in a worker: on a network drive or a waking disk a stat on
+    # the GUI thread froze the window for the whole click.
+    if not await to_thread(path.exists):
         raise _missing(path)
     if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
         raise StorageError(f"openUrl failed for {path}", user_message="No image viewer is set up to open PNG files.")
 
 
-def show_in_folder(path: Path) -> None:
-    if not path.exists():
+async def show_in_folder(path: Path) -> None:
+    if not await to_thread(path.exists):
         raise _missing(path)
     try:
         if sys.platform == "win32":

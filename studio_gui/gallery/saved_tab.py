@@ -174,14 +174,14 @@ class SavedTab(QWidget):
         self.detail.reuse_requested.connect(lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"))
         self.detail.copy_prompt_requested.connect(self.copy_prompt)
         self.detail.export_requested.connect(self._export_from_detail)
-        self.detail.show_in_folder_requested.connect(lambda r: self._guard(actions.show_in_folder, self.model.abs_path(r)))
+        self.detail.show_in_folder_requested.connect(self._show_in_folder)
         self.detail.open_requested.connect(self.open_record)
         self.detail.delete_requested.connect(lambda r: self.delete_records([r]))
         self.detail.favourite_requested.connect(lambda r: self.toggle_favourite([r]))
         self.detail.sprite_tools_requested.connect(self._sprite_tools_from_detail)
         self.view.menu_handlers = actions.MenuHandlers(
             open=self.open_record,
-            show_in_folder=lambda r: self._guard(actions.show_in_folder, self.model.abs_path(r)),
+            show_in_folder=self._show_in_folder,
             reuse=lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"),
             copy_prompt=self.copy_prompt,
             copy_image=self.copy_records,
@@ -387,6 +387,7 @@ class SavedTab(QWidget):
         services, models = await self.index.distinct_values()
         names = self._service_names()
         self.filters.set_choices(services, models, service_names=names)
+        self.filters.set_sets(await self.index.set_names())
         per = " · ".join(f"{service_label(s.service, names)} {s.count:,}" for s in st.per_service[:6])
         shown = "" if not self.filters.is_filtering() else f"{self.model.total:,} match · "
         self.stats.setText(f"{shown}{counted(st.count, 'image')} · {human_size(st.total_bytes)}"
@@ -441,7 +442,10 @@ class SavedTab(QWidget):
         self.tasks.spawn(actions.copy_to_clipboard([self.model.abs_path(r) for r in recs]), name="copy-image")
 
     def open_record(self, rec: ImageRecord) -> None:
-        self._guard(actions.open_in_viewer, self.model.abs_path(rec))
+        self.tasks.spawn(actions.open_in_viewer(self.model.abs_path(rec)), name="open")
+
+    def _show_in_folder(self, rec: ImageRecord) -> None:
+        self.tasks.spawn(actions.show_in_folder(self.model.abs_path(rec)), name="show in folder")
 
     def open_sprite_tools(self, recs: Sequence[ImageRecord]) -> None:
         """One image opens the Sprite tab, several the Sheet tab."""

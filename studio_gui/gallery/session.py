@@ -71,8 +71,9 @@ def connect_session_actions(view: GalleryView, core: StudioCore, *, tasks: TaskO
         tasks.spawn(guarded(actions.copy_to_clipboard(paths(recs))), name="copy-image")
 
     handlers = actions.MenuHandlers(
-        open=lambda rec: guard(actions.open_in_viewer, model.abs_path(rec)),
-        show_in_folder=lambda rec: guard(actions.show_in_folder, model.abs_path(rec)),
+        open=lambda rec: tasks.spawn(guarded(actions.open_in_viewer(model.abs_path(rec))), name="open"),
+        show_in_folder=lambda rec: tasks.spawn(guarded(actions.show_in_folder(model.abs_path(rec))),
+                                               name="show in folder"),
         reuse=lambda rec: tasks.spawn(guarded(reuse_record(rec)), name="reuse"),
         copy_prompt=lambda rec: QGuiApplication.clipboard().setText(rec.prompt),
         copy_image=copy_image,

@@ -203,6 +203,7 @@ def test_enter_opens_and_space_previews(host, core, loop, qtbot, monkeypatch):
     tab.view.setCurrentIndex(tab.model.index(0, 0))
     loop.run_until_complete(wait_until(lambda: tab.detail.full_image is not None))
     qtbot.keyClick(tab.view, Qt.Key.Key_Return)
+    loop.run_until_complete(wait_until(lambda: opened))  # the file is checked in a worker first
     assert opened and opened[0].toLocalFile().endswith(tab.model.record(0).name)
     qtbot.keyClick(tab.view, Qt.Key.Key_Space)
     assert tab._preview is not None and tab._preview.isVisible()
