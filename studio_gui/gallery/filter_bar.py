@@ -35,6 +35,11 @@ class FilterBar(QWidget):
         self.service = self._combo("Service", "Only images from this service")
         self.model = self._combo("Model", "Only images from this model")
         self.model.setMaximumWidth(220)
+        # Batch runs' sets; hidden until the gallery has one, so a plain gallery stays plain.
+        self.set_filter = self._combo("Set", "Only the images of this batch run")
+        self.set_filter.setItemText(0, "Any set")
+        self.set_filter.setMaximumWidth(200)
+        self.set_filter.setVisible(False)
         self.date = QComboBox()
         self.date.setToolTip("When the images were made")
         self.date.setAccessibleName("Date range")
@@ -54,14 +59,15 @@ class FilterBar(QWidget):
         self.sort.setToolTip("Sort order")
         for label, _key in SORTS:
             self.sort.addItem(label)
-        for w in (self.service, self.model, self.date, self.date_from, self.date_to, self.favourites, self.sort):
+        for w in (self.service, self.model, self.set_filter, self.date, self.date_from, self.date_to, self.favourites,
+                  self.sort):
             lay.addWidget(w)
 
         self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DEBOUNCE_MS)
         self._debounce.timeout.connect(self._emit)
         self.search.textChanged.connect(self._debounce.start)
         self.search.returnPressed.connect(self._emit)
-        for combo in (self.service, self.model, self.sort):
+        for combo in (self.service, self.model, self.set_filter, self.sort):
             combo.currentIndexChanged.connect(self._emit)
         self.date.currentIndexChanged.connect(self._on_date_preset)
         self.date_from.dateChanged.connect(self._emit)
@@ -89,6 +95,24 @@ class FilterBar(QWidget):
             combo.setCurrentIndex(max(0, i))
             combo.blockSignals(False)
 
+    def set_sets(self, names: list[str]) -> None:
+        """The batch sets to offer (newest first); the menu shows once there is one."""
+        current = self.set_filter.currentData()
+        self.set_filter.blockSignals(True)
+        while self.set_filter.count() > 1:
+            self.set_filter.removeItem(1)
+        for n in names:
+            self.set_filter.addItem(n, n)
+        self.set_filter.setCurrentIndex(max(0, self.set_filter.findData(current)))
+        self.set_filter.blockSignals(False)
+        self.set_filter.setVisible(bool(names) or bool(current))
+
+    def show_set(self, name: str) -> None:
+        if self.set_filter.findData(name) < 0:
+            self.set_filter.addItem(name, name)
+        self.set_filter.setVisible(True)
+        self.set_filter.setCurrentIndex(self.set_filter.findData(name))
+
     def _on_date_preset(self) -> None:
         custom = DATE_PRESETS[self.date.currentIndex()][1] == -1
         self.date_from.setVisible(custom)
@@ -108,6 +132,7 @@ class FilterBar(QWidget):
             text=self.search.text().strip(), service=self.service.currentData() or "",
             model=self.model.currentData() or "", since_ts=since, until_ts=until,
             favourites_only=self.favourites.isChecked(), sort=SORTS[self.sort.currentIndex()][1],
+            set_name=self.set_filter.currentData() or "",
         )
 
     def is_default(self) -> bool:
@@ -120,6 +145,8 @@ class FilterBar(QWidget):
     def active_filters(self) -> list[str]:
         """The narrowing choices other than the search text, in the words of their menus."""
         out = [c.currentText() for c in (self.service, self.model) if c.currentData()]
+        if self.set_filter.currentData():
+            out.append(f"set '{self.set_filter.currentText()}'")
         if self.date.currentIndex() > 0:
             if DATE_PRESETS[self.date.currentIndex()][1] == -1:
                 out.append(f"{self.date_from.date().toString('yyyy-MM-dd')} to {self.date_to.date().toString('yyyy-MM-dd')}")
@@ -135,15 +162,16 @@ class FilterBar(QWidget):
 
     def clear_filters(self) -> None:
         """Back to every image (the search text stays: it is what the user typed last)."""
-        for w in (self.service, self.model, self.date, self.favourites):
+        for w in (self.service, self.model, self.set_filter, self.date, self.favourites):
             w.blockSignals(True)
         self.service.setCurrentIndex(0)
         self.model.setCurrentIndex(0)
+        self.set_filter.setCurrentIndex(0)
         self.date.setCurrentIndex(0)
         self.date_from.setVisible(False)
         self.date_to.setVisible(False)
         self.favourites.setChecked(False)
-        for w in (self.service, self.model, self.date, self.favourites):
+        for w in (self.service, self.model, self.set_filter, self.date, self.favourites):
             w.blockSignals(False)
         self._emit()
 

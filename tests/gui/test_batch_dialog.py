@@ -123,3 +123,21 @@ def test_the_generate_tab_button_offers_an_unfinished_batch(qtbot, core, loop, f
     tab.closing()
     loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
     loop.run_until_complete(tasks.cancel_all())
+
+
+def test_the_gallery_filter_offers_batch_sets_and_filters_by_one(qtbot):
+    from studio_gui.gallery.filter_bar import FilterBar
+
+    bar = FilterBar()
+    qtbot.addWidget(bar)
+    bar.show()
+    assert not bar.set_filter.isVisible()  # no batch yet: no menu
+    bar.set_sets(["potions", "slimes"])
+    assert bar.set_filter.isVisible() and bar.query().set_name == ""
+    with qtbot.waitSignal(bar.set_filter.currentIndexChanged):
+        bar.set_filter.setCurrentIndex(2)
+    assert bar.query().set_name == "slimes" and "set 'slimes'" in bar.active_filters()
+    bar.set_sets(["new one", "potions", "slimes"])
+    assert bar.query().set_name == "slimes"  # the choice survives a refresh
+    bar.clear_filters()
+    assert bar.query().set_name == "" and bar.is_default()
