@@ -388,7 +388,6 @@ class SavedTab(QWidget):
         names = self._service_names()
         self.filters.set_choices(services, models, service_names=names)
         self.filters.set_sets(await self.index.set_names())
-        self.filters.set_sets(await self.index.set_names())
         per = " · ".join(f"{service_label(s.service, names)} {s.count:,}" for s in st.per_service[:6])
         shown = "" if not self.filters.is_filtering() else f"{self.model.total:,} match · "
         self.stats.setText(f"{shown}{counted(st.count, 'image')} · {human_size(st.total_bytes)}"
