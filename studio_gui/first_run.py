@@ -67,6 +67,11 @@ class FirstRunPanel(QDialog):
         lay.addStretch(1)
 
         buttons = QDialogButtonBox()
+        # Offered only once the probe finds no server: installing is the answer to "nothing answers".
+        self.setup_button = QPushButton("Set up local generation…")
+        self.setup_button.clicked.connect(self._open_setup)
+        buttons.addButton(self.setup_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.setup_button.hide()  # after addButton, which shows it
         self.settings_button = QPushButton("Open Settings…")
         self.settings_button.clicked.connect(lambda: self.open_settings.emit("Services"))
         buttons.addButton(self.settings_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -75,6 +80,7 @@ class FirstRunPanel(QDialog):
         buttons.accepted.connect(self.accept)
         lay.addWidget(buttons)
         self.finished.connect(self._on_finished)
+        self._tasks = tasks
         tasks.spawn(self._probe_comfy(), name="first-run comfy probe")
         tasks.spawn(self._describe_key_store(), name="first-run key store")
 
@@ -103,8 +109,15 @@ class FirstRunPanel(QDialog):
         else:
             self.comfy_label.setText(
                 f"No ComfyUI server answered at {url}. Start ComfyUI (or let the studio start it: Settings → ComfyUI server), "
-                "or pick a cloud service."
+                "or pick a cloud service — or let the studio install ComfyUI and a model for your GPU."
             )
+            self.setup_button.show()
+
+    def _open_setup(self) -> None:
+        from studio_gui.setup_wizard import SetupWizard
+
+        self.setup_wizard = SetupWizard(self.core, tasks=self._tasks, parent=self.parentWidget())
+        self.setup_wizard.show()
 
     def _on_finished(self, _result: int) -> None:
         self.core.settings.update(first_run_done=True)

@@ -99,6 +99,8 @@ class SetupMirror:
         self.ignore_range = False
         self.offline = False  # hang up on every request without an answer (the cable pulled)
         self.offline_after_drop = False
+        self.hold_after: dict[str, int] = {}  # path -> body bytes to send, then wait for `release`
+        self.release = threading.Event()
         self.hits: list[Hit] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -153,6 +155,12 @@ class SetupMirror:
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                held = mirror.hold_after.pop(self.path, None)
+                if held is not None:  # a slow server: part of the file, then nothing until released
+                    self.wfile.write(body[:held])
+                    self.wfile.flush()
+                    mirror.release.wait(30)
+                    body = body[held:]
                 cut = mirror.drop_after.pop(self.path, None)
                 if cut is not None:
                     self.wfile.write(body[:cut])
@@ -171,6 +179,7 @@ class SetupMirror:
 
     def __exit__(self, *exc) -> None:
         assert self._server is not None
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -67,6 +67,13 @@ class ServerPage(QWidget):
                        "and stop it when you close the app.")
         intro.setWordWrap(True)
         lay.addWidget(intro)
+        setup_row = QHBoxLayout()
+        self.setup_button = QPushButton("Set up local generation…")
+        self.setup_button.setToolTip("No ComfyUI yet? Install ComfyUI, PyTorch and a model that fits your GPU.")
+        self.setup_button.clicked.connect(self._open_setup)
+        setup_row.addWidget(self.setup_button)
+        setup_row.addStretch(1)
+        lay.addLayout(setup_row)
         form = QFormLayout()
         self.folder = QLineEdit(s.comfy_server_folder)
         self.folder.setPlaceholderText("e.g. C:\\ComfyUI_windows_portable or ~/ComfyUI")
@@ -191,6 +198,19 @@ class ServerPage(QWidget):
             return
         self.test_result.setText(("✔ " if ok else "✕ ") + text)
         self.test_result.setStyleSheet("" if ok else "color: #d0312d;")
+
+    def _open_setup(self) -> None:
+        from studio_gui.setup_wizard import SetupWizard
+
+        self.setup_wizard = SetupWizard(self.core, tasks=self.tasks, parent=self)
+        self.setup_wizard.finished.connect(lambda _r: self._reload_folder())
+        self.setup_wizard.show()
+
+    def _reload_folder(self) -> None:
+        if shiboken6.isValid(self):  # the wizard may have registered its install as the managed server
+            s = self.core.settings.current
+            self.folder.setText(s.comfy_server_folder)
+            self.auto.setChecked(s.comfy_manage_server)
 
     def _browse(self) -> None:
         dlg = QFileDialog(self, "Choose the ComfyUI folder")

@@ -1,0 +1,325 @@
+"""The local-setup wizard: plan → confirm → progress (per file and overall) → result.
+
+All reading of the GPU, the disk and the catalog, the downloads, unpacking and pip run in
+the core on the asyncio loop or in worker threads; this dialog only shows events. The test
+image is decoded in a worker thread too (QImage, not QPixmap, is safe off the GUI thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QImage, QPixmap
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+                               QProgressBar, QPushButton, QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from studio_core.errors import StudioError
+from studio_core.setup import catalog as catalog_mod, first_start, gpu_facts, installer
+from studio_core.setup.catalog import Catalog
+from studio_core.setup.plan import Plan, human_size, make_plan
+from studio_core.setup.progress import describe
+from studio_core.setup.pyenv import PythonEnv
+from studio_gui.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+_ERROR_STYLE = "color: #d0312d;"
+_MUTED_STYLE = "color: palette(placeholder-text);"
+
+
+def _label(text: str = "", *, style: str = "", name: str = "") -> QLabel:
+    lab = QLabel(text)
+    lab.setWordWrap(True)
+    lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if style:
+        lab.setStyleSheet(style)
+    if name:
+        lab.setObjectName(name)
+        lab.setAccessibleName(name)
+    return lab
+
+
+class SetupWizard(QDialog):
+    """Non-modal; everything it starts is cancelled when it closes."""
+
+    def __init__(self, core, *, tasks: TaskOwner | None = None, catalog: Catalog | None = None,
+                 env: PythonEnv | None = None, gpu_reader: Callable[[], gpu_facts.GpuFacts | None] = gpu_facts.read,
+                 disk_usage: Callable = shutil.disk_usage, folder: str | Path | None = None, parent=None):
+        super().__init__(parent)
+        self.core = core
+        self.tasks = tasks or TaskOwner()
+        self._catalog = catalog
+        self._env = env
+        self._gpu_reader = gpu_reader
+        self._disk_usage = disk_usage
+        self._gpu: gpu_facts.GpuFacts | None = None
+        self.plan: Plan | None = None
+        self._run: asyncio.Task | None = None
+        self.result_image: QImage | None = None
+        self.setWindowTitle("Set up local generation")
+        self.setObjectName("SetupWizard")
+        self.resize(760, 560)
+        self.pages = QStackedWidget()
+        QVBoxLayout(self).addWidget(self.pages)
+        self._build_plan_page(folder)
+        self._build_progress_page()
+        self._build_result_page()
+        self.finished.connect(lambda _r: self._cancel())
+        self.tasks.spawn(self._load(), name="setup plan")
+
+    # -- page 1: the plan ------------------------------------------------------------------------
+    def _build_plan_page(self, folder: str | Path | None) -> None:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(_label("<h3>Set up local generation</h3>Free image generation on this computer: the app "
+                             "downloads ComfyUI, a Python environment and one model that suits your graphics card. "
+                             "Nothing is downloaded until you press Install."))
+        self.gpu_label = _label("Reading the graphics card…", name="GPU")
+        lay.addWidget(self.gpu_label)
+        self.notes_label = _label(style=_MUTED_STYLE, name="Plan notes")
+        lay.addWidget(self.notes_label)
+        self.components = QTreeWidget()
+        self.components.setHeaderLabels(["What", "Size", "Licence", "From"])
+        self.components.setRootIsDecorated(False)
+        self.components.setAccessibleName("Components to install")
+        self.components.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        lay.addWidget(self.components, 1)
+        frow = QHBoxLayout()
+        frow.addWidget(QLabel("Install into"))
+        default = folder or self.core.settings.current.comfy_server_folder or (self.core.paths.data / "ComfyUI")
+        self.folder = QLineEdit(str(default))
+        self.folder.setAccessibleName("Install folder")
+        self.folder.editingFinished.connect(self._replan)
+        frow.addWidget(self.folder, 1)
+        browse = QPushButton("Change…")
+        browse.clicked.connect(self._browse)
+        frow.addWidget(browse)
+        lay.addLayout(frow)
+        self.disk_label = _label(name="Disk space")
+        lay.addWidget(self.disk_label)
+        self.problems_label = _label(style=_ERROR_STYLE, name="Why it can't be installed")
+        self.problems_label.hide()
+        lay.addWidget(self.problems_label)
+        brow = QHBoxLayout()
+        brow.addStretch(1)
+        self.repair_button = QPushButton("Repair")
+        self.repair_button.setToolTip("Check every installed file against its checksum and fetch what is wrong.")
+        self.repair_button.clicked.connect(self._on_repair)
+        self.repair_button.hide()
+        self.install_button = QPushButton("Install")
+        self.install_button.setEnabled(False)
+        self.install_button.setDefault(True)
+        self.install_button.clicked.connect(self._on_install)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        for b in (self.repair_button, self.install_button, close):
+            brow.addWidget(b)
+        lay.addLayout(brow)
+        self.pages.addWidget(page)
+
+    def _browse(self) -> None:
+        dlg = QFileDialog(self, "Where should ComfyUI go?")
+        dlg.setFileMode(QFileDialog.FileMode.Directory)
+        dlg.fileSelected.connect(lambda p: (self.folder.setText(str(Path(p) / "ComfyUI")), self._replan()))
+        dlg.open()
+
+    async def _load(self) -> None:
+        if self._catalog is None:
+            try:
+                self._catalog = await asyncio.to_thread(catalog_mod.load)
+            except (OSError, ValueError, KeyError) as exc:
+                if shiboken6.isValid(self):
+                    self.gpu_label.setText(f"The setup data could not be read ({exc}); reinstalling the app "
+                                           "fixes this.")
+                return
+        self._gpu = await asyncio.to_thread(self._gpu_reader)
+        if shiboken6.isValid(self):
+            await self._make_plan()
+
+    def _replan(self) -> None:
+        if self._catalog is not None:
+            self.tasks.spawn(self._make_plan(), name="setup re-plan")
+
+    async def _make_plan(self) -> None:
+        assert self._catalog is not None
+        folder = Path(self.folder.text().strip() or ".").expanduser()
+        free = await asyncio.to_thread(installer.free_bytes, folder, self._disk_usage)
+        manifest = await asyncio.to_thread(installer.read_manifest, folder)
+        if not shiboken6.isValid(self):
+            return
+        self.plan = plan = make_plan(self._gpu, free, self._catalog, folder)
+        self.gpu_label.setText(plan.device)
+        self.notes_label.setText("\n".join(plan.notes))
+        self.notes_label.setVisible(bool(plan.notes))
+        self.components.clear()
+        for c in plan.components:
+            item = QTreeWidgetItem([c.title, c.detail, c.licence, c.source])
+            item.setToolTip(3, c.source)
+            if not c.pinned:
+                item.setToolTip(0, "No pinned checksum: this item will not be installed.")
+                item.setForeground(0, Qt.GlobalColor.red)
+            self.components.addTopLevelItem(item)
+        self.disk_label.setText(f"Needs about {human_size(plan.disk_needed)}; {human_size(plan.disk_free)} is free "
+                                f"there. Sizes and sums as of {self._catalog.as_of}.")
+        problems = list(plan.problems)
+        if manifest is not None:
+            problems.insert(0, f"ComfyUI {manifest.get('comfyui')} is already installed in {folder}. Repair checks "
+                               "every file and fetches what is wrong.")
+            offer = installer.update_offer(folder, self._catalog)
+            if offer is not None:
+                problems.insert(1, f"ComfyUI {offer.version} is available: {offer.changes}")
+        self.problems_label.setText("\n".join(problems))
+        self.problems_label.setVisible(bool(problems))
+        self.repair_button.setVisible(manifest is not None)
+        self.install_button.setEnabled(plan.can_install and manifest is None)
+
+    # -- page 2: progress --------------------------------------------------------------------------
+    def _build_progress_page(self) -> None:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        self.step_label = _label(name="Step")
+        self.step_label.setFont(QFont(self.font().family(), self.font().pointSize() + 1, QFont.Weight.Bold))
+        lay.addWidget(self.step_label)
+        self.file_label = _label(name="Current file")
+        self.file_bar = QProgressBar()
+        self.file_bar.setRange(0, 1000)
+        self.file_bar.setAccessibleName("This file")
+        self.file_detail = _label(style=_MUTED_STYLE)
+        self.overall_label = _label("All downloads")
+        self.overall_bar = QProgressBar()
+        self.overall_bar.setRange(0, 1000)
+        self.overall_bar.setAccessibleName("All downloads")
+        self.overall_detail = _label(style=_MUTED_STYLE)
+        for w in (self.file_label, self.file_bar, self.file_detail, self.overall_label, self.overall_bar,
+                  self.overall_detail):
+            lay.addWidget(w)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setFont(QFont("monospace"))
+        self.log.setAccessibleName("Setup log")
+        lay.addWidget(self.log, 1)
+        brow = QHBoxLayout()
+        brow.addStretch(1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop and remove everything this setup has put on disk so far.")
+        self.cancel_button.clicked.connect(self._cancel)
+        brow.addWidget(self.cancel_button)
+        lay.addLayout(brow)
+        self.pages.addWidget(page)
+
+    def _on_event(self, event: installer.SetupEvent) -> None:
+        if not shiboken6.isValid(self):
+            return
+        if isinstance(event, installer.StepStarted):
+            self.step_label.setText(event.text)
+        elif isinstance(event, installer.DownloadProgress):
+            self.file_label.setText(event.name)
+            self.file_bar.setValue(int(event.file.fraction * 1000))
+            self.file_detail.setText(describe(event.file))
+            self.overall_bar.setValue(int(event.overall.fraction * 1000))
+            self.overall_detail.setText(describe(event.overall))
+        elif isinstance(event, installer.LogLine):
+            self.log.appendPlainText(event.text)
+
+    # -- running -----------------------------------------------------------------------------------
+    def _on_install(self) -> None:
+        if self.plan is None or not self.plan.can_install:
+            return
+        self.pages.setCurrentIndex(1)
+        self.cancel_button.setEnabled(True)
+        self._run = self.tasks.spawn(self._install(self.plan), name="local setup")
+
+    def _on_repair(self) -> None:
+        self.pages.setCurrentIndex(1)
+        self._run = self.tasks.spawn(self._repair(Path(self.folder.text().strip())), name="local setup repair")
+
+    def _cancel(self) -> None:
+        if self._run is not None and not self._run.done():
+            self.step_label.setText("Cancelling and removing the partial setup…")
+            self.cancel_button.setEnabled(False)
+            self._run.cancel()
+
+    async def _install(self, plan: Plan) -> None:
+        assert self._catalog is not None
+        try:
+            folder = await installer.Installer(plan, self._catalog, env=self._env, on_event=self._on_event,
+                                               disk_usage=self._disk_usage).install()
+            await self._start_and_prove(folder)
+        except asyncio.CancelledError:
+            self._show_result(False, "Cancelled. Nothing from this setup is left on disk.", retry=True)
+            raise
+        except StudioError as exc:
+            self._show_result(False, exc.user_message, retry=True)
+
+    async def _repair(self, folder: Path) -> None:
+        assert self._catalog is not None
+        try:
+            report = await installer.repair(folder, self._catalog, env=self._env, on_event=self._on_event)
+            fixed = (f"{len(report.fixed)} fixed: {', '.join(report.fixed)}." if report.fixed
+                     else "Every file matched its checksum.")
+            self._show_result(True, f"Checked {report.checked} files. {fixed}", retry=False)
+        except asyncio.CancelledError:
+            self._show_result(False, "Repair cancelled.", retry=True)
+            raise
+        except StudioError as exc:
+            self._show_result(False, exc.user_message, retry=True)
+
+    async def _start_and_prove(self, folder: Path) -> None:
+        self._on_event(installer.StepStarted("start", "Starting ComfyUI and making a test image…"))
+        first_start.register(self.core.settings, folder)
+        url = await self.core.comfy_server.start()
+        png = await first_start.smoke_image(url, folder)
+        image = await asyncio.to_thread(QImage.fromData, png)
+        self.result_image = image
+        if shiboken6.isValid(self):
+            self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
+                128, 128, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+            self.image_label.show()
+        self._show_result(True, f"ComfyUI is installed in {folder}, added as the server the app starts for you, "
+                                f"and running at {url}. The test image below came from it (and was then deleted "
+                                "from its output folder). Pick ComfyUI on the left and generate a sprite.",
+                          retry=False)
+
+    # -- page 3: the result ------------------------------------------------------------------------
+    def _build_result_page(self) -> None:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        self.result_label = _label(name="Setup result")
+        lay.addWidget(self.result_label)
+        self.image_label = QLabel()
+        self.image_label.setAccessibleName("Test image")
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.hide()
+        lay.addWidget(self.image_label)
+        lay.addStretch(1)
+        brow = QHBoxLayout()
+        brow.addStretch(1)
+        self.retry_button = QPushButton("Try again")
+        self.retry_button.setToolTip("Downloads that broke off continue where they stopped.")
+        self.retry_button.clicked.connect(self._retry)
+        self.done_button = QPushButton("Close")
+        self.done_button.clicked.connect(self.accept)
+        brow.addWidget(self.retry_button)
+        brow.addWidget(self.done_button)
+        lay.addLayout(brow)
+        self.pages.addWidget(page)
+
+    def _show_result(self, ok: bool, text: str, *, retry: bool) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self.result_label.setText(("✔ " if ok else "✕ ") + text)
+        self.result_label.setStyleSheet("" if ok else _ERROR_STYLE)
+        self.retry_button.setVisible(retry)
+        self.pages.setCurrentIndex(2)
+
+    def _retry(self) -> None:
+        self.pages.setCurrentIndex(0)
+        self._replan()

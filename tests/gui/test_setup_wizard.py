@@ -1,0 +1,143 @@
+"""The “Set up local generation” wizard against the loopback mirror (tests/setup_mirror.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio_core.setup import catalog as catalog_mod
+from studio_core.setup.catalog import Catalog
+from studio_core.setup.gpu_facts import GpuFacts
+from studio_core.setup.pyenv import PythonEnv
+from tests.gui.conftest import wait_until
+from tests.setup_mirror import TOOL, SetupMirror, catalog_dict, comfy_archive, fake_safetensors, server_site_packages
+
+SIX_GB = GpuFacts("NVIDIA GeForce RTX 3050", 6144, "552.22", (12, 4))
+
+
+def wizard(core, tasks, **kw):
+    from studio_gui.setup_wizard import SetupWizard
+
+    return SetupWizard(core, tasks=tasks, **kw)
+
+
+def test_plan_page_shows_the_card_the_pieces_and_refuses_unpinned(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    dlg = wizard(core, tasks, gpu_reader=lambda: SIX_GB, folder=tmp_path / "ComfyUI")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    loop.run_until_complete(wait_until(lambda: dlg.components.topLevelItemCount() == 4))
+    assert "RTX 3050" in dlg.gpu_label.text() and "CUDA 12.4" in dlg.gpu_label.text()
+    rows = [dlg.components.topLevelItem(i).text(0) for i in range(4)]
+    assert rows[0].startswith("ComfyUI") and "PyTorch" in rows[1] and "DreamShaper" in rows[2] and "Pose" in rows[3]
+    assert dlg.components.topLevelItem(2).text(2) == "CreativeML Open RAIL-M"
+    assert "free" in dlg.disk_label.text()
+    # The shipped ComfyUI archive has no pinned sum: said, and Install stays off.
+    assert catalog_mod.load().latest.archive.name in dlg.problems_label.text()
+    assert not dlg.install_button.isEnabled()
+    assert "--lowvram" in dlg.notes_label.text()
+    dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_cancel_mid_download_leaves_nothing(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    with SetupMirror() as mirror:
+        cat = Catalog.from_dict(catalog_dict(mirror, archive=b"PK\x05\x06" + bytes(18), model=fake_safetensors(),
+                                             pose=fake_safetensors(10_000)))
+        mirror.hold_after["/models/tiny.safetensors"] = 100_000
+        dlg = wizard(core, tasks, catalog=cat, gpu_reader=lambda: None, folder=tmp_path / "disk" / "ComfyUI")
+        qtbot.addWidget(dlg)
+        dlg.show()
+        loop.run_until_complete(wait_until(dlg.install_button.isEnabled))
+        dlg.install_button.click()
+        loop.run_until_complete(wait_until(lambda: dlg.file_label.text() == "tiny.safetensors"
+                                           and dlg.file_bar.value() > 0))
+        assert "left" in dlg.overall_detail.text() or "/s" in dlg.overall_detail.text() or "of" in dlg.overall_detail.text()
+        dlg.cancel_button.click()
+        loop.run_until_complete(wait_until(lambda: dlg.pages.currentIndex() == 2))
+        assert "Cancelled" in dlg.result_label.text()
+        assert not (tmp_path / "disk").exists() or list((tmp_path / "disk").iterdir()) == []
+        dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_wrong_sum_is_shown_in_place_with_the_file_named(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    with SetupMirror() as mirror:
+        cat = Catalog.from_dict(catalog_dict(mirror, archive=b"PK\x05\x06" + bytes(18), model=fake_safetensors(),
+                                             pose=fake_safetensors(10_000), model_sha="f" * 64))
+        dlg = wizard(core, tasks, catalog=cat, gpu_reader=lambda: None, folder=tmp_path / "ComfyUI")
+        qtbot.addWidget(dlg)
+        dlg.show()
+        loop.run_until_complete(wait_until(dlg.install_button.isEnabled))
+        dlg.install_button.click()
+        loop.run_until_complete(wait_until(lambda: dlg.pages.currentIndex() == 2))
+    assert "tiny.safetensors" in dlg.result_label.text() and "checksum" in dlg.result_label.text()
+    assert dlg.retry_button.isVisible() and not (tmp_path / "ComfyUI").exists()
+    dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+@pytest.mark.comfy_server
+@pytest.mark.slow
+def test_full_setup_registers_starts_and_shows_the_test_image(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    core.settings.update(comfy_url="http://192.168.1.20:8188")  # what the user typed stays theirs
+    archive = comfy_archive().read_bytes()
+    tasks = TaskOwner()
+    folder = tmp_path / "ComfyUI"
+    with SetupMirror() as mirror:
+        cat = Catalog.from_dict(catalog_dict(mirror, archive=archive, model=fake_safetensors(),
+                                             pose=fake_safetensors(10_000)))
+        env = PythonEnv(python=[TOOL.find_python311()], base_site_packages=server_site_packages())
+        dlg = wizard(core, tasks, catalog=cat, env=env, gpu_reader=lambda: None, folder=folder)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        loop.run_until_complete(wait_until(dlg.install_button.isEnabled))
+        assert "processor" in dlg.gpu_label.text()
+        dlg.install_button.click()
+        loop.run_until_complete(wait_until(lambda: dlg.pages.currentIndex() == 2, timeout=400))
+    assert dlg.result_label.text().startswith("✔"), dlg.result_label.text()
+    assert dlg.result_image is not None and dlg.result_image.width() == 64
+    s = core.settings.current
+    assert s.comfy_server_folder == str(folder) and s.comfy_manage_server
+    assert s.comfy_url == "http://192.168.1.20:8188" and s.comfy_managed_url.startswith("http://127.0.0.1:")
+    assert core.comfy_server.running
+    assert "Requirement already satisfied" in dlg.log.toPlainText()
+    dlg.close()
+    loop.run_until_complete(core.comfy_server.stop())
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_server_page_and_first_run_offer_the_setup(qtbot, loop, core, monkeypatch):
+    from studio_core.models import ProviderStatus, ServiceState
+    from studio_gui.comfy_settings.server_page import ServerPage
+    from studio_gui.first_run import FirstRunPanel
+    from studio_gui.setup_wizard import SetupWizard
+    from studio_gui.tasks import TaskOwner
+    from tests.fakes import FakeProvider
+
+    tasks = TaskOwner()
+    page = ServerPage(core, tasks=tasks)
+    qtbot.addWidget(page)
+    page.setup_button.click()
+    assert isinstance(page.setup_wizard, SetupWizard) and page.setup_wizard.isVisible()
+    page.setup_wizard.close()
+    fake = FakeProvider("comfyui", status=ProviderStatus(ServiceState.unreachable, "no"))
+    monkeypatch.setattr(core.services, "provider", lambda sid: fake)
+    panel = FirstRunPanel(core, tasks=tasks)
+    assert panel.setup_button.isHidden()  # until the probe has found nothing
+    qtbot.addWidget(panel)
+    panel.show()
+    loop.run_until_complete(wait_until(panel.setup_button.isVisible))
+    panel.setup_button.click()
+    assert panel.setup_wizard.isVisible()
+    panel.setup_wizard.close()
+    loop.run_until_complete(tasks.cancel_all())
