@@ -12,7 +12,7 @@ import threading
 import logging
 from typing import Any, Mapping
 
-from studio_core.errors import DependencyMissing, StudioError
+from studio_core.errors import DependencyMissing, MissingCredentials, StudioError
 from studio_core.models import ProviderStatus, ServiceState
 from studio_core.services import service_info
 
@@ -113,7 +113,7 @@ async def check_service(core, service_id: str, *, timeout: float = CHECK_TIMEOUT
         return ProviderStatus(ServiceState.unreachable, f"No answer within {timeout:.0f} s.")
     except StudioError as exc:
         # check() should report rather than raise; a provider that raises anyway still gets words.
-        state = ServiceState.needs_key if type(exc).__name__ == "MissingCredentials" else ServiceState.error
+        state = ServiceState.needs_key if isinstance(exc, MissingCredentials) else ServiceState.error
         return ProviderStatus(state, redact(exc.user_message))
     except asyncio.CancelledError:
         raise
