@@ -78,18 +78,20 @@ class InputStore:
 
     def add_image(self, source: Path | bytes, *, what: str = "image") -> StoredInput:
         """A reference or control image, stored as it is (converted to PNG when it is not one)."""
-        data, img = self._open(source, what)
+        data, img = self._open(source, what, pixels=False)
         return self._store(data, _normalised(img), unchanged=img.format == "PNG" and _plain_mode(img))
 
     def add_init(self, source: Path | bytes, *, target: tuple[int, int]) -> StoredInput:
         """An init image; reduced (aspect kept, still covering the target) when far larger."""
-        data, img = self._open(source, "init image")
         tw, th = (max(1, int(v)) for v in target)
+        data, img = self._open(source, "init image", pixels=lambda w, h: w > FAR_LARGER * tw or h > FAR_LARGER * th)
         w, h = img.size
         if w > FAR_LARGER * tw or h > FAR_LARGER * th:
             scale = max(tw / w, th / h)
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = _normalised(img).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # reducing_gap 2: a box reduction first, Lanczos for the rest; the docs call the result
+            # indistinguishable from plain Lanczos, at a fraction of the time for a 4× reduction.
+            small = _normalised(img).resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
             note = (f"The init image ({w}×{h}) is far larger than the {tw}×{th} image being made; "
                     f"it was reduced to {size[0]}×{size[1]}.")
             return self._store(b"", small, unchanged=False, notice=note)
@@ -130,7 +132,9 @@ class InputStore:
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def _open(self, source: Path | bytes, what: str) -> tuple[bytes, Image.Image]:
+    def _open(self, source: Path | bytes, what: str, pixels=True) -> tuple[bytes, Image.Image]:
+        """Read and check; ``pixels`` (or a test of the size) says whether the pixels are needed.
+        A plain PNG kept byte for byte needs none: its chunks are checked (CRCs) without decoding."""
         label = _label(source, what)
         if isinstance(source, Path):
             try:
@@ -157,6 +161,10 @@ class InputStore:
             if min(w, h) < MIN_SIDE:
                 raise NotAnImage(f"{what} {w}x{h} too small", user_message=(
                     f"{label} is only {w}×{h} pixels; an input image needs at least {MIN_SIDE} on each side."))
+            need = pixels(w, h) if callable(pixels) else pixels
+            if not need and img.format == "PNG" and _plain_mode(img) and img.getexif().get(0x0112, 1) == 1:
+                Image.open(io.BytesIO(data)).verify()  # chunk structure and CRCs, without inflating the pixels
+                return data, img
             img.load()
             if img.getexif().get(0x0112, 1) != 1:
                 img = ImageOps.exif_transpose(img)  # a phone photo stored sideways is meant upright

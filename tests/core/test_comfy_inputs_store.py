@@ -54,6 +54,12 @@ def test_non_image_and_empty_file_get_plain_messages(store: InputStore, tmp_path
     assert not store.folder.exists() or not any(store.folder.iterdir())  # nothing half-stored
 
 
+def test_truncated_png_is_refused_even_when_kept_byte_for_byte(store: InputStore):
+    data = png((64, 64), (1, 2, 3))
+    with pytest.raises(NotAnImage):
+        store.add_image(data[: len(data) - 20])
+
+
 def test_missing_source_file_is_a_storage_error(store: InputStore, tmp_path: Path):
     with pytest.raises(StorageError) as ei:
         store.add_image(tmp_path / "gone.png")
