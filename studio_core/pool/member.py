@@ -17,6 +17,7 @@ from studio_core.errors import ProviderUnavailable, RequestTimedOut, StudioError
 from studio_core.pool import capabilities as caps_mod
 from studio_core.pool.capabilities import Capabilities
 from studio_core.pool.connection import SecretLookup, connection_for
+from studio_core.pool.errors import CertificateMismatch
 from studio_core.pool.servers import ServerKind, ServerSpec
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,9 @@ class Member:
             self.stats = await self.provider.system_stats()
             q = await self.provider.queue_info()
             self.queue_length = q["running"] + q["pending"]
+        except CertificateMismatch as exc:  # it answers, with the wrong certificate: not "switched off"
+            self.state, self.message = ERROR, exc.user_message
+            return False
         except (ProviderUnavailable, RequestTimedOut) as exc:
             self.went_away(exc)
             return False
