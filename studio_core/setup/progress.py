@@ -64,6 +64,8 @@ def describe(t: Transfer) -> str:
 
 def duration(seconds: float) -> str:
     s = int(round(seconds))
+    if s < 1:
+        return "under 1 s"
     if s < 60:
         return f"{s} s"
     if s < 3600:

@@ -90,6 +90,7 @@ class SetupWizard(QDialog):
         self.components.setRootIsDecorated(False)
         self.components.setAccessibleName("Components to install")
         self.components.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.components.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         lay.addWidget(self.components, 1)
         frow = QHBoxLayout()
         frow.addWidget(QLabel("Install into"))
@@ -161,7 +162,8 @@ class SetupWizard(QDialog):
         self.components.clear()
         for c in plan.components:
             item = QTreeWidgetItem([c.title, c.detail, c.licence, c.source])
-            item.setToolTip(3, c.source)
+            for col in range(4):  # the columns are narrow; the full text is one hover away
+                item.setToolTip(col, item.text(col))
             if not c.pinned:
                 item.setToolTip(0, "No pinned checksum: this item will not be installed.")
                 item.setForeground(0, Qt.GlobalColor.red)
