@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 
 from studio_core.app_core import StudioCore
 from studio_core.changes import SettingsWriteFailed
+from studio_core.models import JobFailed
 from studio_gui import ui_state
 from studio_gui.close_dialog import KEEP, WAIT, CloseDialog, WorkInFlight, work_in_flight
-from studio_gui.errors import present_error
+from studio_gui.errors import MAKE_IT_FIT, RETRY, present_error
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ class MainWindow(QMainWindow):
         self.close_choice: str | None = None
         self.close_dialog: CloseDialog | None = None
         self._build()
-        sub = core.changes.subscribe(self._on_settings_write_failed, SettingsWriteFailed)
-        self.destroyed.connect(lambda *_: sub.close())
+        # Failed jobs' requests by their error, for the error area's Retry (newest few only).
+        self._failed: dict[int, tuple[BaseException, object]] = {}
+        subs = [core.changes.subscribe(self._on_settings_write_failed, SettingsWriteFailed),
+                core.changes.subscribe(self._remember_failed, JobFailed)]
+        self.destroyed.connect(lambda *_: [sub.close() for sub in subs])
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -138,6 +142,8 @@ class MainWindow(QMainWindow):
             self.resume_banner = ResumeBanner(self.core, parent=self._generate_tab)
             self._generate_tab.add_results_banner(self.resume_banner)
             self.resume_banner.refresh()
+            self._generate_tab.error_area.offer_handlers.update({RETRY: self.retry_failed,
+                                                                 MAKE_IT_FIT: self.make_it_fit})
         return self._generate_tab
 
     @property
@@ -298,6 +304,33 @@ class MainWindow(QMainWindow):
         if self.close_choice is None:
             self.close_choice = WAIT
         self.close()
+
+    # -- the error area's one-click fixes ----------------------------------------------------
+    def _remember_failed(self, ev: JobFailed) -> None:
+        entry = self.core.jobs.entry(ev.job_id)
+        if entry is not None and isinstance(ev.error, BaseException):
+            self._failed[id(ev.error)] = (ev.error, entry.request)
+            while len(self._failed) > 20:
+                self._failed.pop(next(iter(self._failed)))
+
+    def retry_failed(self, exc: BaseException) -> str | None:
+        """Queue the failed job's request again (offered only for retryable errors: the
+        request never reached the service, so nothing is paid twice)."""
+        kept = self._failed.get(id(exc))
+        if kept is None or kept[0] is not exc:
+            self.status.showMessage("That job is no longer known; press Generate to run it again.", 8000)
+            return None
+        return self.core.jobs.submit(kept[1])
+
+    def make_it_fit(self, _exc: BaseException) -> bool:
+        """Apply the VRAM planner's first proposal that fits, as its own button does."""
+        fit = getattr(self.generate_tab.settings_panel, "fit", None)
+        if fit is None or fit.fix_row.isHidden():
+            self.status.showMessage("No smaller setting is known to fit this card: lower the size or batch, "
+                                    "or start ComfyUI with --lowvram.", 12000)
+            return False
+        fit.fix_button.click()
+        return True
 
     def _on_settings_write_failed(self, ev: SettingsWriteFailed) -> None:
         self.status.showMessage(f"{ev.message} They stay in force until the studio closes.")

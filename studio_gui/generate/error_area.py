@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.errors import StudioError
-from studio_gui.errors import user_text
+from studio_gui.errors import OFFER_LABELS, hint, offers, user_text
 from studio_core.secrets import redact
 
 
@@ -21,6 +21,9 @@ class ErrorArea(QFrame):
         super().__init__(parent)
         self._redact = redactor
         self._action: Callable[[], None] | None = None
+        # The fixes this area can carry out, by offer (studio_gui.errors.offers): the owner
+        # registers e.g. RETRY → resubmit the failed request, MAKE_IT_FIT → the planner.
+        self.offer_handlers: dict[str, Callable[[BaseException], None]] = {}
         self.setObjectName("errorArea")
         self.setStyleSheet("QFrame#errorArea { border: 1px solid #d98880; border-radius: 4px;"
                            " background: rgba(231, 76, 60, 0.10); }")
@@ -60,11 +63,19 @@ class ErrorArea(QFrame):
     def show_error(self, exc: BaseException, *, context: str = "",
                    action: tuple[str, Callable[[], None]] | None = None) -> None:
         text = user_text(exc)
-        self.message.setText(f"{context}{text}" if context else text)
+        shown = f"{context}{text}" if context else text
+        if hint(exc):
+            shown += "\n" + self._redact(hint(exc))
+        self.message.setText(shown)
         detail = exc.detail if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
         self.details.setPlainText(self._redact(detail))
         self.details_button.setVisible(bool(detail) and detail != text)
         self.details_button.setChecked(False)
+        if action is None:
+            offer = next((o for o in offers(exc) if o in self.offer_handlers), None)
+            if offer is not None:
+                handler = self.offer_handlers[offer]
+                action = (OFFER_LABELS[offer], lambda: handler(exc))
         if action:
             self.action_button.setText(action[0])
             self._action = action[1]

@@ -282,6 +282,7 @@ def test_session_grid_opens_sprite_tools_and_opens_files(tab, qtbot, loop, core,
     view.setFocus()
     view.setCurrentIndex(model.index(1, 0))
     qtbot.keyClick(view, Qt.Key.Key_Return)
+    loop.run_until_complete(wait_until(lambda: opened))  # the file is checked in a worker first
     assert [Path(u.toLocalFile()) for u in opened] == [model.abs_path(model.record(1))]
     settle(loop, core, tab)
 
