@@ -99,6 +99,12 @@ class InvalidRequest(StudioError):
     user_message = "The service rejected the request settings."
 
 
+class InputsNotSupported(InvalidRequest):
+    """The chosen model does not take an image input the request carries (found before sending)."""
+
+    user_message = "This model does not take the image inputs of this request."
+
+
 class InvalidResponse(StudioError):
     user_message = "The service sent back something that is not a usable image."
 

@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from studio_core.errors import InvalidRequest
+from studio_core.inputs import ImageInputs
+
 
 class QualityTier(enum.StrEnum):
     optimized = "optimized"
@@ -171,7 +174,8 @@ class GenerationRequest:
     image. Core concepts are typed fields: ``workflow`` (a custom ComfyUI graph),
     ``background`` (how a transparent background is made), ``cloud_provider`` (the
     inference provider behind a cloud service, e.g. Hugging Face's "fal-ai"),
-    ``style_preset`` and ``member`` (the frame set this request is part of).
+    ``style_preset``, ``member`` (the frame set this request is part of) and ``inputs``
+    (init image, mask, references, control images and LoRAs, by content digest).
     ``options`` carries only provider-specific extras as sorted ``(key, value)`` pairs so
     the request stays hashable (``tiled_vae``, ``upscale_to``, a Nova ``style``…).
     """
@@ -195,8 +199,12 @@ class GenerationRequest:
     cloud_provider: str = ""
     style_preset: str = ""
     member: FrameRef | None = None
+    inputs: ImageInputs = ImageInputs()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.inputs, ImageInputs):
+            # A caller handing the metadata form gets it checked like any other input.
+            object.__setattr__(self, "inputs", ImageInputs.from_dict(self.inputs) if self.inputs else ImageInputs())
         opts = dict(self.options.items() if isinstance(self.options, Mapping) else self.options)
         if any(k in opts for k in LEGACY_OPTION_KEYS):
             fields = {"workflow": self.workflow, "background": self.background,
@@ -273,6 +281,7 @@ class GenerationRequest:
         d["workflow"] = self.workflow.to_dict() if self.workflow else None
         d["background"] = self.background.to_dict()
         d["member"] = self.member.to_dict() if self.member else None
+        d["inputs"] = self.inputs.to_dict()  # digests only: the images stay in the input store
         return d
 
     def to_json(self) -> str:
@@ -312,6 +321,13 @@ class GenerationRequest:
                 continue
             if f.name == "member":
                 kwargs["member"] = FrameRef.from_dict(value)
+                continue
+            if f.name == "inputs":
+                try:
+                    kwargs["inputs"] = ImageInputs.from_dict(value)
+                except InvalidRequest:
+                    # Damaged inputs must not lose the rest of the settings; reuse without them.
+                    kwargs["inputs"] = ImageInputs()
                 continue
             if isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
                 kwargs[f.name] = float(value)

@@ -40,6 +40,37 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
+    def parts(self) -> list[Part]:
+        """The parts of a multipart/form-data body, in order."""
+        return multipart_parts(self.headers, self.body)
+
+
+@dataclass
+class Part:
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
+
+
+def multipart_parts(headers: dict[str, str], body: bytes) -> list[Part]:
+    """Split a multipart/form-data body the way a server would (the stdlib email parser)."""
+    import email
+    import email.policy
+
+    ctype = headers.get("content-type", "")
+    assert ctype.startswith("multipart/form-data"), ctype
+    msg = email.message_from_bytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body, policy=email.policy.HTTP)
+    out = []
+    for part in msg.iter_parts():
+        out.append(Part(part.get_param("name", header="content-disposition"), part.get_filename(),
+                        part.get_content_type() if part.get("content-type") else "", part.get_payload(decode=True)))
+    return out
+
 
 @dataclass
 class Reply:

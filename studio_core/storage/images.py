@@ -244,3 +244,63 @@ def save_generated_image(
             width=img.width, height=img.height, info=tuple(sorted((info or {}).items())),
         )
     raise FileExistsError(f"no free name for {base}")
+
+
+# ---------------------------------------------------------------------------------------
+# "Reuse settings" with image inputs
+
+
+@dataclass(frozen=True, slots=True)
+class ReusedRequest:
+    """A saved image's request ready to run again: its inputs are the ones still in the input
+    store (``paths`` names their files, digest → path, for showing them); ``notice`` says
+    which inputs were left out because their images are gone."""
+
+    request: GenerationRequest
+    paths: tuple[tuple[str, Path], ...] = ()
+    notice: str = ""
+
+
+def reuse_request(request: GenerationRequest, store: Any) -> ReusedRequest:
+    """``request`` with its inputs resolved against ``store`` (an InputStore). Blocking: stats files.
+
+    The metadata names inputs by digest only, so an input deleted from the data folder (or an
+    image made on another machine) cannot be restored; such inputs are dropped, never sent empty.
+    """
+    import dataclasses
+
+    from studio_core.inputs import ImageInputs
+
+    inputs = request.inputs
+    if inputs.empty and not inputs.loras:
+        return ReusedRequest(request)
+    have = {d: store.path(d) for d in inputs.digests() if store.has(d)}
+    gone: list[str] = []
+    init, mask = inputs.init, inputs.mask
+    if init is not None and init.image not in have:
+        gone.append("the init image")
+        init = None
+    if mask is not None and (init is None or mask.image not in have):
+        gone.append("the mask")
+        mask = None
+    refs = tuple(r for r in inputs.references if r.image in have)
+    ctrls = tuple(c for c in inputs.controls if c.image in have)
+    if len(refs) < len(inputs.references):
+        gone.append(_count(len(inputs.references) - len(refs), "reference image"))
+    if len(ctrls) < len(inputs.controls):
+        gone.append(_count(len(inputs.controls) - len(ctrls), "control image"))
+    kept = ImageInputs(init=init, mask=mask, references=refs, controls=ctrls, loras=inputs.loras)
+    notice = ""
+    if gone:
+        notice = ("Restored without " + _join(gone) + ": the images are no longer in the studio's data folder."
+                  " Add them again to use them.")
+    return ReusedRequest(dataclasses.replace(request, inputs=kept),
+                         tuple((d, p) for d, p in have.items() if d in kept.digests()), notice)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -12,10 +12,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from studio_core.providers.cloud.common import fit_size, nearest_size, parse_size
 from studio_core.resources import resource_path
+
+if TYPE_CHECKING:
+    from studio_core.inputs import ImageInputs
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,91 @@ log = logging.getLogger(__name__)
 CATALOG_PATH = resource_path("cloud_models.json")
 
 RETIRED_STATES = frozenset({"retired", "shut_down", "shutdown"})
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class InputSupport:
+    """Which image inputs a model takes, from the catalog's ``inputs`` entry.
+
+    ``None`` everywhere means "not known": the catalog records only what a source says,
+    so an unknown fact is never read as yes or no. ``max_images`` counts every input image
+    of one request (the init image included); ``control`` lists the control types taken
+    (``()`` none). Byte and side limits are per input image as the provider documents them.
+    """
+
+    init: bool | None = None
+    mask: bool | None = None
+    references: bool | None = None
+    max_images: int | None = None
+    control: tuple[str, ...] | None = None
+    loras: bool | None = None
+    max_bytes: int | None = None
+    mask_max_bytes: int | None = None
+    max_side: int | None = None
+    as_of: str = ""
+    source: str = ""
+    note: str = ""
+
+    @classmethod
+    def parse(cls, raw: Any) -> InputSupport:
+        if not isinstance(raw, Mapping):
+            return cls()
+        ctrl = raw.get("control")
+        control: tuple[str, ...] | None
+        if isinstance(ctrl, bool):
+            control = () if ctrl is False else None  # "true" without types says too little
+        elif isinstance(ctrl, (list, tuple)):
+            control = tuple(str(c) for c in ctrl)
+        else:
+            control = None
+        return cls(init=_flag(raw.get("init")), mask=_flag(raw.get("mask")), references=_flag(raw.get("references")),
+                   max_images=_count(raw.get("max_images")), control=control, loras=_flag(raw.get("loras")),
+                   max_bytes=_count(raw.get("max_bytes")), mask_max_bytes=_count(raw.get("mask_max_bytes")),
+                   max_side=_count(raw.get("max_side")), as_of=str(raw.get("as_of") or ""),
+                   source=str(raw.get("source") or ""), note=str(raw.get("note") or ""))
+
+    @property
+    def takes_images(self) -> bool:
+        return bool(self.init or self.references or self.mask or self.control)
+
+    def refused(self, inputs: ImageInputs) -> list[str]:
+        """What of ``inputs`` this model is known not to take, in words ("a mask", …); [] when nothing."""
+        out: list[str] = []
+        if inputs.init is not None and self.init is False:
+            out.append("an init image")
+        if inputs.mask is not None and self.mask is False:
+            out.append("a mask")
+        if inputs.references and self.references is False:
+            out.append("reference images")
+        images = len(inputs.references) + (1 if inputs.init is not None else 0)
+        if images and self.max_images is not None and images > self.max_images and not (
+                inputs.references and self.references is False):
+            out.append(f"{images} input images (it takes at most {self.max_images})")
+        if self.control is not None:
+            for kind in dict.fromkeys(c.type for c in inputs.controls):
+                if kind not in self.control:
+                    out.append(f"a {kind} control image")
+        if inputs.active_loras and self.loras is not True:
+            out.append("LoRAs (they work with ComfyUI)")
+        return out
+
+    def covers(self, inputs: ImageInputs) -> bool:
+        """Whether a source says this model takes every input of ``inputs`` (unknown is not yes)."""
+        images = len(inputs.references) + (1 if inputs.init is not None else 0)
+        return ((inputs.init is None or self.init is True)
+                and (inputs.mask is None or self.mask is True)
+                and (not inputs.references or self.references is True)
+                and (not images or (self.max_images is not None and images <= self.max_images))
+                and all(self.control is not None and c.type in self.control for c in inputs.controls)
+                and (not inputs.active_loras or self.loras is True))
 
 
 @dataclass(frozen=True)
@@ -48,6 +136,10 @@ class ModelSpec:
     @property
     def transparency(self) -> bool:
         return bool(self.raw.get("transparency"))
+
+    @property
+    def inputs(self) -> InputSupport:
+        return InputSupport.parse(self.raw.get("inputs"))
 
     @property
     def max_batch(self) -> int:
@@ -138,6 +230,31 @@ class ProviderSpec:
             return f"Choose another model in Settings, for example {alt}."
         return "No other working model is known for this service; check the service's model list and enter one in Settings."
 
+    def model_taking(self, inputs: ImageInputs, *, besides: str = "") -> ModelSpec | None:
+        """A working model of this service known to take every input of ``inputs``; None when none is."""
+        for m in self.models:
+            if m.id.lower() == besides.lower() or m.retired or m.status in ("deprecated", "legacy"):
+                continue
+            if m.inputs.covers(inputs):
+                return m
+        return None
+
+    def inputs_problem(self, model_id: str, inputs: ImageInputs) -> str:
+        """The sentence for a request whose inputs ``model_id`` does not take ("" when it takes them):
+        what it does not take, and a model of this service that does (or that none is known)."""
+        m = self.model(model_id)
+        refused = m.inputs.refused(inputs)
+        if not refused:
+            return ""
+        service = str(self.get("name") or self.id)
+        what = refused[0] if len(refused) == 1 else ", ".join(refused[:-1]) + " or " + refused[-1]
+        text = f"{m.label or m.id} on {service} does not take {what}."
+        alt = self.model_taking(inputs, besides=m.id)
+        if alt is not None:
+            return text + f" {alt.label or alt.id} ({alt.id}) on {service} does: choose it, or remove those inputs."
+        return text + (f" No {service} model the studio knows takes them (none known); use ComfyUI or another"
+                       " service, or remove those inputs.")
+
     def retired_message(self, model_id: str, service_name: str) -> str:
         """What to tell the user when the service says a model is gone (404/410/model_not_found)."""
         m = self.model(model_id)
@@ -198,3 +315,16 @@ def load(path: Path | None = None) -> Catalog:
 
 def provider(provider_id: str) -> ProviderSpec:
     return load().provider(provider_id)
+
+
+def accepts(service: str, model: str, *, cat: Catalog | None = None) -> InputSupport:
+    """Which image inputs ``model`` of cloud ``service`` takes ('' = the service's default model)."""
+    return (cat or load()).provider(service).model(model).inputs
+
+
+def inputs_problem(service: str, model: str, inputs: ImageInputs, *, cat: Catalog | None = None) -> str:
+    """"" when ``model`` takes ``inputs``; else the user's sentence naming what it does not take and a
+    model of ``service`` that does (or "none known"). For the service card and before Generate."""
+    if inputs.empty and not inputs.mask:
+        return ""
+    return (cat or load()).provider(service).inputs_problem(model, inputs)

@@ -19,7 +19,7 @@ import httpx
 import openai
 
 from studio_core import costs
-from studio_core.errors import ContentRefused, InvalidResponse, ModelNotFound, StudioError
+from studio_core.errors import ContentRefused, InputsNotSupported, InvalidResponse, ModelNotFound, StudioError
 from studio_core.models import (
     GenerationRequest,
     JobEvent,
@@ -31,7 +31,7 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
-from studio_core.providers.cloud import catalog
+from studio_core.providers.cloud import catalog, input_images
 from studio_core.providers.cloud.common import (
     Done,
     attempts_setting,
@@ -79,8 +79,10 @@ class OpenAIImagesProvider:
         base_delay: float = 1.0,
         sleep: Any = asyncio.sleep,
         spec: catalog.ProviderSpec | None = None,
+        input_store: Any = None,
     ):
         self._raw_key = api_key
+        self.input_store = input_store  # studio_core.input_store.InputStore: the images a request's inputs name
         self._spec = spec or catalog.provider(self.id)
         self.model = (model or "").strip() or self._spec.default_model
         self._endpoint = endpoint
@@ -137,8 +139,10 @@ class OpenAIImagesProvider:
 
     # -- the call ------------------------------------------------------------------
     async def _call(self, params: dict[str, Any]) -> Any:
+        # With input images the same body goes to images.edit as multipart (image[] parts, mask).
+        images = self._get_client().images
         try:
-            resp = await self._get_client().images.generate(**params)
+            resp = await (images.edit(**params) if "image" in params else images.generate(**params))
         except Exception as exc:  # noqa: BLE001 - library exceptions never leave the provider
             raise self._map_error(exc) from None
         if not hasattr(resp, "data"):
@@ -202,12 +206,16 @@ class OpenAIImagesProvider:
         return twin
 
     async def _generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        spec = self._spec.model(self.model)
+        input_images.check(self._spec, self.model, request.inputs)
         try:
             self._get_client()
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc) from None
-        spec = self._spec.model(self.model)
+        files = await self._edit_files(request, spec)
         yield JobStarted(job_id)
+        for note in files.pop("notices", ()):
+            yield JobNotice(job_id, note)
         for note in self._start_notes():
             yield JobNotice(job_id, note)
         if spec.retired:
@@ -225,7 +233,7 @@ class OpenAIImagesProvider:
         total, per_call, done = max(request.batch, 1), spec.max_batch, 0
         while done < total:
             n = min(per_call, total - done)
-            params = self._params(request, spec, n, f"{w}x{h}", transparent)
+            params = {**self._params(request, spec, n, f"{w}x{h}", transparent), **files}
 
             async def call(params: dict[str, Any] = params) -> Any:
                 return await self._call(params)
@@ -256,6 +264,29 @@ class OpenAIImagesProvider:
                 yield JobImage(job_id, data, mime=mime, seed=None, index=done + k, info=info)
             done += n
             yield JobProgress(job_id, done, total)
+
+    async def _edit_files(self, request: GenerationRequest, spec: catalog.ModelSpec) -> dict[str, Any]:
+        """``image``/``mask`` file arguments for images.edit (none without input images) and
+        ``notices`` for the job. Blocking work (Pillow) runs in a thread."""
+        prepared = await input_images.prepare(self.input_store, request.inputs, spec.inputs,
+                                              service=self.service, model=self.model)
+        if not prepared.images:
+            if prepared.controls:
+                raise InputsNotSupported(f"{self.service}: control images", user_message=(
+                    f"{self.service} image edits take no control images (pose, depth…); use ComfyUI for those."))
+            return {}
+        out: dict[str, Any] = {
+            "image": [(f"{'init' if im.role == 'init' else 'reference'}-{k}.png", im.data, im.mime)
+                      for k, im in enumerate(prepared.images)],
+            "notices": list(prepared.notices)}
+        if prepared.init is not None:
+            out["notices"].append(f"{self.service} edits have no strength setting: the init image is followed as the"
+                                  " prompt asks, and its denoise value is not used.")
+        if prepared.mask is not None:
+            size = await asyncio.to_thread(lambda: prepared.images[0].size)
+            out["mask"] = ("mask.png", await asyncio.to_thread(input_images.transparent_where_redrawn,
+                                                               prepared.mask.data, size), "image/png")
+        return out
 
     @property
     def _cost_provider(self) -> str:
