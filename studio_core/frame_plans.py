@@ -84,7 +84,7 @@ def plan_frames(request: GenerationRequest, spec: FrameSetSpec, *, max_batch: in
     return FramePlan(set_id, reqs, tuple(s.name for s in specs), {
         "kind": "animation", "seed": request.seed, "animation": spec.animation,
         "directions": spec.directions, "frames_per_direction": total // max(1, spec.directions),
-        "animations": [s.animation for s in specs], "prompt": request.prompt})
+        "animations": [s.animation for s in specs], "poses": [s.pose for s in specs], "prompt": request.prompt})
 
 
 def describe(plan: FramePlan, *, seed_known: bool, cost: float | None = None) -> str:

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from studio_core.changes import ImageProcessed, ImageSaved, Notice, QueueRestored
 from studio_core.errors import StudioError
+from studio_core.frame_inputs import PoseKey, needs_pose_images, pose_keys, render_pose_images, with_frame_inputs
 from studio_core.frame_plans import FramePlan, FrameSetSpec, plan_frames
+from studio_core.inputs import ReferenceImage
 from studio_core.frame_sets import FrameSetResult, FrameSetTracker
 from studio_core.models import (
     BackgroundMode,
@@ -45,6 +47,7 @@ from studio_core.queue_store import WaitingJob
 
 if TYPE_CHECKING:
     from studio_core.app_core import StudioCore
+    from studio_core.input_store import InputStore
     from studio_core.recovery import RecoveredImage
     from studio_core.sprites.background_plan import BackgroundPlan
     from studio_core.sprites.styles import StyleBook, StylePreset
@@ -62,6 +65,10 @@ class GenerationOrder:
     frames: FrameSetSpec = FrameSetSpec()
     style: StylePreset | None = None
     transparent: bool = False
+    # Consistent animation (studio_core.frame_inputs): the character every frame is drawn
+    # from, and whether each animation frame follows its pose template through a pose control.
+    character: ReferenceImage | None = None
+    pose_control: bool = False
 
 
 @dataclass
@@ -156,10 +163,26 @@ class Session:
             return catalog.provider(request.service).model(request.model).max_batch
         return 1
 
+    @property
+    def input_store(self) -> InputStore:
+        """Where input images (init, masks, references, pose skeletons) are kept by content."""
+        store = getattr(self.core, "input_store", None)
+        if store is None:
+            from studio_core.input_store import InputStore
+
+            store = InputStore.in_data_folder(self.core.paths.data)
+        return store
+
+    async def pose_images(self, plan: FramePlan) -> dict[PoseKey, str]:
+        """The pose skeletons ``plan``'s frames follow, drawn and stored in a thread."""
+        return await asyncio.to_thread(render_pose_images, pose_keys(plan), self.input_store)
+
     def expand(self, order: GenerationOrder, *, book: StyleBook | None = None,
-               background: BackgroundPlan | None = None, max_batch: int = 1) -> FramePlan:
+               background: BackgroundPlan | None = None, max_batch: int = 1,
+               poses: Mapping[PoseKey, str] | None = None) -> FramePlan:
         """Pure: the requests ``order`` queues, in frame order (style words first, then the
-        background plan, so the key-colour words end the prompt)."""
+        background plan, so the key-colour words end the prompt), each carrying the order's
+        character and, with ``poses`` (:meth:`pose_images`), its frame's pose control."""
         request = order.request
         if order.style is not None and book is not None:
             from studio_core.sprites.styles import apply_preset
@@ -168,7 +191,9 @@ class Session:
         if order.transparent:
             request = with_background(request, background or background_plan_for(
                 request.service, custom_workflow=request.workflow is not None))
-        return plan_frames(request, order.frames, max_batch=max_batch, rng=self.rng)
+        plan = plan_frames(request, order.frames, max_batch=max_batch, rng=self.rng)
+        return with_frame_inputs(plan, character=order.character,
+                                 poses=poses if needs_pose_images(plan, pose_control=order.pose_control) else None)
 
     async def plan(self, order: GenerationOrder | GenerationRequest) -> FramePlan:
         order = order if isinstance(order, GenerationOrder) else GenerationOrder(order)
@@ -179,8 +204,11 @@ class Session:
             from studio_core.providers.cloud import catalog as cloud_catalog
 
             catalog = await asyncio.to_thread(cloud_catalog.load)
-        return self.expand(order, book=book, background=background,
+        plan = self.expand(order, book=book, background=background,
                            max_batch=self.batch_limit(order.request, catalog))
+        if needs_pose_images(plan, pose_control=order.pose_control):
+            plan = with_frame_inputs(plan, poses=await self.pose_images(plan))
+        return plan
 
     # -- submitting --------------------------------------------------------------------
     def submit_plan(self, plan: FramePlan) -> FrameSetHandle:
