@@ -16,12 +16,14 @@ from studio_gui.comfy_settings.server_page import server_page
 from studio_gui.gallery.storage_page import StoragePage
 from studio_gui.services.fallback_page import FallbackPage
 from studio_gui.services.provider_pages import ServicesPage
+from studio_gui.servers.page import servers_page
 from studio_gui.tasks import TaskOwner
 
 # (title, factory) in display order.
 PAGES: list[tuple[str, Callable[..., QWidget]]] = [
     ("Services", ServicesPage),
     ("ComfyUI server", server_page),
+    ("ComfyUI servers", servers_page),
     ("Fallback", FallbackPage),
     ("Storage", StoragePage),
 ]

@@ -1,0 +1,1 @@
+"""Settings → ComfyUI servers: the pool's server list and its entry form."""
