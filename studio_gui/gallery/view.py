@@ -5,10 +5,15 @@ Game editors take files, not pixels: Godot, Unity, Aseprite and Explorer all rea
 copies (hard links where possible) with short, meaningful names in a private folder per
 drag, because editors keep the name they receive and Aseprite would otherwise offer to
 import unrelated numbered files next to them.
+
+Those copies are made in a worker when the selection changes (:class:`DragStaging`), so
+a drag only picks up files already there: linking or copying hundreds of files on the
+GUI thread froze the window at the start of every drag.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -17,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QContextMenuEvent, QDrag, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
@@ -28,7 +33,7 @@ from studio_gui.gallery.model import GalleryModel, RecordRole, thumb_key
 
 log = logging.getLogger(__name__)
 
-MAX_DRAG = 500  # each dragged file is staged (linked) on the GUI thread before the drag starts
+MAX_DRAG = 500  # each selected file is staged (linked) in a worker, ready for a drag
 
 
 def drag_name(rec: ImageRecord) -> str:
@@ -81,6 +86,60 @@ def prune_drag_folders(drag_root: Path, *, older_than_s: float = 86400) -> None:
             pass
 
 
+class DragStaging:
+    """Named copies of the selection, made on one worker thread as the selection changes.
+
+    ``prepare(key, sources)`` starts staging (``key`` identifies the selection); ``ready(key)``
+    is the staged files once done, None while not (or for another selection), and raises
+    the OSError that stopped it. A superseded folder nobody dragged is removed in the same
+    worker, after its staging, so the drag folder does not fill up while the user clicks around.
+    """
+
+    def __init__(self, drag_root: Path):
+        self.drag_root = Path(drag_root)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drag-stage")
+        self._key: object = None
+        self._future: concurrent.futures.Future | None = None
+        self._dragged = False
+
+    def prepare(self, key: object, sources: Sequence[tuple[Path, ImageRecord]]) -> None:
+        if key == self._key:
+            return
+        old, self._future = self._future, None
+        if old is not None and not self._dragged:
+            self._pool.submit(_drop_staged, old)
+        self._key, self._dragged = key, False
+        self._future = self._pool.submit(_stage, list(sources), self.drag_root)
+
+    def ready(self, key: object) -> list[Path] | None:
+        if key != self._key or self._future is None or not self._future.done():
+            return None
+        files = self._future.result()
+        self._dragged = True  # a drop target may read these after the drag: keep them (pruned later)
+        return files
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Blocking; for tests and tools."""
+        if self._future is not None:
+            concurrent.futures.wait([self._future], timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stage(sources: list[tuple[Path, ImageRecord]], drag_root: Path) -> list[Path]:
+    return stage_for_drag([(src, drag_name(rec)) for src, rec in sources], drag_root)
+
+
+def _drop_staged(future: concurrent.futures.Future) -> None:
+    try:
+        files = future.result()
+    except Exception:  # nothing was staged
+        return
+    if files:
+        shutil.rmtree(files[0].parent, ignore_errors=True)
+
+
 class GalleryView(QListView):
     open_requested = Signal(object)  # ImageRecord (Enter / double-click)
     delete_requested = Signal(list)  # list[ImageRecord]
@@ -116,6 +175,10 @@ class GalleryView(QListView):
         self.setSpacing(0)
         self.setAccessibleName("Saved images")
         self.doubleClicked.connect(self._on_double_clicked)
+        self.drag_staging = DragStaging(drag_root) if drag_root is not None else None
+        self.destroyed.connect(lambda *_, st=self.drag_staging: st.close() if st else None)
+        self._stage_timer = QTimer(self, singleShot=True, interval=0)  # one staging per burst of changes
+        self._stage_timer.timeout.connect(self.prepare_drag)
 
     def gallery_model(self) -> GalleryModel | None:
         m = self.model()
@@ -227,14 +290,37 @@ class GalleryView(QListView):
         event.accept()
 
     # -- drag out ----------------------------------------------------------------------------
-    def mime_for(self, records: Sequence[ImageRecord]) -> QMimeData:
-        """Mime data for dragging ``records`` out: file URLs (named copies) and, for a single
-        image whose pixels are already decoded, the image itself (Aseprite takes it)."""
+    def selectionChanged(self, selected, deselected) -> None:
+        super().selectionChanged(selected, deselected)
+        if self.drag_staging is not None:
+            self._stage_timer.start()
+
+    def _drag_key(self, records: Sequence[ImageRecord]) -> tuple:
+        m = self.gallery_model()
+        return tuple((r.id, str(m.abs_path(r))) for r in records) if m is not None else ()
+
+    def prepare_drag(self) -> None:
+        """Stage the selection's named copies in the worker (loaded pages only: a selection
+        still loading is staged again when a later change completes it)."""
+        m = self.gallery_model()
+        rows = self.selected_rows()
+        if self.drag_staging is None or m is None or not rows or len(rows) > MAX_DRAG:
+            return
+        records = self.selected_records()
+        if len(records) == len(rows):
+            self.drag_staging.prepare(self._drag_key(records), [(m.abs_path(r), r) for r in records])
+
+    def mime_for(self, records: Sequence[ImageRecord], *, staged: Sequence[Path] | None = None) -> QMimeData:
+        """Mime data for dragging ``records`` out: file URLs (named copies; ``staged`` when
+        the worker made them, else made here) and, for a single image whose pixels are
+        already decoded, the image itself (Aseprite takes it)."""
         m = self.gallery_model()
         if m is None:
             raise RuntimeError("no gallery model")
         sources = [(m.abs_path(r), drag_name(r)) for r in records]
-        if self.drag_root is not None:
+        if staged is not None:
+            files = list(staged)
+        elif self.drag_root is not None:
             files = stage_for_drag(sources, self.drag_root)
         else:
             files = [s for s, _n in sources]
@@ -267,8 +353,18 @@ class GalleryView(QListView):
             self.drag_failed.emit(StudioError(f"{len(records)} selected", user_message=(
                 f"Drag at most {MAX_DRAG} images at a time; for more, use Export or Show in folder.")))
             return
+        staged = None
         try:
-            mime = self.mime_for(records)
+            if self.drag_staging is not None:
+                staged = self.drag_staging.ready(self._drag_key(records))
+                if staged is None:
+                    from studio_core.errors import StudioError
+
+                    self.prepare_drag()
+                    self.drag_failed.emit(StudioError("drag files not staged yet", user_message=(
+                        "The files are still being prepared; start the drag again in a moment.")))
+                    return
+            mime = self.mime_for(records, staged=staged)
         except OSError as exc:
             from studio_core.errors import StorageError
 

@@ -163,6 +163,8 @@ def test_drag_out_mime_data(host, core, loop, monkeypatch):
 
     monkeypatch.setattr(view_mod, "QDrag", FakeDrag)
     tab.view.selectAll()
+    tab.view.prepare_drag()  # what the selection change starts in the worker
+    tab.view.drag_staging.wait(30)
     tab.view.startDrag(Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
     assert executed == [(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction, ["goblin_idle_7.png", "goblin_idle_7-2.png"])]
 
