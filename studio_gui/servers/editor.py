@@ -83,7 +83,9 @@ class ServerEditor(QDialog):
         trow.addWidget(self.token_param)
         trow.addWidget(self.token, 1)
         form.addRow("", trow)
-        self.trust = QCheckBox("Trust this server's own (self-signed) certificate")
+        self.trust = QCheckBox("Trust its certificate")
+        self.trust.setToolTip("For a server with its own (self-signed) certificate: trust exactly that certificate, "
+                              "by its fingerprint. Verification is never switched off.")
         self.trust.setChecked(bool(s.trusted_cert_sha256))
         self.fingerprint = QLineEdit(pretty_fingerprint(s.trusted_cert_sha256) if s.trusted_cert_sha256 else "")
         self.fingerprint.setPlaceholderText("SHA-256 fingerprint (AB:CD:…); Fetch shows what the server presents")

@@ -60,6 +60,8 @@ class ServersPage(QWidget):
         row = QHBoxLayout()
         self.list = QListWidget()
         self.list.setAccessibleName("ComfyUI servers")
+        self.list.setWordWrap(True)  # a down server's reason is a sentence
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemDoubleClicked.connect(lambda _i: self._on_edit())
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.currentRowChanged.connect(lambda _r: self._update_buttons())
