@@ -20,6 +20,7 @@ import httpx
 from studio_core.errors import (
     AuthenticationFailed,
     DependencyMissing,
+    InputsNotSupported,
     InvalidRequest,
     InvalidResponse,
     MissingCredentials,
@@ -40,6 +41,7 @@ from studio_core.models import (
 from studio_core import costs
 from studio_core.providers.cloud import catalog
 from studio_core.providers.cloud import google_wire as wire
+from studio_core.providers.cloud import input_images
 from studio_core.providers.cloud.common import (
     Done,
     attempts_setting,
@@ -120,8 +122,9 @@ class GoogleProvider:
 
     def __init__(self, config: GoogleConfig, *, api_key: str | None = None, credentials: Any = None,
                  http: httpx.AsyncClient | None = None, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 load_adc: Callable[[], tuple[Any, str]] = _load_adc):
+                 load_adc: Callable[[], tuple[Any, str]] = _load_adc, input_store: Any = None):
         self.id = PROVIDER_ID
+        self.input_store = input_store  # studio_core.input_store.InputStore: the images a request's inputs name
         self.display_name = "Google Vertex AI" if config.is_vertex else "Google Gemini API"
         self.config = config
         self._api_key = (api_key or "").strip() or None
@@ -275,8 +278,21 @@ class GoogleProvider:
             raise ModelNotFound(f"{model} on the Gemini API", user_message=(
                 f"Imagen is shut down on the Gemini API. Use {self.spec.alive_alternative(model) or 'a Gemini image model'},"
                 " or Vertex AI if your project still has Imagen."))
+        input_images.check(self.spec, model, request.inputs)
+        prepared = await input_images.prepare(self.input_store, request.inputs, m.inputs, service=wire.SERVICE,
+                                              model=m.label or model)
+        if imagen and not prepared.empty:
+            alt = self.spec.model_taking(request.inputs)
+            raise InputsNotSupported(f"{model}: image inputs on Imagen", user_message=(
+                f"The studio sends Imagen text prompts only. {alt.label or alt.id} takes image inputs: choose it."
+                if alt else "The studio sends Imagen text prompts only; choose a Gemini image model for image inputs."))
+        if prepared.controls:
+            raise InputsNotSupported(f"{model}: control images", user_message=(
+                f"{m.label or model} takes no control images (pose, depth…); use ComfyUI for those."))
         await self._sdk()
         yield JobStarted(job_id)
+        for note in prepared.notices:
+            yield JobNotice(job_id, note)
         ratio, size, note = self._shape(request, m)
         fw, fh, _ = m.fit(request.width, request.height)
         scale = _SIZE_PX.get(size or "1K", 1024) // 1024
@@ -299,7 +315,7 @@ class GoogleProvider:
                 count = 1
                 if made == 0 and request.negative_prompt:
                     yield JobNotice(job_id, "Gemini has no negative prompt; it was added to the prompt as \u201cAvoid: …\u201d.")
-                call = self._gemini_call(request, model=model, ratio=ratio, size=size)
+                call = self._gemini_call(request, model=model, ratio=ratio, size=size, prepared=prepared)
             result: Any = None
             async for item in self._retrying(job_id, call):
                 if isinstance(item, Done):
@@ -316,15 +332,21 @@ class GoogleProvider:
                 yield JobImage(job_id, data, mime=mime, seed=request.seed if imagen else None, index=made + n, info=info)
             made += count
 
-    def _gemini_call(self, request: GenerationRequest, *, model: str, ratio: str | None,
-                     size: str | None) -> Callable[[], Awaitable[Any]]:
+    def _gemini_call(self, request: GenerationRequest, *, model: str, ratio: str | None, size: str | None,
+                     prepared: input_images.Prepared | None = None) -> Callable[[], Awaitable[Any]]:
         text = request.prompt + (f"\n\nAvoid: {request.negative_prompt}" if request.negative_prompt else "")
+        contents: Any = text
+        if prepared is not None and prepared.images:
+            # Gemini reads roles from words only, so the prompt says which picture is which.
+            parts = [genai_types.Part.from_text(text=text + "\n\n" + _roles(prepared))]
+            parts += [genai_types.Part.from_bytes(data=im.data, mime_type=im.mime) for im in prepared.images]
+            contents = [genai_types.Content(role="user", parts=parts)]
         image_config = genai_types.ImageConfig(aspect_ratio=ratio, image_size=size) if (ratio or size) else None
         config = genai_types.GenerateContentConfig(response_modalities=["IMAGE"], image_config=image_config)
 
         async def call() -> tuple[list[wire.Picture], list[str]]:
             # parsed inside the retried call, so a transient "no image this time" is retried too
-            reply = await self._call(lambda c: c.aio.models.generate_content(model=model, contents=text, config=config),
+            reply = await self._call(lambda c: c.aio.models.generate_content(model=model, contents=contents, config=config),
                                      model=model)
             return [wire.pictures_from_content(reply)], []
 
@@ -356,6 +378,19 @@ class GoogleProvider:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _roles(prepared: input_images.Prepared) -> str:
+    lines = []
+    n = 1
+    if prepared.init is not None:
+        lines.append("Image 1 is the picture to change; keep what the prompt does not ask to change.")
+        n = 2
+    for ref in prepared.references:
+        lines.append(f"Image {n} is a {ref.kind or 'character'} reference"
+                     + (": keep this character's look." if ref.kind != "style" else ": follow its style."))
+        n += 1
+    return " ".join(lines)
 
 
 def create(settings: Settings, secrets: SecretStore) -> GoogleProvider:
