@@ -147,6 +147,26 @@ class HealthStatusButton(QToolButton):
         self.active: ActiveJobs | None = None
         self._dialog: HealthDialog | None = None
         self.clicked.connect(self.open_panel)
+        self.pool: tuple = ()  # the last PoolStateChanged.servers: with several, the button sums them
+        from studio_core.changes import PoolStateChanged
+
+        sub = core.changes.subscribe(self._on_pool, PoolStateChanged)
+        self.destroyed.connect(lambda *_: sub.close())
+
+    def _on_pool(self, ev) -> None:
+        if shiboken6.isValid(self):
+            self.pool = tuple(ev.servers)
+            self.refresh()
+
+    def pool_text(self) -> str:
+        """"ComfyUI: 2 of 3 servers running · queue 4" for a pool; "" for one server (its own line says more)."""
+        servers = [s for s in self.pool if s.enabled]
+        if len(servers) < 2:
+            return ""
+        up = [s for s in servers if s.state == "running"]
+        idle = sum(1 for s in servers if s.state == "idle")
+        text = f"ComfyUI: {len(up)} of {len(servers)} servers running · queue {sum(s.queue_length for s in up)}"
+        return text + (f" · {idle} switched off" if idle else "")
 
     def attach(self) -> None:
         """Start following the server (call once the window is shown)."""
@@ -157,7 +177,10 @@ class HealthStatusButton(QToolButton):
             self.active.changed.connect(self.refresh)
 
     def refresh(self) -> None:
+        if self.monitor is None and not self.pool_text():
+            return
         if self.monitor is None:
+            self.setText(self.pool_text())
             return
         h = self.monitor.health
         host = self.monitor.url.split("://", 1)[-1].rstrip("/")
@@ -169,6 +192,7 @@ class HealthStatusButton(QToolButton):
             gpu = self.monitor.gpu
             dev = f"{gpu.name} {gpu.total_mib / 1024:.0f} GB" if gpu else (h.device or "?")
             text = f"ComfyUI {h.version or ''} @{host} · {dev} · queue {h.queue_length}".replace("  ", " ")
+        text = self.pool_text() or text
         snap = self.active.snapshot if self.active else None
         if snap is not None:
             text += f" · step {snap.step}/{snap.total}, ~{fmt_duration(snap.eta_s)} left"

@@ -169,3 +169,17 @@ def test_page_is_registered_in_settings():
     from studio_gui.settings_dialog import PAGES
 
     assert "ComfyUI servers" in [t for t, _ in PAGES]
+
+
+def test_status_button_sums_the_pool(qtbot, core, tasks):
+    from studio_gui.comfy_settings.health_panel import HealthStatusButton
+
+    button = HealthStatusButton(core, tasks=tasks)
+    qtbot.addWidget(button)
+    one = ServerState(id="a", name="a", url="http://a", state="running", queue_length=1)
+    core.changes.publish(PoolStateChanged((one,)))
+    assert button.pool_text() == ""  # one server: its own line (version, device) says more
+    servers = (one, ServerState(id="b", name="b", url="http://b", state="running", queue_length=3),
+               ServerState(id="c", name="c", url="http://c", state="idle"))
+    core.changes.publish(PoolStateChanged(servers))
+    assert button.text() == "ComfyUI: 2 of 3 servers running · queue 4 · 1 switched off"
