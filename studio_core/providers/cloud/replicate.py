@@ -28,6 +28,7 @@ from studio_core.errors import (
     ConnectionLost,
     ContentRefused,
     GenerationFailed,
+    InputsNotSupported,
     InvalidResponse,
     JobTimedOut,
     ModelNotFound,
@@ -47,7 +48,7 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
-from studio_core.providers.cloud import catalog
+from studio_core.providers.cloud import catalog, input_images
 from studio_core.providers.cloud.common import (
     Done,
     attempts_setting,
@@ -75,6 +76,7 @@ LOOKUP_TRIES = 3  # a new prediction can take a moment to show in the list
 LOOKUP_PAGES = 3  # 100 predictions a page, newest first
 CLOCK_SLACK = timedelta(minutes=10)  # our clock against Replicate's, for created_after
 _NSFW = re.compile(r"nsfw|safety|content polic|flagged", re.I)
+DATA_URI_MAX = 1_000_000  # replicate.com/docs/topics/predictions/input-files: data URIs only below 1 MB
 
 
 class ReplicateProvider:
@@ -96,8 +98,10 @@ class ReplicateProvider:
         base_delay: float = 1.0,
         sleep: Any = asyncio.sleep,
         spec: catalog.ProviderSpec | None = None,
+        input_store: Any = None,
     ):
         self._raw_key = api_key
+        self.input_store = input_store  # studio_core.input_store.InputStore: the images a request's inputs name
         self._spec = spec or catalog.provider(self.id)
         self.model = (model or "").strip() or self._spec.default_model
         self._endpoint = endpoint
@@ -284,10 +288,32 @@ class ReplicateProvider:
         return twin
 
     async def _generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        spec = self._spec.model(self.model)
+        input_images.check(self._spec, self.model, request.inputs)
+        prepared = await input_images.prepare(self.input_store, request.inputs, spec.inputs, service=SERVICE,
+                                              model=spec.label or self.model)
+        field = str(spec.get("input_field") or "")
+        if (prepared.images or prepared.controls) and not field:
+            alt = self._spec.model_taking(request.inputs, besides=self.model)
+            raise InputsNotSupported(f"{SERVICE}: no input field known for {self.model}", user_message=(
+                f"The studio does not know which input of {self.model} takes an image, so it cannot send one."
+                + (f" {alt.label or alt.id} ({alt.id}) takes it: choose that model." if alt else
+                   " No Replicate model the studio knows takes these inputs (none known).")))
         key = self._key()
         base = require_url(SERVICE, self._endpoint)
-        spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        for note in prepared.notices:
+            yield JobNotice(job_id, note)
+        image_value = ""
+        if prepared.images:
+            if prepared.init is not None:
+                yield JobNotice(job_id, f"{spec.label or self.model} has no strength setting: it edits the image as the"
+                                        " prompt asks, and the init image's denoise value is not used.")
+            async for ev in self._input_value(prepared.images[0], spec, key, base, job_id=job_id):
+                if isinstance(ev, Done):
+                    image_value = ev.value
+                else:
+                    yield ev
         if spec.retired:
             yield JobNotice(job_id, self._spec.retired_message(self.model, SERVICE) + " Trying it anyway.")
         w, h, ratio = spec.fit(request.width, request.height)
@@ -303,80 +329,134 @@ class ReplicateProvider:
         while done < total:
             n = min(per_call, total - done)
             seed = None if request.seed is None else request.seed + chunk
-            inputs: dict[str, Any] = {"prompt": request.prompt, "num_outputs": n, "output_format": "png"}
-            if ratio:
-                inputs["aspect_ratio"] = ratio
-                inputs["megapixels"] = megapixels
+            if field:
+                inputs = self._edit_inputs(request, spec, field, image_value, seed)
             else:
-                inputs.update(width=w, height=h)
-            if seed is not None:
-                inputs["seed"] = seed
-                inputs["go_fast"] = False  # the fp8 path ignores the seed
-            steps = spec.steps(request.steps)
-            if steps is not None:
-                inputs["num_inference_steps"] = steps
-            if request.negative_prompt and spec.get("negative_prompt"):
-                inputs["negative_prompt"] = request.negative_prompt
+                inputs = self._text_inputs(request, spec, n, seed, ratio, megapixels, w, h)
             url, extra = self._create_url(base)
             body = {**extra, "input": inputs}
-
-            pred: dict[str, Any] = {}
-            async for ev in self._create(url, body, key, base, job_id=job_id):
-                if isinstance(ev, Done):
-                    pred = ev.value
-                else:
-                    yield ev
-            pred_id = str(pred.get("id") or "")
-            if not pred_id and pred.get("status") not in TERMINAL:
-                raise InvalidResponse(f"{SERVICE}: prediction without id", user_message=f"{SERVICE} sent back a damaged answer.")
-            self._active[job_id] = pred_id
-            try:
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + self._timeout
-                last_status = ""
-                while pred.get("status") not in TERMINAL and not (pred.get("status") == "processing" and pred.get("output")):
-                    status = str(pred.get("status") or "")
-                    if status != last_status:
-                        yield JobProgress(job_id, done, total, message=f"{SERVICE}: {status or 'waiting'}")
-                        last_status = status
-                    if loop.time() > deadline:
-                        raise JobTimedOut(f"{SERVICE}: prediction {pred_id} still {status}",
-                                          user_message=f"{SERVICE} did not finish within {self._timeout:.0f} s; the prediction was cancelled.")
-                    await self._sleep(self._poll)
-
-                    async def poll(pid: str = pred_id) -> dict[str, Any]:
-                        return await self._api("GET", f"{base}/v1/predictions/{pid}", key)
-
-                    async for ev in retry_events(poll, job_id=job_id, attempts=self._attempts, base_delay=self._base_delay,
-                                                 sleep=self._sleep):
-                        if isinstance(ev, Done):
-                            pred = ev.value
-                        else:
-                            yield ev
-                self._active.pop(job_id, None)  # finished on the server: nothing left to cancel
-                if pred.get("status") in TERMINAL and pred.get("status") != "succeeded":
-                    raise self._failure(pred)
-            finally:
-                if self._active.pop(job_id, None) and pred_id:
-                    await self._send_cancel(pred_id, key, base)
-            output = pred.get("output")
-            items = [output] if isinstance(output, str) else list(output or [])
-            if not items:
-                raise ContentRefused(f"{SERVICE}: succeeded without output",
-                                     user_message=f"{SERVICE} returned no image; its safety filter may have removed all of them.")
-            if len(items) < n:
-                yield JobNotice(job_id, f"{SERVICE}'s safety filter removed {n - len(items)} of {n} images.")
-            if seed is None:
-                m = re.search(r"Using seed:\s*(\d+)", str(pred.get("logs") or ""))
-                seed = int(m.group(1)) if m else None
-            for k, item in enumerate(items):
-                data, mime = await self._download(item, key, base)
-                info = costs.image_info(self.id, self.model, width=w, height=h, extra=(("prediction_id", pred_id),),
-                                        cat=catalog.load())
-                yield JobImage(job_id, data, mime=mime, seed=seed if k == 0 else None, index=done + k, info=info)
+            async for ev in self._run_prediction(url, body, key, base, job_id=job_id, n=n, seed=seed, w=w, h=h,
+                                                 done=done, total=total):
+                yield ev
             done += n
             chunk += 1
             yield JobProgress(job_id, done, total)
+
+    def _edit_inputs(self, request: GenerationRequest, spec: catalog.ModelSpec, field: str, image: str,
+                     seed: int | None) -> dict[str, Any]:
+        """An editing model's inputs (FLUX Kontext): the prompt, the image and a shape; one image a call."""
+        inputs: dict[str, Any] = {"prompt": request.prompt, "output_format": "png"}
+        if image:
+            inputs[field] = image
+        ratios = [r for r in (spec.get("aspect_ratios") or ()) if ":" in str(r)]
+        if image and spec.get("input_aspect"):
+            inputs["aspect_ratio"] = spec.get("input_aspect")
+        elif ratios:
+            inputs["aspect_ratio"] = _nearest_ratio(request.width, request.height, ratios)
+        if seed is not None:
+            inputs["seed"] = seed
+        return inputs
+
+    def _text_inputs(self, request: GenerationRequest, spec: catalog.ModelSpec, n: int, seed: int | None, ratio: str,
+                     megapixels: str, w: int, h: int) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt, "num_outputs": n, "output_format": "png"}
+        if ratio:
+            inputs["aspect_ratio"] = ratio
+            inputs["megapixels"] = megapixels
+        else:
+            inputs.update(width=w, height=h)
+        if seed is not None:
+            inputs["seed"] = seed
+            inputs["go_fast"] = False  # the fp8 path ignores the seed
+        steps = spec.steps(request.steps)
+        if steps is not None:
+            inputs["num_inference_steps"] = steps
+        if request.negative_prompt and spec.get("negative_prompt"):
+            inputs["negative_prompt"] = request.negative_prompt
+        return inputs
+
+    async def _input_value(self, image: input_images.InputImage, spec: catalog.ModelSpec, key: str, base: str, *,
+                           job_id: str):
+        """Yields notices, then ``Done(value)``: a data URI for a small image, else the URL of an upload
+        (``POST /v1/files``, multipart ``content``) that only Replicate can read."""
+        import base64
+
+        raw = spec.get("inputs") if isinstance(spec.get("inputs"), dict) else {}
+        small = int(raw.get("data_uri_max_bytes") or DATA_URI_MAX)
+        if len(image.data) <= small:
+            yield Done(f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}")
+            return
+
+        async def upload() -> str:
+            body = await self._api("POST", f"{base}/v1/files", key,
+                                   files={"content": (f"{image.digest[:16]}.png", image.data, image.mime)})
+            url = (body.get("urls") or {}).get("get") if isinstance(body.get("urls"), dict) else None
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                raise InvalidResponse(f"{SERVICE}: file upload answered without a URL",
+                                      user_message=f"{SERVICE} took the input image but did not say where it is.")
+            return url
+
+        async for ev in retry_events(upload, job_id=job_id, attempts=self._attempts, base_delay=self._base_delay,
+                                     sleep=self._sleep):
+            yield ev
+
+    async def _run_prediction(self, url: str, body: dict[str, Any], key: str, base: str, *, job_id: str, n: int,
+                              seed: int | None, w: int, h: int, done: int, total: int):
+        """One prediction from create to downloaded images: yields progress, notices and JobImages."""
+        pred: dict[str, Any] = {}
+        async for ev in self._create(url, body, key, base, job_id=job_id):
+            if isinstance(ev, Done):
+                pred = ev.value
+            else:
+                yield ev
+        pred_id = str(pred.get("id") or "")
+        if not pred_id and pred.get("status") not in TERMINAL:
+            raise InvalidResponse(f"{SERVICE}: prediction without id", user_message=f"{SERVICE} sent back a damaged answer.")
+        self._active[job_id] = pred_id
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._timeout
+            last_status = ""
+            while pred.get("status") not in TERMINAL and not (pred.get("status") == "processing" and pred.get("output")):
+                status = str(pred.get("status") or "")
+                if status != last_status:
+                    yield JobProgress(job_id, done, total, message=f"{SERVICE}: {status or 'waiting'}")
+                    last_status = status
+                if loop.time() > deadline:
+                    raise JobTimedOut(f"{SERVICE}: prediction {pred_id} still {status}",
+                                      user_message=f"{SERVICE} did not finish within {self._timeout:.0f} s; the prediction was cancelled.")
+                await self._sleep(self._poll)
+
+                async def poll(pid: str = pred_id) -> dict[str, Any]:
+                    return await self._api("GET", f"{base}/v1/predictions/{pid}", key)
+
+                async for ev in retry_events(poll, job_id=job_id, attempts=self._attempts, base_delay=self._base_delay,
+                                             sleep=self._sleep):
+                    if isinstance(ev, Done):
+                        pred = ev.value
+                    else:
+                        yield ev
+            self._active.pop(job_id, None)  # finished on the server: nothing left to cancel
+            if pred.get("status") in TERMINAL and pred.get("status") != "succeeded":
+                raise self._failure(pred)
+        finally:
+            if self._active.pop(job_id, None) and pred_id:
+                await self._send_cancel(pred_id, key, base)
+        output = pred.get("output")
+        items = [output] if isinstance(output, str) else list(output or [])
+        if not items:
+            raise ContentRefused(f"{SERVICE}: succeeded without output",
+                                 user_message=f"{SERVICE} returned no image; its safety filter may have removed all of them.")
+        if len(items) < n:
+            yield JobNotice(job_id, f"{SERVICE}'s safety filter removed {n - len(items)} of {n} images.")
+        if seed is None:
+            m = re.search(r"Using seed:\s*(\d+)", str(pred.get("logs") or ""))
+            seed = int(m.group(1)) if m else None
+        for k, item in enumerate(items):
+            data, mime = await self._download(item, key, base)
+            info = costs.image_info(self.id, self.model, width=w, height=h, extra=(("prediction_id", pred_id),),
+                                    cat=catalog.load())
+            yield JobImage(job_id, data, mime=mime, seed=seed if k == 0 else None, index=done + k, info=info)
 
     async def check(self) -> ProviderStatus:
         """``GET /v1/account`` (free) proves the token; ``GET /v1/models/{model}`` that the model exists."""
@@ -408,6 +488,17 @@ class ReplicateProvider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _nearest_ratio(width: int, height: int, ratios: Any) -> str:
+    import math
+
+    def value(r: str) -> float:
+        a, _, b = r.partition(":")
+        return math.log(float(a) / float(b))
+
+    want = math.log(max(width, 1) / max(height, 1))
+    return min(ratios, key=lambda r: abs(value(str(r)) - want))
 
 
 def _parse_time(text: Any) -> datetime | None:
