@@ -22,6 +22,7 @@ import httpx
 
 from studio_core.errors import (
     AuthenticationFailed,
+    InputsNotSupported,
     InvalidRequest,
     InvalidResponse,
     MissingCredentials,
@@ -40,7 +41,7 @@ from studio_core.models import (
 )
 from studio_core import costs
 from studio_core.providers.cloud import bedrock_wire as wire
-from studio_core.providers.cloud import catalog
+from studio_core.providers.cloud import catalog, input_images
 from studio_core.providers.cloud.common import (
     Done,
     attempts_setting,
@@ -163,8 +164,9 @@ class BedrockProvider:
 
     def __init__(self, config: BedrockConfig, *, api_key: str | None = None, client: httpx.AsyncClient | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 load_credentials: Callable[[str], tuple[Any, str]] = _load_credentials):
+                 load_credentials: Callable[[str], tuple[Any, str]] = _load_credentials, input_store: Any = None):
         self.id = PROVIDER_ID
+        self.input_store = input_store  # studio_core.input_store.InputStore: the images a request's inputs name
         self.config = config
         self._api_key = (api_key or "").strip() or None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=config.timeout_s))
@@ -321,8 +323,14 @@ class BedrockProvider:
         model = request.model or self.model
         m = self.spec.model(model)
         family = str(m.get("family") or wire.family_of(model)) if m.known else wire.family_of(model)
+        input_images.check(self.spec, model, request.inputs)
+        prepared = await input_images.prepare(self.input_store, request.inputs, m.inputs, service=wire.SERVICE,
+                                              model=m.label or model)
+        image_kw = await self._image_kw(prepared, family, m.label or model)
         await self._resolve()
         yield JobStarted(job_id)
+        for note in prepared.notices:
+            yield JobNotice(job_id, note)
         if m.retired or m.status in ("legacy", "deprecated"):
             when = f" (end of life {m.get('retired_on')})" if m.get("retired_on") else ""
             yield JobNotice(job_id, f"{m.label or model} is a legacy model on Bedrock{when} and may no longer work; "
@@ -340,7 +348,10 @@ class BedrockProvider:
         while index < batch:
             count = min(per_call, batch - index)
             seed = wire.pick_seed(request, family, index)
-            payload = wire.text_image_body(request, family=family, shape=shape, count=count, seed=seed)
+            if image_kw:
+                payload = wire.image_input_body(request, family=family, shape=shape, count=count, seed=seed, **image_kw)
+            else:
+                payload = wire.text_image_body(request, family=family, shape=shape, count=count, seed=seed)
             decoded: wire.Decoded | None = None
             async for item in self._retrying(job_id, lambda: self.invoke(model, payload)):
                 if isinstance(item, Done):
@@ -362,6 +373,37 @@ class BedrockProvider:
                 yield JobImage(job_id, data, mime=mime, seed=img_seed, index=index + n,
                                info=self._info(model, shape, tier, transparent=transparent, bg_price=bg_price))
             index += count
+
+    async def _image_kw(self, prepared: input_images.Prepared, family: str, label: str) -> dict[str, Any]:
+        """Arguments for :func:`wire.image_input_body` ({} without image inputs); refuses, before
+        anything is sent, combinations the model's one image task cannot carry."""
+        if prepared.empty:
+            return {}
+        if family == "stability":
+            if prepared.references or prepared.controls or prepared.mask:
+                raise InputsNotSupported(f"{label}: references/controls/mask", user_message=(
+                    f"{label} on Bedrock starts from one init image; the studio sends it no mask, reference or"
+                    " control images (Titan Image Generator takes masks and references)."))
+            return {"init": prepared.init.data if prepared.init else None,
+                    "denoise": prepared.init.strength if prepared.init else 0.6}
+        if prepared.mask is not None and prepared.references:
+            raise InputsNotSupported(f"{label}: mask with references", user_message=(
+                f"{label} inpaints one image at a time: remove the reference images to use the mask, or the mask"
+                " to use the references."))
+        controls = [c for c in prepared.controls if c.kind == "canny"]
+        if len(controls) != len(prepared.controls) or len(controls) > 1 or (controls and (prepared.init or prepared.references)):
+            raise InputsNotSupported(f"{label}: control images", user_message=(
+                f"{label} takes one canny control image, on its own (no init or reference images with it)."))
+        kw: dict[str, Any] = {
+            "references": tuple((r.data, r.strength) for r in prepared.references),
+            "canny": (controls[0].data, controls[0].strength) if controls else None,
+        }
+        if prepared.init is not None:
+            kw["init"], kw["denoise"] = prepared.init.data, prepared.init.strength
+        if prepared.mask is not None and prepared.init is not None:
+            size = await asyncio.to_thread(lambda: prepared.init.size)
+            kw["mask"] = await asyncio.to_thread(input_images.black_where_redrawn, prepared.mask.data, size)
+        return kw
 
     def _info(self, model: str, shape: wire.Shape, tier: str, *, transparent: bool,
               bg_price: float | None) -> tuple[tuple[str, Any], ...]:

@@ -84,6 +84,61 @@ def text_image_body(request: GenerationRequest, *, family: str, shape: Shape, co
     }
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return round(min(max(float(v), lo), hi), 3)
+
+
+def image_input_body(request: GenerationRequest, *, family: str, shape: Shape, count: int, seed: int,
+                     init: bytes | None = None, denoise: float = 0.6, references: tuple[tuple[bytes, float], ...] = (),
+                     mask: bytes | None = None, canny: tuple[bytes, float] | None = None) -> dict[str, Any]:
+    """The InvokeModel body for a request with image inputs (``mask`` already in Titan's form, black = redraw).
+
+    Stability: ``mode: image-to-image`` with ``image`` and ``strength`` (providers.md §3.3.3; the
+    aspect ratio is for text-to-image only). Titan: INPAINTING with ``maskImage`` when there is
+    a mask, IMAGE_VARIATION over the init image and references otherwise (``similarityStrength``
+    0.2-1.0: how close to stay), TEXT_IMAGE with a canny ``conditionImage`` for a control image.
+    """
+    if family == "stability":
+        if init is None:
+            raise InvalidRequest("stability image-to-image without an image",
+                                 user_message=f"{SERVICE}: this Stability model needs an init image to start from.")
+        body: dict[str, Any] = {"prompt": request.prompt, "mode": "image-to-image", "image": _b64(init),
+                                "strength": _clamp(denoise, 0.0, 1.0), "seed": seed, "output_format": "png"}
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        return body
+    config = text_image_body(request, family=family, shape=shape, count=count, seed=seed)["imageGenerationConfig"]
+    text: dict[str, Any] = {"text": request.prompt}
+    if request.negative_prompt:
+        text["negativeText"] = request.negative_prompt
+    if mask is not None and init is not None:
+        # The edited picture keeps the input's size, so no width/height is sent with it.
+        config = {k: v for k, v in config.items() if k not in ("width", "height")}
+        return {"taskType": "INPAINTING", "inPaintingParams": {"image": _b64(init), "maskImage": _b64(mask), **text},
+                "imageGenerationConfig": config}
+    if init is not None or references:
+        images = ([init] if init is not None else []) + [d for d, _ in references]
+        if init is not None:
+            similarity = 1.0 - denoise  # a low denoise keeps close to the init image
+        else:
+            similarity = 0.2 + 0.4 * (sum(w for _, w in references) / len(references))  # weight 1 → 0.6
+        return {"taskType": "IMAGE_VARIATION",
+                "imageVariationParams": {"images": [_b64(d) for d in images], "similarityStrength": _clamp(similarity, 0.2, 1.0),
+                                         **text},
+                "imageGenerationConfig": config}
+    if canny is not None:
+        data, strength = canny
+        return {"taskType": "TEXT_IMAGE",
+                "textToImageParams": {**text, "conditionImage": _b64(data), "controlMode": "CANNY_EDGE",
+                                      "controlStrength": _clamp(strength, 0.0, 1.0)},
+                "imageGenerationConfig": config}
+    return text_image_body(request, family=family, shape=shape, count=count, seed=seed)
+
+
 def titan_quality(request: GenerationRequest) -> str:
     return "standard" if request.quality == QualityTier.optimized else "premium"
 
