@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from studio_core import costs
-from studio_core.errors import InvalidResponse, ModelNotFound, RateLimited, StudioError
+from studio_core.errors import InputsNotSupported, InvalidResponse, ModelNotFound, RateLimited, StudioError
 from studio_core.models import (
     GenerationRequest,
     JobEvent,
@@ -36,7 +36,7 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
-from studio_core.providers.cloud import catalog
+from studio_core.providers.cloud import catalog, input_images
 from studio_core.providers.cloud.common import (
     Done,
     attempts_setting,
@@ -82,8 +82,10 @@ class HuggingFaceProvider:
         sleep: Any = asyncio.sleep,
         bill_to: str = "",
         spec: catalog.ProviderSpec | None = None,
+        input_store: Any = None,
     ):
         self._raw_key = api_key
+        self.input_store = input_store  # studio_core.input_store.InputStore: the images a request's inputs name
         self._bill_to = bill_to.strip()
         self._spec = spec or catalog.provider(self.id)
         self.model = (model or "").strip() or self._spec.default_model
@@ -198,9 +200,20 @@ class HuggingFaceProvider:
         return image_from_bytes(SERVICE, got.content)
 
     async def _one(self, key: str, base: str, prompt: str, params: dict[str, Any]) -> tuple[bytes, str]:
-        if self.provider == "hf-inference":
+        if "image" in params:
+            # The image-to-image task (hub-docs tasks/image-to-image.md): the image as base64
+            # ``inputs``, the prompt among the parameters, the output size as target_size.
+            import base64
+
+            image = params.pop("image")
+            params.pop("seed", None)  # the task has no seed parameter
+            params["prompt"] = prompt
+            params["target_size"] = {"width": params.pop("width"), "height": params.pop("height")}
             url = f"{base}/hf-inference/models/{quote(self.model, safe='/')}"
-            body: dict[str, Any] = {"inputs": prompt, "parameters": params}
+            body: dict[str, Any] = {"inputs": base64.b64encode(image).decode(), "parameters": params}
+        elif self.provider == "hf-inference":
+            url = f"{base}/hf-inference/models/{quote(self.model, safe='/')}"
+            body = {"inputs": prompt, "parameters": params}
         else:
             pid = await self._provider_model_id(key)
             if self.provider == "fal-ai":
@@ -230,10 +243,19 @@ class HuggingFaceProvider:
         return twin
 
     async def _generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+        spec = self._spec.model(self.model)
+        input_images.check(self._spec, self.model, request.inputs)
+        prepared = await input_images.prepare(self.input_store, request.inputs, spec.inputs, service=SERVICE,
+                                              model=spec.label or self.model)
+        image = self._input_image(prepared, spec)
         key = self._key()
         base = require_url(SERVICE, self._endpoint)
-        spec = self._spec.model(self.model)
         yield JobStarted(job_id)
+        for note in prepared.notices:
+            yield JobNotice(job_id, note)
+        if image is not None and prepared.init is not None:
+            yield JobNotice(job_id, f"{SERVICE}'s image-to-image task has no strength setting: the init image's"
+                                    " denoise value is not used.")
         if spec.retired:
             yield JobNotice(job_id, self._spec.retired_message(self.model, SERVICE) + " Trying it anyway.")
         w, h, _ = spec.fit(request.width, request.height)
@@ -246,6 +268,8 @@ class HuggingFaceProvider:
         for i in range(batch):
             seed = (first_seed + i) % 2**32
             params: dict[str, Any] = {"width": w, "height": h, "seed": seed}
+            if image is not None:
+                params["image"] = image
             if steps is not None:
                 params["num_inference_steps"] = steps
             if spec.get("guidance", not spec.known):
@@ -267,8 +291,23 @@ class HuggingFaceProvider:
             data, mime = result
             info = costs.image_info(self.id, self.model, width=w, height=h,
                                     extra=(("hf_provider", self.provider),), cat=catalog.load())
-            yield JobImage(job_id, data, mime=mime, seed=seed, index=i, info=info)
+            yield JobImage(job_id, data, mime=mime, seed=None if image is not None else seed, index=i, info=info)
             yield JobProgress(job_id, i + 1, batch)
+
+    def _input_image(self, prepared: input_images.Prepared, spec: catalog.ModelSpec) -> bytes | None:
+        """The one picture the image-to-image task takes; refuses (before sending) what it cannot carry."""
+        if prepared.empty:
+            return None
+        label = spec.label or self.model
+        if self.provider != "hf-inference":
+            raise InputsNotSupported(f"{SERVICE}: image inputs through {self.provider}", user_message=(
+                f"The studio sends image inputs to {SERVICE} through the hf-inference provider only, and this service"
+                f" is set to '{self.provider}'. Choose hf-inference in Settings, or use Replicate for FLUX Kontext."))
+        if prepared.mask is not None or prepared.controls or len(prepared.images) > 1:
+            raise InputsNotSupported(f"{SERVICE}: {label}: more than one image", user_message=(
+                f"{SERVICE}'s image-to-image task gives {label} one image and no mask or control image;"
+                " keep only the init image (or one reference)."))
+        return prepared.images[0].data
 
     async def check(self) -> ProviderStatus:
         """Free calls only: ``whoami`` proves the token, the model mapping shows who serves the model."""
