@@ -19,15 +19,16 @@ import logging
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QWidget)
+                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from studio_core.errors import StudioError
 from studio_core.hardware.estimator import Precision
 from studio_core.hardware.planner import JobShape, Proposal, ProposalKind, assess
 from studio_core.hardware.presets import InvalidSize, parse_seed, quality_spec
 from studio_core.models import GenerationRequest, QualityTier
+from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.comfy_settings.fit_view import FitView
 from studio_gui.comfy_settings.model_selector import ModelSelector, precision_of
 from studio_gui.comfy_settings.monitor import monitor_for
@@ -44,7 +45,18 @@ CUSTOM_TIP = "Not used with a custom workflow: the workflow file sets this. Choo
 TILED_CUSTOM_TIP = ("Only the built-in workflow reads this: a custom workflow file has its own VAE decode node. "
                     "Choose the built-in workflow to decode in tiles.")
 # Request options that only the app's own graph reads; a custom workflow request leaves them out.
-BUILT_IN_OPTIONS = ("tiled_vae", "upscale_to")
+BUILT_IN_OPTIONS = ("tiled_vae", "upscale_to", "family")
+# Evidence the workflow builder cannot see itself (it has the name and the folder).
+DECIDING_SOURCES = ("metadata", "tensors", "user")
+
+
+def _short_combo(name: str) -> QComboBox:
+    """A combo box as wide as ten characters; longer names are elided (the list shows them whole)."""
+    box = ElidingComboBox(min_chars=10)
+    box.setAccessibleName(name)
+    box.setToolTip(name)
+    box.currentTextChanged.connect(lambda text: box.setToolTip(f"{name}: {text}") if box.isEnabled() else None)
+    return box
 
 
 class ComfySettingsPanel(QWidget):
@@ -57,21 +69,29 @@ class ComfySettingsPanel(QWidget):
         self.monitor = monitor
         self._options: dict[str, Any] = {}
         self._updating = False
+        self._answers: dict[str, Any] = {}  # model → FamilyAnswer (which server was asked)
+        self._identify_task: asyncio.Task | None = None
+        self._server_count = 1
         s = core.settings.current
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        # Fields keep to the column's width (a 1024 px screen leaves it ~400 px): long rows are
+        # split below, and a field too wide still goes under its label instead of off the edge.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
 
         self.models = ModelSelector()
         self.models.set_offline(s.comfy_model)
         self.models.model_changed.connect(self._on_model_changed)
+        self.models.family_chosen.connect(self._on_family_chosen)
         reload = QPushButton("↻")
-        reload.setToolTip("Ask the server again for its models")
+        reload.setToolTip("Ask the servers again what models they have")
         reload.setAccessibleName("Reload models")
         reload.setMaximumWidth(32)
-        reload.clicked.connect(lambda: self.tasks.spawn(self.load_models()))
+        reload.clicked.connect(lambda: self.tasks.spawn(self.load_models(refresh=True), name="reload models"))
         mrow = QHBoxLayout()
         mrow.addWidget(self.models, 1)
-        mrow.addWidget(reload, 0)
+        mrow.addWidget(reload, 0, Qt.AlignmentFlag.AlignTop)
         self.reload_button = reload
         form.addRow("Model", mrow)
         self.workflow_note = QLabel(CUSTOM_NOTE)
@@ -102,9 +122,14 @@ class ComfySettingsPanel(QWidget):
             self.tier_buttons[tier] = b
             b.clicked.connect(lambda _=False, t=tier: self._on_tier(t))
             trow.addWidget(b)
+        trow.addStretch(1)
         self.tier_hint = QLabel()
-        trow.addWidget(self.tier_hint, 1)
-        form.addRow("Quality", trow)
+        self.tier_hint.setWordWrap(True)
+        quality = QVBoxLayout()
+        quality.setSpacing(2)
+        quality.addLayout(trow)
+        quality.addWidget(self.tier_hint)
+        form.addRow("Quality", quality)
 
         self.steps = QSpinBox()
         self.steps.setRange(1, 150)
@@ -114,17 +139,19 @@ class ComfySettingsPanel(QWidget):
         self.cfg.setSingleStep(0.5)
         self.cfg.setDecimals(1)
         self.cfg.setAccessibleName("CFG")
-        self.sampler = QComboBox()
-        self.sampler.setAccessibleName("Sampler")
-        self.scheduler = QComboBox()
-        self.scheduler.setAccessibleName("Scheduler")
+        self.sampler = _short_combo("Sampler")
+        self.scheduler = _short_combo("Scheduler")
+        srow = QHBoxLayout()
+        srow.addWidget(self.steps)
+        srow.addSpacing(8)
+        srow.addWidget(QLabel("CFG"))
+        srow.addWidget(self.cfg)
+        srow.addStretch(1)
+        form.addRow("Steps", srow)
         prow = QHBoxLayout()
-        for label, w in (("Steps", self.steps), ("CFG", self.cfg), ("Sampler", self.sampler),
-                         ("Scheduler", self.scheduler)):
-            prow.addWidget(QLabel(label))
-            prow.addWidget(w)
-        prow.addStretch(1)
-        form.addRow("", prow)
+        prow.addWidget(self.sampler, 1)
+        prow.addWidget(self.scheduler, 1)
+        form.addRow("Sampler", prow)
 
         self.batch = QSpinBox()
         self.batch.setRange(1, 8)
@@ -135,19 +162,19 @@ class ComfySettingsPanel(QWidget):
         self.seed_edit.setPlaceholderText("seed")
         self.seed_edit.setAccessibleName("Seed")
         self.seed_edit.setMaximumWidth(180)
+        self.seed_edit.setMinimumWidth(self.seed_edit.fontMetrics().horizontalAdvance("4294967295") + 16)
         self.random_seed.toggled.connect(self._on_random_toggled)
         self.tiled = QCheckBox("Tiled VAE decode")
         self.tiled.setToolTip("Decode the image in 512-pixel tiles (VAEDecodeTiled): far less memory, a bit slower")
         brow = QHBoxLayout()
         brow.addWidget(self.batch)
-        brow.addSpacing(12)
-        brow.addWidget(QLabel("Seed"))
-        brow.addWidget(self.seed_edit)
-        brow.addWidget(self.random_seed)
-        brow.addSpacing(12)
-        brow.addWidget(self.tiled)
         brow.addStretch(1)
+        brow.addWidget(self.tiled)
         form.addRow("Batch", brow)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_edit, 1)
+        seed_row.addWidget(self.random_seed)
+        form.addRow("Seed", seed_row)
         self.seed_error = error_label()
         form.addRow("", self.seed_error)
 
@@ -205,12 +232,68 @@ class ComfySettingsPanel(QWidget):
         self.size_picker.set_size(w, h)
 
     # -- reactions ----------------------------------------------------------------------------
-    def _on_model_changed(self, _name: str) -> None:
+    def _on_model_changed(self, name: str) -> None:
+        self._on_family_changed()
+        self._identify(name)
+
+    def _on_family_changed(self) -> None:
         self._fill_presets()
         fam = self.models.family()
         if fam.default_steps:  # distilled models (Turbo, schnell) want their own steps/CFG
             self._on_tier(self.current_tier())
         self._on_edit()
+
+    # -- which family the model is ----------------------------------------------------------
+    def _identify(self, name: str) -> None:
+        """Decide ``name``'s family off the GUI thread (server metadata, the local file's
+        header); the name-based guess serves until then. A newer choice cancels an older one."""
+        if not name or self.models.decided(name):
+            return
+        if self._identify_task is not None and not self._identify_task.done():
+            self._identify_task.cancel()
+        self._identify_task = self.tasks.spawn(self._identify_now(name), name="model family")
+
+    async def _identify_now(self, name: str) -> None:
+        from studio_core.providers.comfy.family_lookup import FamilyAnswer, family_of
+
+        settings = self.core.settings.current
+        try:
+            provider = self.core.services.provider("comfyui")
+            answer = await family_of(provider, name, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any evidence lost must still leave an answer (the name's) or the question
+            log.warning("family of %s not decided: %s", name, exc)
+            answer = FamilyAnswer(name, self.models.guess(name), self._server_key(), "")
+        if not shiboken6.isValid(self):
+            return
+        self._answers[name] = answer
+        before = self.models.family()
+        self.models.set_identified(name, answer.guess)
+        if name == self.models.current() and self.models.family() != before:
+            self._on_family_changed()
+        else:
+            self._on_edit()
+
+    def _server_key(self) -> str:
+        s = self.core.settings.current
+        return "managed" if s.comfy_managed_url else s.comfy_active_url
+
+    def _on_family_chosen(self, name: str, answer: str) -> None:
+        """The user said what ``name`` is: remember it for the server asked, and use it now."""
+        from studio_core.hardware.families import UNKNOWN, FamilyGuess, family_by_id
+        from studio_core.providers.comfy.family_lookup import with_answer
+
+        known = self._answers.get(name)
+        key = known.server_key if known is not None and known.server_key else self._server_key()
+        settings = self.core.settings
+        settings.update(model_families=with_answer(settings.current, key, name, answer))
+        before = self.models.family()
+        self.models.set_identified(name, FamilyGuess(family_by_id(answer) or UNKNOWN, "user"))
+        if self.models.family() != before:
+            self._on_family_changed()
+        else:
+            self._on_edit()
 
     def _on_size_changed(self) -> None:
         self._options.pop("upscale_to", None)  # the user chose a size themselves
@@ -244,7 +327,14 @@ class ComfySettingsPanel(QWidget):
         self.workflow_note.setVisible(custom)
         for w in self._built_in_only_widgets():
             w.setEnabled(not custom)
-            w.setToolTip((TILED_CUSTOM_TIP if w is self.tiled else CUSTOM_TIP) if custom else self._tips.get(w, ""))
+            if custom:
+                w.setToolTip(TILED_CUSTOM_TIP if w is self.tiled else CUSTOM_TIP)
+            elif w in (self.sampler, self.scheduler):
+                w.setToolTip(f"{w.accessibleName()}: {w.currentText()}")
+            elif w is self.models.combo:
+                self.models.restore_tooltip()
+            else:
+                w.setToolTip(self._tips.get(w, ""))
         self.fit.set_custom_workflow(custom)
 
     def _on_random_toggled(self, on: bool) -> None:
@@ -285,6 +375,8 @@ class ComfySettingsPanel(QWidget):
         for lab in (self.size_error, self.seed_error):
             if lab.text():
                 return lab.text()
+        if not self.workflow_picker.is_custom():  # a custom workflow names its own model files
+            return self.models.missing_reason()
         return ""
 
     def request_fields(self) -> dict[str, Any]:
@@ -298,6 +390,10 @@ class ComfySettingsPanel(QWidget):
         options = dict(self._options)
         if self.tiled.isChecked():
             options["tiled_vae"] = True
+        guess = self.models.guess()
+        if guess.known and guess.source in DECIDING_SOURCES and self.models.decided():
+            # The workflow builder would go by the name alone; what the file or the user said wins.
+            options["family"] = guess.family.id
         workflow = self.workflow_picker.request_options()
         if workflow:
             # The workflow file decodes and sizes the image itself: built-in-only options would mislead.
@@ -409,6 +505,9 @@ class ComfySettingsPanel(QWidget):
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def started(self) -> None:
+        from studio_gui.bridge import bridge_for
+
+        bridge_for(self.core).change.connect(self._on_core_change)
         if self.monitor is None:
             self.monitor = monitor_for(self.core, tasks=self.tasks)
         self.monitor.updated.connect(self._on_monitor)
@@ -427,26 +526,83 @@ class ComfySettingsPanel(QWidget):
         if shiboken6.isValid(self):
             self.refresh_fit()
 
-    async def load_models(self) -> None:
+    async def load_models(self, *, refresh: bool = False) -> None:
+        """Read the servers' models (``refresh``: ask every server again for what it has first,
+        the ↻ button) and which servers have each."""
         wanted = self.models.current() or self.core.settings.current.comfy_model
+        self.reload_button.setEnabled(False)
         try:
             provider = self.core.services.provider("comfyui")
+            if refresh:
+                await _reread_capabilities(provider)
             models = await provider.list_models()
         except StudioError as exc:
             if shiboken6.isValid(self):
                 self.models.set_offline(wanted)
+                self.models.set_availability(None, None)
                 self.server_note.setText(exc.user_message)
                 self.server_note.show()
+                self._identify(self.models.current())
             return
         except (ImportError, asyncio.TimeoutError) as exc:
             log.info("models not loaded: %s", exc)
             return
+        finally:
+            if shiboken6.isValid(self):
+                self.reload_button.setEnabled(not self.workflow_picker.is_custom())
         if not shiboken6.isValid(self):
             return
         self.server_note.hide()
+        if refresh:
+            # What the user may have just copied onto a server is looked at afresh.
+            self.models.forget_decisions()
+            self._answers.clear()
+        self._show_availability(provider, models)
         self.models.set_models(models, wanted=wanted)
         samplers = getattr(provider, "samplers", None)
         schedulers = getattr(provider, "schedulers", None)
         if samplers and schedulers:
             self._set_samplers(samplers(), schedulers())
+        self._identify(self.models.current())
         self._on_edit()
+
+    def _show_availability(self, provider: Any, models: Any) -> None:
+        """Which servers have each model and whether any enabled one has the chosen model: the
+        pool knows per server; a single-server provider only what its list says."""
+        where_of = getattr(provider, "model_servers", None)
+        missing_of = getattr(provider, "missing_everywhere", None)
+        members = getattr(provider, "members", None)
+        if callable(where_of) and callable(missing_of):
+            servers = sum(1 for m in members if m.usable) if members is not None else 1
+            self._server_count = servers
+            self.models.set_availability(where_of(), lambda name: bool(missing_of([name])), servers=servers)
+        else:
+            names = {m.id for m in models}
+            self._server_count = 1
+            self.models.set_availability(None, lambda name: name not in names)
+
+    def _on_core_change(self, event: object) -> None:
+        """Pool health changed (a server came back with other models, one was switched off):
+        say again which servers have each model, from what the pool already knows."""
+        from studio_core.changes import PoolStateChanged
+
+        if not isinstance(event, PoolStateChanged) or not shiboken6.isValid(self):
+            return
+        try:
+            provider = self.core.services.provider("comfyui")
+        except (StudioError, ImportError):
+            return
+        if callable(getattr(provider, "model_servers", None)) and self.models.availability_known():
+            self._show_availability(provider, ())
+            self._on_edit()
+
+
+async def _reread_capabilities(provider: Any) -> None:
+    """Every server's /object_info read again (the pool's refresh), or the one server's."""
+    refresh = getattr(provider, "refresh", None)
+    if callable(refresh):
+        await refresh()
+        return
+    object_info = getattr(provider, "object_info", None)
+    if callable(object_info):
+        await object_info(refresh=True)

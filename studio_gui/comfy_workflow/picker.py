@@ -15,10 +15,11 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio_core.errors import StudioError
 from studio_core.providers.comfy.custom_workflow import WorkflowMap
+from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.comfy_workflow.loaded import (LoadedWorkflow, describe, map_from_setting, map_to_setting,
                                               read_workflow)
 from studio_gui.comfy_workflow.mapping_dialog import WorkflowMappingDialog
@@ -31,6 +32,7 @@ BUILT_IN = "Built-in workflow (from the model)"
 BUILT_IN_STATUS = "Built-in workflow: the app builds the graph from the model and the settings above."
 PROVIDER = "comfyui"
 MESSAGE_STYLE = "color: #c0392b;"
+COMBO_TIP = "Run the app's own graph, or a workflow exported from ComfyUI in API format"
 
 
 class WorkflowPicker(QWidget):
@@ -52,11 +54,9 @@ class WorkflowPicker(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
         row = QHBoxLayout()
-        self.combo = QComboBox()
+        self.combo = ElidingComboBox(min_chars=16)
         self.combo.setAccessibleName("Workflow")
-        self.combo.setToolTip("Run the app's own graph, or a workflow exported from ComfyUI in API format")
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(22)
+        self.combo.setToolTip(COMBO_TIP)
         self.combo.addItem(BUILT_IN, "")
         self.combo.currentIndexChanged.connect(self._on_combo_index)
         self.load_button = QPushButton("Load workflow…")
@@ -65,9 +65,12 @@ class WorkflowPicker(QWidget):
         self.map_button = QPushButton("Map inputs…")
         self.map_button.setToolTip("Choose which node inputs take the prompt, seed, size and steps")
         self.map_button.clicked.connect(self.open_mapping_dialog)
-        row.addWidget(self.combo, 1)
+        # The buttons sit under the list, not beside it: side by side the row alone was wider
+        # than the Generate column on a 1024 px screen.
+        lay.addWidget(self.combo)
         row.addWidget(self.load_button)
         row.addWidget(self.map_button)
+        row.addStretch(1)
         lay.addLayout(row)
         self.status = QLabel(BUILT_IN_STATUS)
         self.status.setWordWrap(True)
@@ -188,6 +191,8 @@ class WorkflowPicker(QWidget):
         else:
             self.combo.setCurrentIndex(0)
         self.combo.blockSignals(False)
+        # The box is narrow and elides the name: the tooltip says it whole.
+        self.combo.setToolTip(f"{self.combo.itemText(1)}\n{wf.path}\n\n{COMBO_TIP}" if wf is not None else COMBO_TIP)
 
     def _on_combo_index(self, _i: int) -> None:
         self.message.hide()
