@@ -36,6 +36,11 @@ FIRST_PAGE = 160  # rows in the first round trip (with the COUNT): a screen or t
 PAGE = 500  # rows per page fetched on demand
 MAX_PAGES = 8  # pages of records kept; older ones are dropped (and fetched again if shown)
 PREFETCH = 60  # rows: serving a row this close to a loaded page's end fetches the next page
+# Page fetches in flight at once. A scroll-bar drag asks for a new page every frame; each
+# fetch turns hundreds of rows into records on the index thread, holding the GIL the GUI
+# thread needs to paint. Beyond this, only the newest row asked for is remembered and
+# fetched when a fetch returns, so the screens flown past are never loaded at all.
+MAX_IN_FLIGHT = 2
 FIRST_THUMBS = 60  # thumbnails of the first screen requested with the first page
 
 _placeholders: dict[tuple[int, str], QPixmap] = {}
@@ -116,6 +121,7 @@ class GalleryModel(QAbstractListModel):
         self._clock = itertools.count(1)
         self._last: _Page | None = None
         self._pending: dict[int, int] = {}  # row ranges [start, end) of page requests in flight
+        self._wanted: int | None = None  # the newest row asked for while MAX_IN_FLIGHT were out
         self._fetches: set[asyncio.Task] = set()
         self._row_of_id: dict[int, int] | None = None
         self._rows_of_key: dict[Hashable, list[int]] | None = None
@@ -253,12 +259,27 @@ class GalleryModel(QAbstractListModel):
         for s, e in self._pending.items():
             if s <= row < e:
                 return
+        if len(self._pending) >= MAX_IN_FLIGHT:
+            self._wanted = row
+            return
         self._pending[start] = end
         task = self.tasks.spawn(self._fetch(start, end - start, self._generation, self._epoch), name="gallery-page")
         self._fetches.add(task)
         task.add_done_callback(self._fetches.discard)
 
     async def _fetch(self, start: int, count: int, generation: int, epoch: int) -> None:
+        try:
+            await self._fetch_page(start, count, generation, epoch)
+        finally:
+            if generation == self._generation and self._alive():
+                self._fetch_wanted()
+
+    def _fetch_wanted(self) -> None:
+        row, self._wanted = self._wanted, None
+        if row is not None and row < self._total and self._page_of(row) is None:
+            self._request(row)
+
+    async def _fetch_page(self, start: int, count: int, generation: int, epoch: int) -> None:
         assert self.image_index is not None
         try:
             recs = await self.image_index.rows(self.query, start, count)
@@ -362,6 +383,7 @@ class GalleryModel(QAbstractListModel):
         self._generation += 1
         self._epoch += 1
         self._pending.clear()
+        self._wanted = None
         for t in list(self._fetches):
             t.cancel()
         self.beginResetModel()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -276,4 +277,51 @@ def test_first_screen_batch_serves_the_apps_own_images_on_a_cold_cache(qapp, pat
         assert not singles and sorted(k for b in batches for k in b) == sorted(k for k, *_ in items)
         assert all(loader.get(k).width() > 0 for k, *_ in items)
     finally:
+        loader.close()
+
+
+class _SlowIndex:
+    """An index whose page reads wait until the test lets them through."""
+
+    images = None
+
+    def __init__(self, total: int):
+        self.total = total
+        self.asked: list[int] = []
+        self.gate = asyncio.Event()
+
+    async def first_page(self, query, limit):
+        return [], self.total
+
+    async def rows(self, query, start, count):
+        self.asked.append(start)
+        await self.gate.wait()
+        return [_record(i) for i in range(start, min(start + count, self.total))]
+
+
+def _record(i: int) -> ImageRecord:
+    return ImageRecord(id=i + 1, path=f"r{i}.png", service="comfyui", model="m", prompt=f"row {i}", seed=i,
+                       width=64, height=64, created="2024-01-01T00:00:00.000+00:00", created_ts=float(i),
+                       file_size=1, mtime_ns=1)
+
+
+def test_fast_scroll_fetches_only_the_newest_pages(qapp, tmp_path, loop):
+    """A scroll-bar drag asks for a page per frame: the screens flown past are never loaded."""
+    index = _SlowIndex(100_000)
+    loader = ThumbnailLoader(tmp_path, capacity=10)
+    m = GalleryModel(index, loader, tasks=TaskOwner(), images_root=tmp_path, live=False)
+    try:
+        loop.run_until_complete(m.set_query(ImageQuery()))
+        assert m.rowCount() == 100_000
+        for row in range(0, 100_000, 5_000):  # twenty screens in a row, each painted once
+            m.index(row, 0).data(Qt.ItemDataRole.DisplayRole)
+        loop.run_until_complete(asyncio.sleep(0.05))  # the fetches started have reached the index
+        assert len(index.asked) == model_mod.MAX_IN_FLIGHT  # the first two, then only wishes
+        index.gate.set()
+        loop.run_until_complete(wait_until(lambda: not m.fetching))
+        # The two in flight and the last screen asked for; none of the seventeen in between.
+        assert index.asked == [0, 5_000, 95_000]
+        assert m.record(95_000) is not None and m.record(50_000) is None
+    finally:
+        m.detach()
         loader.close()
