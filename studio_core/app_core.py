@@ -52,6 +52,7 @@ class StudioCore:
         self.settings = SettingsStore(paths.settings_file)
         self.secrets = SecretStore(paths.secrets_file, use_keyring=use_keyring)
         self.services = ServiceRegistry(self.settings, self.secrets)
+        self.services.data_dir = paths.data  # providers read image inputs from its input store
         self.services.on_pool_state = lambda servers: self.changes.publish(PoolStateChanged(servers))
         # Deprecated: subscribe to ImageSaved on core.changes. Still called (after the
         # ImageSaved event) until the last caller has moved.

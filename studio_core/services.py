@@ -102,6 +102,9 @@ class ServiceRegistry:
         self._busy: dict[int, int] = {}  # id(provider) -> calls running on it
         self._closing: set[asyncio.Task] = set()
         self._unsubscribe = settings.subscribe(self._on_settings)
+        # The data folder whose input store providers read a request's image inputs from
+        # (set by the core; None leaves providers without one, and requests with inputs fail in words).
+        self.data_dir: Any = None
 
     @staticmethod
     def all() -> tuple[ServiceInfo, ...]:
@@ -141,6 +144,10 @@ class ServiceRegistry:
                 raise
             raise DependencyMissing(info.sdk or missing) from exc
         prov: Provider = getattr(module, info.factory)(s, self._secrets)
+        if self.data_dir is not None and getattr(prov, "input_store", False) is None:
+            from studio_core.input_store import InputStore
+
+            prov.input_store = InputStore.in_data_folder(self.data_dir)  # type: ignore[attr-defined]
         self._track(prov)
         if cached:
             self._retire(cached[1])

@@ -167,3 +167,16 @@ def test_missing_input_image_is_named_before_sending(store):
             run_async(collect(make(srv, store), req(ImageInputs(init=InitImage("ab" * 32)))))
     assert srv.requests == []
     assert "no longer in the studio's data folder" in info.value.user_message
+
+
+def test_registry_gives_cloud_providers_the_data_folders_input_store(tmp_path):
+    from studio_core.secrets import SecretStore
+    from studio_core.services import ServiceRegistry
+    from studio_core.settings import SettingsStore
+
+    reg = ServiceRegistry(SettingsStore(tmp_path / "settings.json"), SecretStore(tmp_path / "s.json", use_keyring=False))
+    reg.data_dir = tmp_path / "data"
+    for sid in ("openai", "replicate", "huggingface"):
+        prov = reg.provider(sid)
+        assert prov.input_store is not None and prov.input_store.folder == tmp_path / "data" / "inputs", sid
+        run_async(prov.aclose())
