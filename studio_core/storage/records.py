@@ -56,6 +56,11 @@ class ImageRecord:
     source: str = ""  # "studio" | "a1111" | "comfyui" | "" (no metadata)
     origin: str = ""  # "generated" (by this install) | "imported" (another tool, another install)
     set_name: str = ""  # the batch run's set it belongs to ("" = none)
+    input_digests: tuple[str, ...] = ()  # input-store images it was made from (init, mask, references, controls)
+
+    @property
+    def has_inputs(self) -> bool:
+        return bool(self.input_digests)
 
     @property
     def imported(self) -> bool:

@@ -102,6 +102,7 @@ def _request_columns(req: GenerationRequest | None) -> dict[str, Any]:
         # A batch run's image: found by its set, and by its job id when the batch resumes.
         "set_name": str(req.option("batch_set") or ""), "batch_id": str(req.option("batch_id") or ""),
         "batch_job": str(req.option("batch_job") or ""),
+        "input_digests": ",".join(req.inputs.digests()),
     }
 
 

@@ -79,12 +79,19 @@ MIGRATIONS += (
         "CREATE INDEX images_set ON images(set_name, created_ts)",
     ),
 )
+MIGRATIONS += (
+    (  # 5 -> 6: image inputs. The digests (comma-separated, in the input store) of the init
+       # image, mask, references and control images an image was made from; '' for none.
+        "ALTER TABLE images ADD COLUMN input_digests TEXT NOT NULL DEFAULT ''",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 ROW_COLUMNS = (
     "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
     "file_size", "mtime_ns", "source", "request_json", "origin", "set_name", "batch_id", "batch_job",
+    "input_digests",
 )
 # Columns a rescan may overwrite; favourite and tags are the user's and survive it.
 _UPSERT = ", ".join(f"{c}=excluded.{c}" for c in ROW_COLUMNS if c != "path")
@@ -93,7 +100,7 @@ _INSERT_SQL = (f"INSERT INTO images({', '.join(ROW_COLUMNS)}) VALUES ({', '.join
 _RECORD_COLUMNS = (
     "id", "path", "service", "model", "prompt", "negative", "seed_text", "width", "height", "steps", "cfg", "sampler",
     "scheduler", "quality", "provider", "server", "duration_s", "cost_usd", "created", "created_ts",
-    "file_size", "mtime_ns", "favourite", "tags", "source", "origin", "set_name",
+    "file_size", "mtime_ns", "favourite", "tags", "source", "origin", "set_name", "input_digests",
 )
 _SELECT = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM images"
 
@@ -112,7 +119,7 @@ def _share(text: str) -> str:
 def _to_record(row: Sequence[Any]) -> ImageRecord:
     (id_, path, service, model, prompt, negative, seed_text, width, height, steps, cfg, sampler, scheduler, quality,
      provider, server, duration_s, cost_usd, created, created_ts, file_size, mtime_ns, fav, tags, source,
-     origin, set_name) = row
+     origin, set_name, input_digests) = row
     sh = _share
     return ImageRecord(
         id=id_, path=path, service=sh(service), model=sh(model), prompt=prompt, negative=sh(negative),
@@ -122,6 +129,7 @@ def _to_record(row: Sequence[Any]) -> ImageRecord:
         created=created, created_ts=created_ts, file_size=file_size, mtime_ns=mtime_ns, favourite=bool(fav),
         tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if tags else (), source=sh(source),
         origin=sh(origin or ""), set_name=sh(set_name or ""),
+        input_digests=tuple(d for d in (input_digests or "").split(",") if d),
     )
 
 

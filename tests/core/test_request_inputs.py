@@ -130,3 +130,67 @@ def test_loras_are_comfyui_only():
     assert "LoRAs (they work with ComfyUI)" in msg
     disabled = ImageInputs(loras=(LoraSpec("pixel.safetensors", enabled=False),))
     assert catalog.inputs_problem("openai", "gpt-image-1.5", disabled) == ""
+
+
+# ---- the index --------------------------------------------------------------------------------
+
+
+def test_index_records_the_inputs_and_reuse_gets_them_back(paths):
+    import sqlite3
+
+    from studio_core.storage.index import SCHEMA_VERSION, ImageIndex
+    from studio_core.storage.records import ImageQuery
+    from tests.conftest import run_async
+
+    store = InputStore.in_data_folder(paths.data)
+    inputs = full_inputs(store)
+    with_inputs = save_generated_image(picture(), GenerationRequest("edited slime", inputs=inputs), folder=paths.images)
+    plain = save_generated_image(picture(), GenerationRequest("plain slime"), folder=paths.images)
+
+    async def go():
+        idx = await ImageIndex.open(paths)
+        try:
+            await idx.add_saved(with_inputs)
+            await idx.add_saved(plain)
+            recs = {r.prompt: r for r in await idx.query(ImageQuery())}
+            assert recs["edited slime"].input_digests == inputs.digests() and recs["edited slime"].has_inputs
+            assert recs["plain slime"].input_digests == () and not recs["plain slime"].has_inputs
+            assert (await idx.request_for(recs["edited slime"])).inputs == inputs
+        finally:
+            await idx.aclose()
+
+    run_async(go())
+    con = sqlite3.connect(paths.index_file)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    con.close()
+
+
+def test_an_index_from_before_inputs_is_upgraded_in_place(paths):
+    import sqlite3
+
+    from studio_core.storage import schema
+    from studio_core.storage.index import ImageIndex
+    from studio_core.storage.records import ImageQuery
+    from tests.conftest import run_async
+
+    con = sqlite3.connect(paths.index_file)
+    before = len(schema.MIGRATIONS) - 1  # the step that adds input_digests is the last one
+    assert any("input_digests" in stmt for stmt in schema.MIGRATIONS[before])
+    for step in schema.MIGRATIONS[:before]:
+        for stmt in step:
+            con.execute(stmt)
+    con.execute("INSERT INTO images(path, prompt, source, origin) VALUES ('old.png', 'old slime', 'studio', 'generated')")
+    con.execute(f"PRAGMA user_version={before}")
+    con.commit()
+    con.close()
+
+    async def go():
+        idx = await ImageIndex.open(paths)
+        try:
+            return await idx.query(ImageQuery())
+        finally:
+            await idx.aclose()
+
+    recs = run_async(go())
+    old = [r for r in recs if r.path == "old.png"]
+    assert old and old[0].input_digests == ()
