@@ -10,13 +10,15 @@ in this module runs. "Usable" means both of these have been painted at least onc
 The probe prints ``SHOWN <s>`` at the window's first paint and ``USABLE <s>`` when both
 of the above have painted, each as seconds since ``BENCH_T0`` (the wall-clock time the
 benchmark started the process), and then closes the window so the process ends through
-the normal shut-down path. Filters sit on the few widgets concerned, never on the whole
+the normal shut-down path. With ``STUDIO_BENCH_MODULES=<file>`` it also writes the names
+of the modules loaded by then to that file. Filters sit on the few widgets concerned, never on the whole
 application, so the probe itself costs next to nothing.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -69,6 +71,10 @@ class StartupProbe(QObject):
     def _report(self) -> None:
         usable = max(self.cards_at, self.generate_at)
         print("USABLE", usable, flush=True)
+        listing = os.environ.get("STUDIO_BENCH_MODULES")
+        if listing:  # what start-up had to import; tests check the heavy ones stay out
+            with open(listing, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(sorted(sys.modules)))
         for w in (self.window, self._card, self._stack, self._button):
             w.removeEventFilter(self)
         if self.close_when_usable:
