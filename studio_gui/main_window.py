@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import logging
 
 from PySide6.QtCore import QByteArray, Qt
@@ -214,6 +215,10 @@ class MainWindow(QMainWindow):
     async def _build_saved_when_idle(self) -> None:
         await asyncio.sleep(0.3)
         _ = self.saved_tab
+        # Settings' modules load on a worker thread now, not on the GUI thread at the first
+        # click (they made that click stall for ~50 ms; benchmarks/bench_responsiveness.py).
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(importlib.import_module, "studio_gui.settings_dialog")
 
     async def smoke_check(self, *, timeout: float = 90) -> None:
         """Headless check for packaged builds: one generation through the selected service, saved.
