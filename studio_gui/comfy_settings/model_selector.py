@@ -29,6 +29,7 @@ EMPTY_TEXT = ("The server has no checkpoints. Download one, e.g. <b>sd_xl_base_1
               "<b>ComfyUI/models/checkpoints</b>, then restart ComfyUI.")
 COMBO_TIP = "Checkpoints on the ComfyUI servers, with the VRAM each needs at its native size"
 ModelRole = Qt.ItemDataRole.UserRole
+NAME_WIDTH_PX = 220  # a file name in a sentence under the list (the list's tooltip has it whole)
 # The inline chooser's answers, as families.py ids ("other": none of these, estimated as SDXL).
 CHOICES = (("sd15", "SD 1.5"), ("sdxl", "SDXL"), ("sd3", "SD3"), ("flux", "FLUX"), ("other", "Other"))
 # Where the family came from, said of a checkpoint (families.SOURCE_WORDS says it of any file).
@@ -157,7 +158,7 @@ class ModelSelector(QWidget):
         name = self.current()
         if not name or self._missing is None or not self._missing(name):
             return ""
-        base = name.rsplit("/", 1)[-1]
+        base = self._short(name)
         lead = f"No enabled ComfyUI server has {base}." if self._servers > 1 else \
             f"The ComfyUI server does not have {base}."
         return f"{lead} Choose another model, or put the file in ComfyUI/models/checkpoints on a server and press ↻."
@@ -239,6 +240,12 @@ class ModelSelector(QWidget):
             self.combo.setCurrentIndex(i)
 
     # -- showing ----------------------------------------------------------------------------
+    def _short(self, name: str) -> str:
+        """The file name, its middle elided when long: one unbreakable word in a wrapped label
+        would set the whole column's width."""
+        base = name.rsplit("/", 1)[-1]
+        return self.fontMetrics().elidedText(base, Qt.TextElideMode.ElideMiddle, NAME_WIDTH_PX)
+
     def _absent_text(self) -> str:
         return "on no enabled server" if self._servers > 1 else "not on the server"
 
@@ -296,7 +303,7 @@ class ModelSelector(QWidget):
         self.family_line.show()
 
     def _show_chooser(self, on: bool) -> None:
-        base = html.escape(self.current().rsplit("/", 1)[-1])
+        base = html.escape(self._short(self.current()))
         self.chooser_text.setText(f"Which kind of model is <b>{base}</b>? It decides the sizes offered and the "
                                   "memory estimate; you are asked once per server.")
         self.chooser.setVisible(on and bool(self.current()))
