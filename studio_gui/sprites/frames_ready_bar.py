@@ -12,9 +12,13 @@ from studio_core.plural import counted
 
 
 class FramesReadyBar(QFrame):
-    """Progress of the newest set, then 'Frames ready' with the sheet action."""
+    """Progress of the newest set, then 'Frames ready' with the sheet action.
 
-    make_sheet = Signal(list, dict)  # paths, meta
+    The sheet gets each frame's transparent copy where the set made one (meta["transparent"],
+    frame name -> copy): a sheet of the originals would carry the key-colour background
+    the user asked to have removed."""
+
+    make_sheet = Signal(list, dict)  # paths (transparent copies where made), meta
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -27,7 +31,7 @@ class FramesReadyBar(QFrame):
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sheet_button = QPushButton("Align && make sheet…")
         self.sheet_button.setToolTip("Open the frames in Sprite Tools' Sheet tab, aligned on a bottom-centre pivot")
-        self.sheet_button.clicked.connect(lambda: self.make_sheet.emit(list(self._paths), dict(self._meta)))
+        self.sheet_button.clicked.connect(lambda: self.make_sheet.emit(self.sheet_paths(), dict(self._meta)))
         self.close_button = QToolButton()
         self.close_button.setText("✕")
         self.close_button.setAutoRaise(True)
@@ -66,4 +70,13 @@ class FramesReadyBar(QFrame):
         self.show()
 
     def paths(self) -> list[Path]:
+        """The frames as saved (the originals)."""
         return list(self._paths)
+
+    def sheet_paths(self) -> list[Path]:
+        """The frames for the sheet: each frame's transparent copy where there is one."""
+        names = [str(n) for n in self._meta.get("names") or ()]
+        copies = self._meta.get("transparent") or {}
+        if not copies or len(names) != len(self._paths):
+            return list(self._paths)
+        return [Path(copies[n]) if n in copies else p for n, p in zip(names, self._paths)]
