@@ -45,6 +45,9 @@ class Settings:
     # The family the user named for a model nothing else could place, per server address:
     # {"http://127.0.0.1:8188": {"odd_name.safetensors": "sdxl"}}. Asked once, then kept.
     model_families: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per LoRA file name: {"pixel-art-xl.safetensors": {"triggers": "pixel art", "strength": 0.8}}:
+    # the words the picker adds to the prompt and the strength it starts at.
+    lora_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Batch runs: the folder of __name__ word lists ("" = none).
     batch_wordlists_folder: str = ""
     # The server pool (studio_core.pool.server_list): ServerSpec.to_dict() entries, secrets in

@@ -166,6 +166,8 @@ class MenuHandlers:
     open: RecordFn | None = None
     show_in_folder: RecordFn | None = None
     reuse: RecordFn | None = None
+    edit: RecordFn | None = None  # the image as the Generate tab's init image
+    use_reference: RecordFn | None = None  # the image as a reference (or the animation's character)
     copy_prompt: RecordFn | None = None
     copy_image: RecordsFn | None = None
     export: RecordFn | None = None
@@ -173,6 +175,27 @@ class MenuHandlers:
     sprite_tools: RecordsFn | None = None
     favourite: RecordsFn | None = None
     delete: RecordsFn | None = None
+
+
+EDIT_TIP = "Redraw this image in the Generate tab (init image; paint a mask to change only part of it)"
+REFERENCE_TIP = ("Keep this character in new pictures: a reference in the Generate tab "
+                 "(the animation's character when Frames is on Animation)")
+
+
+def send_to_generate(widget: QWidget, path: Path, role: str) -> bool:
+    """Switch to the Generate tab with ``path`` as its init image ("init") or a reference
+    ("reference"; the animation's character while the Frames panel makes one). False when
+    this window has no Generate tab that takes images."""
+    win = widget.window()
+    gen = getattr(win, "generate_tab", None)
+    hook = getattr(gen, "image_inputs", None)
+    if gen is None or hook is None:
+        return False
+    tabs = getattr(win, "tabs", None)
+    if tabs is not None:
+        tabs.setCurrentWidget(gen)
+    gen.tasks.spawn(hook.send(Path(path), role), name="send image to Generate")
+    return True
 
 
 SPRITE_TOOLS_TIP = ("Remove the background, make pixel art, or pack a sprite sheet"
@@ -199,11 +222,15 @@ def image_menu(parent: QWidget, records: Sequence[ImageRecord], handlers: MenuHa
             add("Open", lambda: h.open(one), tip="Open in your image viewer (Enter)")
         if h.show_in_folder:
             add("Show in folder", lambda: h.show_in_folder(one), tip="Show the file in your file manager")
-        if h.reuse or h.copy_prompt:
+        if h.reuse or h.copy_prompt or h.edit or h.use_reference:
             menu.addSeparator()
         if h.reuse:
             add("Reuse settings", lambda: h.reuse(one), enabled=bool(one.prompt),
                 tip="Fill the Generate tab with this image's settings")
+        if h.edit:
+            add("Edit this…", lambda: h.edit(one), tip=EDIT_TIP)
+        if h.use_reference:
+            add("Use as reference", lambda: h.use_reference(one), tip=REFERENCE_TIP)
         if h.copy_prompt:
             add("Copy prompt", lambda: h.copy_prompt(one), enabled=bool(one.prompt))
     if recs and h.copy_image:

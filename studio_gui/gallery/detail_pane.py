@@ -110,6 +110,8 @@ class DetailPane(QWidget):
     delete_requested = Signal(object)
     favourite_requested = Signal(object)
     sprite_tools_requested = Signal(object)
+    edit_requested = Signal(object)
+    use_reference_requested = Signal(object)
 
     FIELDS = (("Prompt", "prompt"), ("Negative", "negative"), ("Service", "service"), ("Provider", "provider"),
               ("Model", "model"), ("Seed", "seed"), ("Size", "size"), ("Steps", "steps"), ("CFG", "cfg"),
@@ -147,8 +149,13 @@ class DetailPane(QWidget):
         self.sprite_button = self._button("Sprite tools…", "Remove the background, make pixel art, or pack the"
                                           " selected images into a sprite sheet", self.sprite_tools_requested)
         self.delete_button = self._button("Delete", "Move to the trash (Delete)", self.delete_requested)
-        for i, b in enumerate((self.reuse_button, self.copy_button, self.fav_button, self.export_button,
-                               self.folder_button, self.open_button, self.sprite_button, self.delete_button)):
+        from studio_gui.gallery.actions import EDIT_TIP, REFERENCE_TIP
+
+        self.edit_button = self._button("Edit this…", EDIT_TIP, self.edit_requested)
+        self.reference_button = self._button("Use as reference", REFERENCE_TIP, self.use_reference_requested)
+        for i, b in enumerate((self.reuse_button, self.copy_button, self.edit_button, self.reference_button,
+                               self.fav_button, self.export_button, self.folder_button, self.open_button,
+                               self.sprite_button, self.delete_button)):
             buttons.addWidget(b, i // 2, i % 2)
         outer.addLayout(buttons)
 
@@ -185,7 +192,7 @@ class DetailPane(QWidget):
             and rec.mtime_ns == self.record.mtime_ns
         self.record = rec
         for b in (self.reuse_button, self.copy_button, self.fav_button, self.export_button, self.folder_button,
-                  self.open_button, self.sprite_button, self.delete_button):
+                  self.open_button, self.sprite_button, self.delete_button, self.edit_button, self.reference_button):
             b.setEnabled(rec is not None)
         if rec is None:
             self.full_image = None

@@ -179,10 +179,14 @@ class SavedTab(QWidget):
         self.detail.delete_requested.connect(lambda r: self.delete_records([r]))
         self.detail.favourite_requested.connect(lambda r: self.toggle_favourite([r]))
         self.detail.sprite_tools_requested.connect(self._sprite_tools_from_detail)
+        self.detail.edit_requested.connect(lambda r: self.send_to_generate(r, "init"))
+        self.detail.use_reference_requested.connect(lambda r: self.send_to_generate(r, "reference"))
         self.view.menu_handlers = actions.MenuHandlers(
             open=self.open_record,
             show_in_folder=self._show_in_folder,
             reuse=lambda r: self.tasks.spawn(self.reuse_settings(r), name="reuse"),
+            edit=lambda r: self.send_to_generate(r, "init"),
+            use_reference=lambda r: self.send_to_generate(r, "reference"),
             copy_prompt=self.copy_prompt,
             copy_image=self.copy_records,
             export=self.choose_export,
@@ -433,6 +437,11 @@ class SavedTab(QWidget):
             return
         gen.apply_request(request)
         self._go_generate()
+
+    def send_to_generate(self, rec: ImageRecord, role: str) -> None:
+        """"Edit this…" / "Use as reference": the Generate tab with this image as an input."""
+        if not actions.send_to_generate(self, self.model.abs_path(rec), role):
+            self.banner.show_text("The Generate tab cannot take images in this version.")
 
     def copy_prompt(self, rec: ImageRecord) -> None:
         QGuiApplication.clipboard().setText(rec.prompt)

@@ -41,7 +41,8 @@ def session_grid(core: StudioCore, *, tasks: TaskOwner, since_ts: float | None =
 
 def connect_session_actions(view: GalleryView, core: StudioCore, *, tasks: TaskOwner,
                             reuse: Callable[[GenerationRequest], Any],
-                            report: Callable[[BaseException], Any]) -> actions.MenuHandlers:
+                            report: Callable[[BaseException], Any],
+                            send: Callable[[Any, str], Any] | None = None) -> actions.MenuHandlers:
     """Give the session grid the gallery's right-click menu (Open, Show in folder, Reuse
     settings, Copy prompt, Copy image, Sprite tools…), Enter/double-click to open and
     Ctrl+C to copy. ``reuse(request)`` fills the Generate tab; ``report(exc)`` shows an error."""
@@ -76,6 +77,8 @@ def connect_session_actions(view: GalleryView, core: StudioCore, *, tasks: TaskO
                                                name="show in folder"),
         reuse=lambda rec: tasks.spawn(guarded(reuse_record(rec)), name="reuse"),
         copy_prompt=lambda rec: QGuiApplication.clipboard().setText(rec.prompt),
+        edit=(lambda rec: send(model.abs_path(rec), "init")) if send else None,
+        use_reference=(lambda rec: send(model.abs_path(rec), "reference")) if send else None,
         copy_image=copy_image,
         sprite_tools=lambda recs: guard(actions.open_sprite_tools, view, core, paths(recs)),
     )

@@ -74,6 +74,9 @@ def attach_frames_panel(tab: GenerateTab) -> object | None:
 
 
 def attach_all(tab: GenerateTab) -> None:
+    from studio_gui.inputs.attach import attach_image_inputs
+
+    tab.image_inputs = attach_image_inputs(tab)
     tab.style_picker = attach_style_picker(tab)
     tab.transparency = attach_transparency(tab)
     tab.frames_panel = attach_frames_panel(tab)

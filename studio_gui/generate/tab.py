@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import html
 import logging
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import shiboken6
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from studio_core.app_core import StudioCore
 from studio_core.changes import JobPreview
 from studio_core.errors import GenerationFailed, StudioError
+from studio_core.frame_inputs import needs_pose_images, with_frame_inputs
 from studio_core.frame_plans import FramePlan, FrameSetSpec
 from studio_core.jobs import JobSaved, JobSaveFailed, JobState
 from studio_core.models import GenerationRequest, JobImage, JobProgress, ProviderStatus, ServiceState
@@ -68,6 +70,8 @@ class GenerateTab(QWidget):
         self._started = False
         self._apply_hooks: list[Callable[[GenerationRequest], None]] = []
         self._start_hooks: list[Callable[[], Awaitable[Any]]] = []
+        self._problem_sources: list[Callable[[], str]] = []
+        self._preparing: asyncio.Task | None = None  # pose images being drawn for a click
         self._build()
         # Bound methods only: Qt drops each connection when this tab is deleted.
         self.bridge = bridge_for(core)
@@ -79,6 +83,7 @@ class GenerateTab(QWidget):
         self.style_picker: Any = None
         self.transparency: Any = None
         self.frames_panel: Any = None
+        self.image_inputs: Any = None
         if extensions:
             from studio_gui.generate.extensions import attach_all
 
@@ -169,7 +174,7 @@ class GenerateTab(QWidget):
         # itself from the gallery index (core.image_saved), so both grids stay alike.
         self.results_model, self.results_view = session_grid(self.core, tasks=self.tasks, parent=self)
         connect_session_actions(self.results_view, self.core, tasks=self.tasks, reuse=self.apply_request,
-                                report=self._show_action_error)
+                                report=self._show_action_error, send=self.send_image)
         results = QWidget()
         rl = QVBoxLayout(results)
         self._results_layout = rl
@@ -231,6 +236,11 @@ class GenerateTab(QWidget):
         """A block shown under the service settings (frames and variants)."""
         self.sections_layout.addWidget(widget)
 
+    def add_problem_source(self, fn: Callable[[], str]) -> None:
+        """``fn()`` says why Generate can't run ("" when it can): image inputs the chosen
+        service does not take, a LoRA missing on the server."""
+        self._problem_sources.append(fn)
+
     def on_apply_request(self, fn: Callable[[GenerationRequest], None]) -> None:
         """``fn(request)`` runs after :meth:`apply_request` filled the fields."""
         self._apply_hooks.append(fn)
@@ -257,6 +267,11 @@ class GenerateTab(QWidget):
         for hook in list(self._apply_hooks):
             hook(request)
         self.prompt_panel.prompt.setFocus()
+
+    def send_image(self, path: Any, role: str) -> None:
+        """An image from a grid as the init image ("init") or a reference ("reference")."""
+        if self.image_inputs is not None:
+            self.tasks.spawn(self.image_inputs.send(Path(path), role), name="send image to inputs")
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -292,6 +307,12 @@ class GenerateTab(QWidget):
             panel_problem = getattr(self.settings_panel, "problem", None)
             if callable(panel_problem):
                 problem = panel_problem() or ""
+        if not problem and self._preparing is not None and not self._preparing.done():
+            problem = "Drawing the pose images for the frames…"
+        for source in list(self._problem_sources):
+            if problem:
+                break
+            problem = source() or ""
         return problem
 
     def build_request(self) -> GenerationRequest:
@@ -313,7 +334,8 @@ class GenerateTab(QWidget):
         if style is not None and not (style.asset_type or style.style):
             style = None
         transparent = self.transparency is not None and self.transparency.enabled
-        return GenerationOrder(request, frames, style=style, transparent=transparent)
+        extra = self.frames_panel.animation_inputs() if self.frames_panel is not None else {}
+        return GenerationOrder(request, frames, style=style, transparent=transparent, **extra)
 
     def plan(self, order: GenerationOrder) -> FramePlan:
         """The requests ``order`` queues, expanded by the core's session.
@@ -337,7 +359,8 @@ class GenerateTab(QWidget):
             self.prompt_panel.prompt.setFocus()
             return None
         try:
-            plan = self.plan(self.build_order())
+            order = self.build_order()
+            plan = self.plan(order)
         except StudioError as exc:
             self.error_area.show_error(exc)
             return None
@@ -346,6 +369,31 @@ class GenerateTab(QWidget):
                                                    user_message="Some settings are not valid. Check the values above."))
             return None
         self.error_area.clear()
+        if needs_pose_images(plan, pose_control=order.pose_control):
+            # Drawing and storing a skeleton per frame is disk and Pillow work: a worker does it.
+            self._preparing = self.tasks.spawn(self._submit_with_poses(plan), name="pose images")
+            self.progress.show_notice(f"Drawing {len(plan.requests)} pose images…")
+            self._update_buttons()
+            return None
+        return self._submit(plan)
+
+    async def _submit_with_poses(self, plan: FramePlan) -> str | None:
+        try:
+            poses = await self.core.session.pose_images(plan)
+        except StudioError as exc:
+            if shiboken6.isValid(self):
+                self.error_area.show_error(exc)
+            return None
+        finally:
+            self._preparing = None
+            if shiboken6.isValid(self):
+                self.progress.show_notice("")
+                self._update_buttons()
+        if not shiboken6.isValid(self):
+            return None
+        return self._submit(with_frame_inputs(plan, poses=poses))
+
+    def _submit(self, plan: FramePlan) -> str | None:
         if self.frames_panel is not None:
             self.frames_panel.follow(plan)
         try:

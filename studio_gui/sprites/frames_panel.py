@@ -21,6 +21,7 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -147,6 +148,18 @@ class FramesPanel(QWidget):
         ar.addStretch(1)
         self._sync_per_direction()
         self.pose_strip = PoseStrip(tasks=self.tasks)
+        # Consistent animation: one character on every frame, each frame posed by its skeleton.
+        from studio_gui.inputs.character_slot import CharacterSlot
+
+        self.character = CharacterSlot(self.core, tasks=self.tasks)
+        self.pose_control = QCheckBox("Pose each frame from its template (pose ControlNet)")
+        self.pose_control.setAccessibleName("Pose control")
+        self.pose_control.setToolTip("Each frame's request carries its skeleton above as a pose control image. "
+                                     "ComfyUI needs a pose ControlNet (e.g. control_v11p_sd15_openpose).")
+        # A character is what makes posing worth it: choosing one turns posing on (it can be untaken).
+        self.character.changed.connect(lambda: self.character.digest and self.pose_control.setChecked(True))
+        self.character.changed.connect(self.refresh)
+        self.pose_control.toggled.connect(lambda _on: self.refresh())
 
         self.summary = QLabel("")
         self.summary.setObjectName("FramesSummary")
@@ -160,6 +173,8 @@ class FramesPanel(QWidget):
         bl.addWidget(self.variants_row)
         bl.addWidget(self.animation_row)
         bl.addWidget(self.pose_strip)
+        bl.addWidget(self.character)
+        bl.addWidget(self.pose_control)
         bl.addWidget(self.summary)
         self.body.hide()
 
@@ -179,6 +194,8 @@ class FramesPanel(QWidget):
         self.variants_row.hide()
         self.animation_row.hide()
         self.pose_strip.hide()
+        self.character.hide()
+        self.pose_control.hide()
 
     def set_expanded(self, on: bool) -> None:
         if self.toggle.isChecked() != on:
@@ -206,6 +223,8 @@ class FramesPanel(QWidget):
         self.variants_row.setVisible(mode == "variants")
         self.animation_row.setVisible(mode == "animation")
         self.pose_strip.setVisible(mode == "animation")
+        self.character.setVisible(mode == "animation")
+        self.pose_control.setVisible(mode == "animation")
         self.refresh()
         self.mode_changed.emit(mode)
 
@@ -230,6 +249,17 @@ class FramesPanel(QWidget):
         if s.frames_per_direction:
             self.per_direction.setValue(s.frames_per_direction)
         self.set_mode(s.mode)
+
+    def animation_inputs(self) -> dict[str, Any]:
+        """The order's consistent-animation fields (``GenerationOrder.character``/``pose_control``)."""
+        if self.mode() != "animation":
+            return {}
+        return {"character": self.character.reference(), "pose_control": self.pose_control.isChecked()}
+
+    async def set_character(self, path: Path) -> bool:
+        self.set_mode("animation")
+        self.set_expanded(True)
+        return await self.character.set_character(path)
 
     def set_request_source(self, source: Callable[[], GenerationRequest] | None) -> None:
         self._request_source = source
