@@ -7,6 +7,7 @@ cursor shown), the same after Invert, and the Frames panel's pose strip for each
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import tempfile
 from pathlib import Path
@@ -88,7 +89,89 @@ async def shoot(out: Path) -> list[Path]:
         panel.close()
         await tasks.cancel_all()
         await core.aclose()
+    shots += await shoot_tab(out, knight, grab)
     return shots
+
+
+async def shoot_tab(out: Path, knight, grab) -> list[Path]:
+    """The Generate tab's Image inputs: the role question, an init image with a painted mask,
+    a reference and two LoRAs (one missing on the server), a cloud model that takes no image,
+    and the Frames panel with a character and pose control."""
+    from PIL import Image, ImageDraw
+
+    from studio_core.app_core import StudioCore
+    from studio_core.paths import AppPaths
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.inputs.images import look
+    from studio_gui.tasks import TaskOwner
+    from tests.core.test_comfy_inputs_graphs import IPADAPTER_PACK, server
+
+    root = Path(tempfile.mkdtemp(prefix="studio-shots-"))
+    hero = root / "knight.png"
+    knight.save(hero)
+    core = await StudioCore.open(AppPaths.portable(root), use_keyring=False)
+    core.settings.update(selected_service="comfyui", lora_notes={"pixel-art-xl.safetensors": {
+        "triggers": "pixel art, 16-bit", "strength": 0.8}})
+    tasks = TaskOwner()
+    tab = GenerateTab(core, tasks=tasks)
+    tab.resize(1180, 900)
+    tab.show()
+    try:
+        await tab.started()
+        hook = tab.image_inputs
+        info = server("0.3.64", loras=("pixel-art-xl.safetensors", "chibi-style.safetensors"),
+                      controlnets=("control_v11p_sd15_openpose.pth",), extra=IPADAPTER_PACK)
+        hook.set_object_info(info)
+        section = hook.section
+        tab.prompt_panel.prompt.setPlainText("a knight in blue armour, game sprite")
+        box = section.ask_role(await asyncio.to_thread(look, hero))
+        await asyncio.sleep(0.3)
+        await grab("4-role-question", box)
+        box.reject()
+        await section.add(hero, "init")
+        mask = Image.new("L", knight.size, 0)
+        ImageDraw.Draw(mask).ellipse((110, 70, 280, 190), fill=255)
+        buf = io.BytesIO()
+        mask.save(buf, "PNG")
+        section.set_mask(section.store.add_mask(buf.getvalue(), size=knight.size).digest)
+        await section.add(hero, "reference")
+        picker = section.loras
+        picker.add("pixel-art-xl.safetensors")
+        hook.set_object_info(server("0.3.64", loras=("chibi-style.safetensors",),
+                                    controlnets=("control_v11p_sd15_openpose.pth",), extra=IPADAPTER_PACK))
+        tab._update_buttons()
+        await asyncio.sleep(0.3)
+        tab.column_scroll.ensureWidgetVisible(section)
+        await grab("5-tab-inputs", tab)
+        hook.set_object_info(info)
+        tab._update_buttons()
+        await asyncio.sleep(0.2)
+        await grab("6-section", section)
+        dlg = section.open_mask_painter()
+        await dlg.loaded
+        await grab("7-mask-dialog", dlg)
+        dlg.reject()
+        core.settings.update(selected_service="huggingface")
+        tab._update_buttons()
+        await asyncio.sleep(0.3)
+        await grab("8-cloud-no-init", section)
+        core.settings.update(selected_service="comfyui")
+        section.clear()
+        section.set_expanded(False)
+        panel = tab.frames_panel
+        panel.set_expanded(True)
+        panel.set_mode("animation")
+        panel.directions.setCurrentIndex(panel.directions.findData(8))
+        await hook.send(hero, "reference")
+        await asyncio.sleep(0.5)
+        tab.column_scroll.ensureWidgetVisible(panel.pose_control)
+        await grab("9-frames-character", panel)
+    finally:
+        tab.closing()
+        await tasks.cancel_all()
+        await core.aclose()
+    return [out / f"inputs-{n}.png" for n in ("4-role-question", "5-tab-inputs", "6-section", "7-mask-dialog",
+                                              "8-cloud-no-init", "9-frames-character")]
 
 
 def main() -> int:
