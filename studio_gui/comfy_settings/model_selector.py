@@ -14,7 +14,7 @@ import html
 from typing import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.hardware.estimator import estimate_vram
 from studio_core.hardware.families import (SOURCE_WORDS, UNKNOWN, FamilyGuess, ModelFamily, detect_family,
@@ -101,6 +101,7 @@ class ModelSelector(QWidget):
         self._missing: Callable[[str], bool] | None = None  # None: not known (no list read yet)
         self._absent: set[str] = set()  # names added because they were asked for, not listed
         self._offline = False  # the server did not answer: nothing is known about what it has
+        self._asking = False  # the chosen model's family is for the user to say
         self._update_lines()
 
     def _build_chooser(self) -> QWidget:
@@ -114,9 +115,12 @@ class ModelSelector(QWidget):
         v.addWidget(self.chooser_text)
         row = QHBoxLayout()
         row.setSpacing(4)
-        self.choice_buttons: dict[str, QPushButton] = {}
+        self.choice_buttons: dict[str, QToolButton] = {}
         for fid, label in CHOICES:
-            b = QPushButton(label)
+            # Tool buttons: a push button is at least 80 px wide, and five of them were wider
+            # than the column on a 1024 px screen.
+            b = QToolButton()
+            b.setText(label)
             b.setAccessibleName(f"Model family {label}")
             b.setToolTip("Other: none of these; sizes and memory are then estimated as for SDXL" if fid == "other"
                          else f"This model is {label} (or a fine-tune of it)")
@@ -184,6 +188,8 @@ class ModelSelector(QWidget):
         pick = next((n for n in (wanted, DEFAULT_MODEL) if n and n in names), names[0] if names else wanted)
         self._select(pick)
         self._loading = False
+        g = self._guesses.get(self.current())
+        self._asking = g is not None and g.source == ""
         self._update_lines()
         if self.current() != before:
             self.model_changed.emit(self.current())
@@ -217,12 +223,11 @@ class ModelSelector(QWidget):
         self._redescribe()
         if name == self.current():
             self._show_chooser(not guess.known and guess.source == "")
-            self._update_lines()
 
     def forget_decisions(self) -> None:
         """Decide every family again (after the servers were asked afresh)."""
         self._guesses.clear()
-        self.chooser.hide()
+        self._show_chooser(False)
 
     def availability_known(self) -> bool:
         return self._missing is not None
@@ -286,9 +291,16 @@ class ModelSelector(QWidget):
         else:
             self.where.setText("")
         self.where.setVisible(bool(self.where.text()))
+        base = html.escape(self._short(name))
+        self.chooser_text.setText(f"Which kind of model is <b>{base}</b>? The app cannot tell from the file. "
+                                  "The answer sets the sizes offered and the memory estimate, and is kept for "
+                                  "this server.")
+        # A model no server has cannot run anyway: the line above says so; no question yet.
+        asking = self._asking and bool(name) and not reason
+        self.chooser.setVisible(asking)
         g = self.guess()
-        if not name:
-            self.family_line.hide()
+        if not name or asking or reason:
+            self.family_line.hide()  # the chooser's question says it; a model no server has is not run
             return
         if not self.decided(name):
             text = f"{html.escape(g.family.label)} — {SOURCE_TEXT.get(g.source, '')}, checking…" if g.known \
@@ -303,14 +315,12 @@ class ModelSelector(QWidget):
         self.family_line.show()
 
     def _show_chooser(self, on: bool) -> None:
-        base = html.escape(self._short(self.current()))
-        self.chooser_text.setText(f"Which kind of model is <b>{base}</b>? It decides the sizes offered and the "
-                                  "memory estimate; you are asked once per server.")
-        self.chooser.setVisible(on and bool(self.current()))
+        self._asking = on
+        self._update_lines()
 
     def _on_choice(self, answer: str) -> None:
         name = self.current()
-        self.chooser.hide()
+        self._show_chooser(False)
         if name:
             self.family_chosen.emit(name, answer)
 
@@ -319,5 +329,4 @@ class ModelSelector(QWidget):
         if not self._loading:
             g = self._guesses.get(self.current())
             self._show_chooser(g is not None and g.source == "")
-            self._update_lines()
             self.model_changed.emit(self.current())
