@@ -319,3 +319,61 @@ def test_reuse_settings_restores_the_inputs(tab, loop, tmp_path, fake):
     tab.apply_request(request)
     loop.run_until_complete(wait_until(lambda: section.init_row.digest and section.references))
     assert tab.build_request().inputs == request.inputs
+
+
+def test_saved_tab_detail_pane_and_menu_send_the_image_to_the_generate_tab(qtbot, core, loop):
+    from PySide6.QtWidgets import QMainWindow, QTabWidget, QWidget
+
+    from studio_core.models import GenerationRequest, JobImage
+    from studio_gui.gallery.saved_tab import SavedTab
+    from studio_gui.tasks import TaskOwner
+    from tests.fakes import png_bytes
+
+    sent: list[tuple[Path, str]] = []
+
+    class Inputs:
+        async def send(self, path, role):
+            sent.append((path, role))
+            return True
+
+    class Generate(QWidget):
+        def __init__(self, tasks):
+            super().__init__()
+            self.tasks = tasks
+            self.image_inputs = Inputs()
+
+    class Host(QMainWindow):
+        def __init__(self):
+            super().__init__()
+            self.tasks = TaskOwner()
+            self.tabs = QTabWidget()
+            self.generate_tab = Generate(self.tasks)
+            self.saved_tab = SavedTab(core, tasks=self.tasks)
+            self.tabs.addTab(self.generate_tab, "Generate")
+            self.tabs.addTab(self.saved_tab, "Saved")
+            self.tabs.setCurrentWidget(self.saved_tab)
+            self.setCentralWidget(self.tabs)
+
+    host = Host()
+    qtbot.addWidget(host)
+    host.show()
+    saved = host.saved_tab
+    loop.run_until_complete(saved.started())
+    try:
+        req = GenerationRequest(prompt="a goblin", service="openai", seed=3)
+        loop.run_until_complete(core.save_image(JobImage("j", png_bytes(48, 48), seed=3), req))
+        loop.run_until_complete(wait_until(lambda: saved.model.rowCount() == 1))
+        rec = saved.model.record(0)
+        saved.detail.show_record(rec)
+        saved.detail.edit_button.click()
+        loop.run_until_complete(wait_until(lambda: sent))
+        assert sent[-1] == (saved.model.abs_path(rec), "init")
+        assert host.tabs.currentWidget() is host.generate_tab
+        host.tabs.setCurrentWidget(saved)
+        saved.view.menu_handlers.use_reference(rec)
+        loop.run_until_complete(wait_until(lambda: len(sent) == 2))
+        assert sent[-1] == (saved.model.abs_path(rec), "reference")
+        assert host.tabs.currentWidget() is host.generate_tab
+    finally:
+        saved.closing()
+        loop.run_until_complete(host.tasks.cancel_all())
