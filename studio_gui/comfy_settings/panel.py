@@ -28,12 +28,12 @@ from studio_core.hardware.estimator import Precision
 from studio_core.hardware.planner import JobShape, Proposal, ProposalKind, assess
 from studio_core.hardware.presets import InvalidSize, parse_seed, quality_spec
 from studio_core.models import GenerationRequest, QualityTier
-from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.comfy_settings.fit_view import FitView
 from studio_gui.comfy_settings.model_selector import ModelSelector, precision_of
 from studio_gui.comfy_settings.monitor import monitor_for
 from studio_gui.comfy_settings.size_picker import SizePicker, error_label
 from studio_gui.comfy_workflow import WorkflowPicker
+from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.tasks import TaskOwner
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 
 from studio_core.errors import StudioError
 from studio_core.providers.comfy.custom_workflow import WorkflowMap
-from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.comfy_workflow.loaded import (LoadedWorkflow, describe, map_from_setting, map_to_setting,
                                               read_workflow)
 from studio_gui.comfy_workflow.mapping_dialog import WorkflowMappingDialog
+from studio_gui.eliding_combo import ElidingComboBox
 from studio_gui.errors import user_text
 from studio_gui.tasks import TaskOwner
 

@@ -161,3 +161,15 @@ def test_generate_is_off_with_the_reason_while_no_server_has_the_model(qtbot, lo
     finally:
         tab.closing()
         loop.run_until_complete(tasks.cancel_all())
+
+
+def test_reload_asks_a_single_server_again_instead_of_its_cached_list(qtbot, loop, core, serve):
+    fake = serve.start(ModelServer(["a.safetensors"]))
+    serve(ComfyProvider(fake.url))
+    panel = make_panel(qtbot, core)
+    loop.run_until_complete(panel.load_models())
+    fake.set_checkpoints(["a.safetensors", "new.safetensors"])
+    loop.run_until_complete(panel.load_models())  # an ordinary reload keeps the provider's cached list
+    assert panel.models.combo.findData("new.safetensors") < 0
+    panel.reload_button.click()
+    loop.run_until_complete(wait_until(lambda: panel.models.combo.findData("new.safetensors") >= 0))
