@@ -21,7 +21,9 @@ LOCAL_CANDIDATES: tuple[str, ...] = ("http://127.0.0.1:8188", "http://127.0.0.1:
 
 
 async def answers(url: str) -> bool:
-    client = ComfyClient(url)
+    # Built on a worker: httpx loads the system's CA certificates for every new client,
+    # a GUI-thread stall of 50-250 ms (benchmarks/bench_responsiveness.py caught it).
+    client = await asyncio.to_thread(ComfyClient, url)
     try:
         await client.probe()
         return True
