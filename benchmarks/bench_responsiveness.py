@@ -276,7 +276,7 @@ async def scenario_comfyui(app: App) -> None:
             elif isinstance(ev, (JobFailed, JobCancelled)):
                 done.set_exception(RuntimeError(f"job ended: {ev!r}"))
 
-        unsubscribe = core.jobs.subscribe(on_event)
+        unsubscribe = core.changes.subscribe(on_event, JobSaved, JobFailed, JobCancelled)
         try:
             tab.prompt_panel.prompt.setPlainText("a red health potion, game item icon")
             steps = getattr(tab.basic_settings, "steps", None)

@@ -54,9 +54,6 @@ class StudioCore:
         self.services = ServiceRegistry(self.settings, self.secrets)
         self.services.data_dir = paths.data  # providers read image inputs from its input store
         self.services.on_pool_state = lambda servers: self.changes.publish(PoolStateChanged(servers))
-        # Deprecated: subscribe to ImageSaved on core.changes. Still called (after the
-        # ImageSaved event) until the last caller has moved.
-        self.image_saved: list[Callable[[SavedImage], Awaitable[None] | None]] = []
         # Lines for the user about what happened while opening (an index rebuilt…).
         self.startup_messages: list[str] = []
         self.index = None  # studio_core.storage.index.ImageIndex once open(); None if unusable

@@ -246,13 +246,6 @@ class Session:
         """A file now on disk: tell the subscribers, then index it (awaited, so it is in
         the index before the job's end is announced)."""
         self.core.changes.publish(ImageSaved(saved, job_id, index, origin))
-        for cb in list(self.core.image_saved):
-            try:
-                result = cb(saved)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("image_saved subscriber failed for %s", Path(saved.path).name)
         index = self.core.index
         if index is not None:
             # If the row can't be written now the next start's reconcile adds it: only log.

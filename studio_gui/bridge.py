@@ -34,6 +34,7 @@ from studio_core.changes import (
     IndexReloaded,
     JobPreview,
     Notice,
+    PoolStateChanged,
     QueueRestored,
     ServerOutput,
     ServerStateChanged,
@@ -96,6 +97,7 @@ class CoreBridge(QObject):
     service_status = Signal(str, object)  # service id, ProviderStatus (core.check_service)
     server_state = Signal(str, str)  # ServerState value, message
     server_output = Signal(str)
+    pool_state = Signal(object)  # PoolStateChanged (every server of the ComfyUI pool)
 
     # GUI-only: a settings page checked a service (the selector shows the result) …
     status_checked = Signal(str, object)
@@ -182,6 +184,8 @@ class CoreBridge(QObject):
                 self.server_state.emit(ev.state, ev.message)
             case ServerOutput():
                 self.server_output.emit(ev.line)
+            case PoolStateChanged():
+                self.pool_state.emit(ev)
 
 
 def bridge_for(core: Any) -> CoreBridge:

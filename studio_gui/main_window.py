@@ -21,9 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio_core.app_core import StudioCore
-from studio_core.changes import SettingsWriteFailed
-from studio_core.models import JobFailed
 from studio_gui import ui_state
+from studio_gui.bridge import bridge_for
 from studio_gui.close_dialog import KEEP, WAIT, CloseDialog, WorkInFlight, work_in_flight
 from studio_gui.errors import MAKE_IT_FIT, RETRY, present_error
 from studio_gui.tasks import TaskOwner
@@ -55,9 +54,9 @@ class MainWindow(QMainWindow):
         self._build()
         # Failed jobs' requests by their error, for the error area's Retry (newest few only).
         self._failed: dict[int, tuple[BaseException, object]] = {}
-        subs = [core.changes.subscribe(self._on_settings_write_failed, SettingsWriteFailed),
-                core.changes.subscribe(self._remember_failed, JobFailed)]
-        self.destroyed.connect(lambda *_: [sub.close() for sub in subs])
+        bridge = bridge_for(core)
+        bridge.settings_write_failed.connect(self._on_settings_write_failed)
+        bridge.job_failed.connect(self._remember_failed)
 
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -225,31 +224,38 @@ class MainWindow(QMainWindow):
 
         Raises whatever stopped it; the caller turns that into the exit code.
         """
-        from studio_core.jobs import JobSaved
-        from studio_core.models import GenerationRequest, JobCancelled, JobFailed
+        from studio_core.models import GenerationRequest
 
         log.info("smoke: main window shown (%dx%d)", self.width(), self.height())
         service = self.core.settings.current.selected_service
         request = GenerationRequest(prompt="smoke test sprite, pixel art potion", service=service,
                                     width=256, height=256, steps=4, seed=7)
         done: asyncio.Future = asyncio.get_running_loop().create_future()
+        job_id = ""
 
-        def on_event(ev) -> None:
-            if done.done():
-                return
-            if isinstance(ev, JobSaved):
+        def on_saved(ev) -> None:
+            if ev.job_id == job_id and not done.done():
                 done.set_result(ev.saved)
-            elif isinstance(ev, JobFailed):
-                done.set_exception(ev.error)
-            elif isinstance(ev, JobCancelled):
+
+        def on_failed(failed_id: str, error: object) -> None:
+            if failed_id == job_id and not done.done():
+                done.set_exception(error if isinstance(error, BaseException) else RuntimeError(str(error)))
+
+        def on_cancelled(cancelled_id: str) -> None:
+            if cancelled_id == job_id and not done.done():
                 done.set_exception(asyncio.CancelledError())
 
-        unsubscribe = self.core.jobs.subscribe(on_event)
+        bridge = bridge_for(self.core)
+        slots = ((bridge.job_saved, on_saved), (bridge.job_failed, on_failed), (bridge.job_cancelled, on_cancelled))
+        for signal, slot in slots:
+            signal.connect(slot)
         try:
-            self.core.jobs.submit(request)
+            # Only JobQueued comes inside submit(), before the id is known here.
+            job_id = self.core.jobs.submit(request)
             saved = await asyncio.wait_for(done, timeout)
         finally:
-            unsubscribe()
+            for signal, slot in slots:  # closures, not a widget's methods: Qt would keep them
+                signal.disconnect(slot)
         log.info("smoke: %s saved %s (%d bytes)", service, saved.path, saved.file_size)
 
     def _restore_ui(self) -> None:
@@ -311,10 +317,10 @@ class MainWindow(QMainWindow):
         self.close()
 
     # -- the error area's one-click fixes ----------------------------------------------------
-    def _remember_failed(self, ev: JobFailed) -> None:
-        entry = self.core.jobs.entry(ev.job_id)
-        if entry is not None and isinstance(ev.error, BaseException):
-            self._failed[id(ev.error)] = (ev.error, entry.request)
+    def _remember_failed(self, job_id: str, error: object) -> None:
+        entry = self.core.jobs.entry(job_id)
+        if entry is not None and isinstance(error, BaseException):
+            self._failed[id(error)] = (error, entry.request)
             while len(self._failed) > 20:
                 self._failed.pop(next(iter(self._failed)))
 
@@ -337,8 +343,8 @@ class MainWindow(QMainWindow):
         fit.fix_button.click()
         return True
 
-    def _on_settings_write_failed(self, ev: SettingsWriteFailed) -> None:
-        self.status.showMessage(f"{ev.message} They stay in force until the studio closes.")
+    def _on_settings_write_failed(self, message: str) -> None:
+        self.status.showMessage(f"{message} They stay in force until the studio closes.")
 
     def closeEvent(self, event) -> None:
         if self.close_choice is None:

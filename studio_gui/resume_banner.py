@@ -13,10 +13,10 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from studio_core.changes import QueueRestored
 from studio_core.errors import StudioError
 from studio_core.plural import counted
 from studio_core.services import service_info
+from studio_gui.bridge import bridge_for
 
 MAX_LISTED = 6  # more lines would push the prompt out of sight; the rest are counted
 
@@ -64,9 +64,8 @@ class ResumeBanner(QFrame):
         row.addWidget(self.dismiss_button)
         lay.addLayout(row)
         lay.addWidget(self.jobs)
-        sub = core.changes.subscribe(self._on_restored, QueueRestored)
-        # Closed with the widget, so the bus never calls into a deleted banner.
-        self.destroyed.connect(lambda *_: sub.close())
+        # A method on the bridge: Qt drops it with the banner, so no deleted banner is called.
+        bridge_for(core).queue_restored.connect(self._on_restored)
         self.refresh()
 
     def refresh(self) -> None:
@@ -88,8 +87,8 @@ class ResumeBanner(QFrame):
         self.jobs.setText("<br>".join("• " + line for line in lines))
         self.show()
 
-    def _on_restored(self, ev: QueueRestored) -> None:
-        self.show_waiting(list(ev.entries))
+    def _on_restored(self, entries: tuple[Any, ...]) -> None:
+        self.show_waiting(list(entries))
 
     def resume_all(self) -> list[str]:
         try:

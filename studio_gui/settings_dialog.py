@@ -11,7 +11,7 @@ from typing import Callable
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
-from studio_core.changes import SettingsWriteFailed
+from studio_gui.bridge import bridge_for
 from studio_gui.comfy_settings.server_page import server_page
 from studio_gui.gallery.storage_page import StoragePage
 from studio_gui.services.fallback_page import FallbackPage
@@ -52,16 +52,15 @@ class SettingsDialog(QDialog):
         self.write_problem.setStyleSheet("color: #c0392b;")
         self.write_problem.hide()
         lay.addWidget(self.write_problem)
-        sub = core.changes.subscribe(self._on_write_failed, SettingsWriteFailed)
-        self.destroyed.connect(lambda *_: sub.close())
+        bridge_for(core).settings_write_failed.connect(self._on_write_failed)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.finished.connect(self._save_pages_on_close)
 
-    def _on_write_failed(self, ev: SettingsWriteFailed) -> None:
+    def _on_write_failed(self, message: str) -> None:
         page = self.tabs.tabText(self.tabs.currentIndex())
-        self.write_problem.setText(f"{ev.message} (on the {page} page). The change is in use until the studio "
+        self.write_problem.setText(f"{message} (on the {page} page). The change is in use until the studio "
                                    "closes; check that the settings folder is writable and has free space.")
         self.write_problem.show()
 

@@ -12,6 +12,7 @@ of each step go to screenshots/demo_*.png (and docs/ with --docs).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import sys
@@ -44,6 +45,8 @@ async def wait_until(cond, timeout: float = 60.0) -> None:
 
 async def demo(app, home: Path, url: str, docs: bool) -> None:
     from studio_core.app_core import StudioCore
+    from studio_core.changes import ImageSaved
+    from studio_core.models import Workflow
     from studio_core.paths import AppPaths
     from studio_gui.main_window import MainWindow
 
@@ -64,11 +67,13 @@ async def demo(app, home: Path, url: str, docs: bool) -> None:
     await asyncio.sleep(0.3)
     win.grab().save(str(OUT / "demo_1_ready.png"))
     saved: list = []
-    core.image_saved.append(lambda s: saved.append(s))
+    # The change stream tells every file that reached the disk (ImageSaved), in order.
+    core.changes.subscribe(lambda ev: saved.append(ev.saved), ImageSaved)
     tab.generate_button.click()  # the real button: request built from the real panels
     # Two more sprites queued behind it through the same queue (another input image each).
     for i in (1, 2):
-        req = tab.build_request().with_options(workflow=workflow(f"demo_{i}.png"))
+        req = tab.build_request()
+        req = dataclasses.replace(req, workflow=Workflow.of(workflow(f"demo_{i}.png"), req.workflow.mapping))
         core.jobs.submit(req)
     await asyncio.sleep(0.4)
     win.grab().save(str(OUT / "demo_2_queued.png"))

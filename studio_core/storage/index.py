@@ -303,8 +303,8 @@ class ImageIndex:
         return rec
 
     async def on_image_saved(self, saved: SavedImage) -> None:
-        """``core.image_saved`` subscriber. The file is already safe on disk; if its row
-        cannot be written now, the next start's reconcile adds it, so only log."""
+        """Called by ``Session.announce`` for each file on disk. The file is already safe;
+        if its row cannot be written now, the next start's reconcile adds it, so only log."""
         try:
             await self.add_saved(saved)
         except StorageError as exc:

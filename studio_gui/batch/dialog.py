@@ -34,6 +34,7 @@ from studio_core.batch import BatchManager, BatchProgress, BatchRun
 from studio_core.errors import StudioError
 from studio_core.models import GenerationRequest
 from studio_gui.batch.plan import BatchPreview, preview, read_list_file
+from studio_gui.bridge import bridge_for
 from studio_gui.errors import present_error
 from studio_gui.tasks import TaskOwner
 
@@ -159,8 +160,9 @@ class BatchDialog(QDialog):
         for sig in (self.text.textChanged, self.words_folder.textChanged, self.sizes.textChanged):
             sig.connect(self._debounce.start)
         self.seeds.valueChanged.connect(self._debounce.start)
-        self._sub = core.changes.subscribe(self._on_progress, BatchProgress)
-        self.finished.connect(lambda _r: self._sub.close())
+        # For the dialog's whole life, not until it is first closed: the Batch… button
+        # shows the same dialog again, and it must still follow its run then.
+        bridge_for(core).change.connect(self._on_change)
         unfinished = manager.unfinished()
         if unfinished:
             self.show_run(unfinished[-1])
@@ -285,8 +287,8 @@ class BatchDialog(QDialog):
         self.name.setText(run.rec.name)
         self._show_progress(run.progress())
 
-    def _on_progress(self, ev: BatchProgress) -> None:
-        if shiboken6.isValid(self) and self.run is not None and ev.batch_id == self.run.rec.id:
+    def _on_change(self, ev: Any) -> None:
+        if isinstance(ev, BatchProgress) and self.run is not None and ev.batch_id == self.run.rec.id:
             self._show_progress(ev)
 
     def _show_progress(self, ev: BatchProgress) -> None:

@@ -148,15 +148,13 @@ class HealthStatusButton(QToolButton):
         self._dialog: HealthDialog | None = None
         self.clicked.connect(self.open_panel)
         self.pool: tuple = ()  # the last PoolStateChanged.servers: with several, the button sums them
-        from studio_core.changes import PoolStateChanged
+        from studio_gui.bridge import bridge_for
 
-        sub = core.changes.subscribe(self._on_pool, PoolStateChanged)
-        self.destroyed.connect(lambda *_: sub.close())
+        bridge_for(core).pool_state.connect(self._on_pool)
 
     def _on_pool(self, ev) -> None:
-        if shiboken6.isValid(self):
-            self.pool = tuple(ev.servers)
-            self.refresh()
+        self.pool = tuple(ev.servers)
+        self.refresh()
 
     def pool_text(self) -> str:
         """"ComfyUI: 2 of 3 servers running · queue 4" for a pool; "" for one server (its own line says more)."""

@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
-from studio_core.changes import UnsavedKept
 from studio_core.errors import StudioError
 from studio_core.plural import counted
+from studio_gui.bridge import bridge_for
 from studio_gui.tasks import TaskOwner
 
 
@@ -42,8 +42,7 @@ class RecoveryBanner(QFrame):
         row.addWidget(self.label, 1)
         row.addWidget(self.save_button)
         row.addWidget(self.discard_button)
-        sub = core.changes.subscribe(self._on_change, UnsavedKept)
-        self.destroyed.connect(lambda *_: sub.close())
+        bridge_for(core).unsaved_kept.connect(self._on_change)
         self.hide()
 
     async def refresh(self) -> None:

@@ -171,7 +171,7 @@ class GenerateTab(QWidget):
         now.addWidget(self.progress.preview, 0, Qt.AlignmentFlag.AlignTop)
         now.addWidget(self.queue_view, 1)
         # The Saved tab's model, delegate and view over this session's images: it fills
-        # itself from the gallery index (core.image_saved), so both grids stay alike.
+        # itself from the gallery index (ImageIndexed on the bridge), so both grids stay alike.
         self.results_model, self.results_view = session_grid(self.core, tasks=self.tasks, parent=self)
         connect_session_actions(self.results_view, self.core, tasks=self.tasks, reuse=self.apply_request,
                                 report=self._show_action_error, send=self.send_image)
@@ -439,7 +439,7 @@ class GenerateTab(QWidget):
             self.tasks.spawn(self.progress.show_preview(ev.data), name="final preview")
 
     def _on_job_saved(self, ev: JobSaved) -> None:
-        # The grid adds the image itself when the index has it (core.image_saved).
+        # The grid adds the image itself when the index has it (ImageIndexed on the bridge).
         self.results_hint.setText("Drag a sprite into Godot, Unity, Aseprite or a folder. Hover for its prompt;"
                                   " right-click for more.")
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
-from studio_core.changes import PoolStateChanged, SettingsChanged
 from studio_core.pool.server_list import MANAGED_ID, MY_PC_ID, entries_to_settings, new_id, pool_entries, stored_specs
 from studio_core.pool.servers import ServerKind, ServerSpec
+from studio_gui.bridge import bridge_for
 from studio_gui.servers.editor import ServerEditor
 from studio_gui.tasks import TaskOwner
 
@@ -97,8 +97,9 @@ class ServersPage(QWidget):
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #d0312d;")
         lay.addWidget(self.problems)
-        sub = core.changes.subscribe(self._on_change, PoolStateChanged, SettingsChanged)
-        self.destroyed.connect(lambda *_: sub.close())
+        bridge = bridge_for(core)
+        bridge.pool_state.connect(self._on_pool_state)
+        bridge.settings_changed.connect(self._on_settings_changed)
         self.reload()
         self.tasks.spawn(self._first_states(), name="servers page states")
 
@@ -281,15 +282,13 @@ class ServersPage(QWidget):
         self.states = {s.id: s for s in states}
         self.reload()
 
-    def _on_change(self, ev) -> None:
-        if not shiboken6.isValid(self):
-            return
-        if isinstance(ev, PoolStateChanged):
-            self._take_states(ev.servers)
-        elif isinstance(ev, SettingsChanged):
-            self.reload()
-            if self.allow_paid.isChecked() != ev.settings.pool_allow_paid:
-                self.allow_paid.setChecked(ev.settings.pool_allow_paid)
+    def _on_pool_state(self, ev) -> None:
+        self._take_states(ev.servers)
+
+    def _on_settings_changed(self, settings, _changed) -> None:
+        self.reload()
+        if self.allow_paid.isChecked() != settings.pool_allow_paid:
+            self.allow_paid.setChecked(settings.pool_allow_paid)
 
 
 def servers_page(core, *, tasks: TaskOwner, parent: QWidget | None = None) -> QWidget:

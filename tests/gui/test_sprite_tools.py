@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from studio_core.changes import ImageSaved
 from studio_core.sprites import exporters
 from studio_core.sprites.pipeline import RemoveBackground
 from studio_core.sprites.styles import StylePreset
@@ -70,7 +71,7 @@ def test_sprite_steps_undo_and_save(loop, dialog, tmp_path: Path, core):
     assert tab.after.image().width() == 256
 
     seen = []
-    core.image_saved.append(lambda rec: seen.append(rec))
+    core.changes.subscribe(lambda ev: seen.append(ev.saved), ImageSaved)
     tab.save_button.click()
     loop.run_until_complete(wait_until(lambda: seen))
     assert seen[0].path == tmp_path / "goblin_sprite.png" and seen[0].path.exists()
