@@ -48,6 +48,9 @@ class Settings:
     # Per LoRA file name: {"pixel-art-xl.safetensors": {"triggers": "pixel art", "strength": 0.8}}:
     # the words the picker adds to the prompt and the strength it starts at.
     lora_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Local setup: SHA-256 sums the user pasted for files the app ships without one, by URL:
+    # {"https://…/v0.3.44.zip": {"sha256": "…", "name": "ComfyUI-0.3.44.zip"}} (studio_core.setup.entered_sums).
+    setup_entered_sums: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Batch runs: the folder of __name__ word lists ("" = none).
     batch_wordlists_folder: str = ""
     # The server pool (studio_core.pool.server_list): ServerSpec.to_dict() entries, secrets in

@@ -185,8 +185,12 @@ class SetupMirror:
 
 
 def catalog_dict(mirror: SetupMirror, *, archive: bytes, model: bytes, pose: bytes,
-                 model_sha: str | None = None, torch_index: str = "file:///opt/pypi-more/simple") -> dict:
-    """A catalog with the same schema as resources/local_setup.json, every URL on the mirror."""
+                 model_sha: str | None = None, torch_index: str = "file:///opt/pypi-more/simple",
+                 archive2: bytes | None = None) -> dict:
+    """A catalog with the same schema as resources/local_setup.json, every URL on the mirror.
+
+    ``archive2`` is the second (newer) release; by default the same bytes again.
+    """
     def entry(name: str, path: str, data: bytes, dest: str = "", sha: str | None = None) -> dict:
         return {"name": name, "url": mirror.add(path, data), "size_bytes": len(data),
                 "sha256": sha or hashlib.sha256(data).hexdigest(), "dest": dest, "licence": "test",
@@ -195,7 +199,8 @@ def catalog_dict(mirror: SetupMirror, *, archive: bytes, model: bytes, pose: byt
     return {
         "as_of": "2026-09-01",
         "comfyui": [{"version": "0.0.1-test", "archive": entry("ComfyUI-test.zip", "/comfy/ComfyUI-test.zip", archive)},
-                    {"version": "0.0.2-test", "archive": entry("ComfyUI-test2.zip", "/comfy/ComfyUI-test2.zip", archive),
+                    {"version": "0.0.2-test", "archive": entry("ComfyUI-test2.zip", "/comfy/ComfyUI-test2.zip",
+                                                               archive if archive2 is None else archive2),
                      "changes": "the same files again"}],
         "torch": [{"id": "cpu", "min_cuda": None, "torch": "2.14.1", "torchvision": "0.29.1",
                    "index_url": torch_index, "installed_bytes": 1000, "label": "PyTorch 2.14.1 (local index)"}],

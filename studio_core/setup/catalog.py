@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from studio_core.resources import resource_path
 
@@ -23,10 +24,18 @@ class FileSpec:
     source: str = ""
     size_exact: bool = True
     sha256_from: str | None = None
+    sum_by_user: bool = False  # the sum was pasted by the user (entered_sums), not shipped with the app
 
     @property
     def pinned(self) -> bool:
         return bool(self.sha256)
+
+    @property
+    def sum_source(self) -> str:
+        """Where the sum this file is checked against came from, in words for the plan."""
+        if not self.sha256:
+            return "no checksum"
+        return "entered by you" if self.sum_by_user else "pinned in the app"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileSpec:
@@ -97,6 +106,20 @@ class Catalog:
 
     def model(self, model_id: str) -> ModelChoice | None:
         return next((m for m in self.models if m.id == model_id), None)
+
+    def with_user_sums(self, sums: Mapping[str, str]) -> Catalog:
+        """This catalog with the user's sums (by URL) filling the gaps; a pinned sum is never replaced."""
+        def fill(spec: FileSpec) -> FileSpec:
+            sha = sums.get(spec.url)
+            if spec.pinned or not sha:
+                return spec
+            return dataclasses.replace(spec, sha256=sha, sha256_from="entered by you", sum_by_user=True)
+
+        return dataclasses.replace(
+            self,
+            releases=tuple(dataclasses.replace(r, archive=fill(r.archive)) for r in self.releases),
+            models=tuple(dataclasses.replace(m, file=fill(m.file), pose=tuple(fill(p) for p in m.pose))
+                         for m in self.models))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Catalog:

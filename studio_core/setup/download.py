@@ -32,7 +32,8 @@ def refuse_unpinned(spec: FileSpec) -> None:
     if not spec.pinned:
         raise NotPinned(f"{spec.name}: no sha256",
                         user_message=f"{spec.name} has no pinned checksum in this version of the app, so it is not "
-                                     "downloaded or used. An app update with the checksum fixes this.")
+                                     "downloaded or used. Paste the SHA-256 shown on its release page into the plan, "
+                                     "or update the app.")
 
 
 def _append(f, hasher, chunk: bytes) -> None:
@@ -82,6 +83,10 @@ async def fetch(client: httpx.AsyncClient, spec: FileSpec, part: Path, *,
     if digest != spec.sha256:
         await asyncio.to_thread(part.unlink, missing_ok=True)
         on_bytes(-have)
+        if spec.sum_by_user:
+            raise ChecksumMismatch(f"{spec.name}: sha256 {digest} != entered {spec.sha256}", user_message=(
+                f"{spec.name} did not match the SHA-256 checksum you entered, so it was deleted and nothing was "
+                f"installed. Check that you copied the checksum of this exact file from {spec.source or spec.url}."))
         raise ChecksumMismatch(f"{spec.name}: sha256 {digest} != pinned {spec.sha256}", user_message=(
             f"{spec.name} did not match its pinned checksum, so it was deleted and nothing was installed. "
             f"The file at {spec.url} is not the one this app expects."))

@@ -48,3 +48,17 @@ class EnvironmentFailed(SetupError):
 
 class BadArchive(SetupError):
     user_message = "The ComfyUI archive could not be unpacked."
+
+
+class BadChecksumText(SetupError):
+    user_message = "That is not a SHA-256 checksum: it should be 64 letters and digits (0-9, a-f)."
+
+
+class UpdateFailed(SetupError):
+    user_message = "The update did not finish; the installed ComfyUI was left as it was."
+
+
+class UpdateRolledBack(SetupError):
+    """The new release was put in place but did not start; the old one is back."""
+
+    user_message = "The new ComfyUI did not start, so the previous one was put back."

@@ -27,15 +27,17 @@ import httpx
 
 from studio_core.setup import archive, download
 from studio_core.setup.catalog import Catalog, ComfyRelease, FileSpec
-from studio_core.setup.errors import (AlreadyInstalled, DiskFull, FolderInUse, NotEnoughSpace, SetupError)
+from studio_core.setup.errors import (AlreadyInstalled, DiskFull, EnvironmentFailed, FolderInUse, NotEnoughSpace,
+                                      SetupError)
 from studio_core.setup.plan import Plan, human_size
-from studio_core.setup.progress import RateMeter, Transfer
-from studio_core.setup.pyenv import PythonEnv, venv_python
+from studio_core.setup.progress import STALL_S, RateMeter, Transfer
+from studio_core.setup.pyenv import TORCH_CHECK_TIMEOUT_S, PythonEnv, torch_check, venv_python
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "studio-install.json"
 MANIFEST_VERSION = 1
+TICK_S = 1.0  # how often a download's line is refreshed when no bytes come to do it
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,8 @@ SetupEvent = StepStarted | DownloadProgress | LogLine
 @dataclass(frozen=True, slots=True)
 class RepairReport:
     checked: int
-    fixed: tuple[str, ...]
+    fixed: tuple[str, ...]  # relative paths put back; "venv" when the environment was rebuilt
+    torch: str = ""  # the version the environment imported at the end
 
 
 def staging_for(folder: Path) -> Path:
@@ -98,9 +101,11 @@ class Downloads:
     """Fetches files into ``<staging>/downloads/*.part`` with per-file and overall progress."""
 
     def __init__(self, staging: Path, space_at: Path, *, on_event: Callable[[SetupEvent], None],
-                 client: httpx.AsyncClient | None, disk_usage: Callable, retry_delay: float):
+                 client: httpx.AsyncClient | None, disk_usage: Callable, retry_delay: float,
+                 tick_s: float = TICK_S, stall_s: float = STALL_S):
         self.staging, self.space_at, self.on_event = staging, space_at, on_event
         self._client, self._disk_usage, self._retry_delay = client, disk_usage, retry_delay
+        self._tick, self._stall = tick_s, stall_s
 
     def part(self, spec: FileSpec) -> Path:
         return self.staging / "downloads" / (spec.name + ".part")
@@ -125,27 +130,45 @@ class Downloads:
         specs = list(specs)
         total = sum(s.size_bytes for s in specs)
         have = {s.name: (self.part(s).stat().st_size if self.part(s).exists() else 0) for s in specs}
-        overall = RateMeter()
+        overall = RateMeter(stall_s=self._stall)
         client = self._client or httpx.AsyncClient(headers={"User-Agent": "CloudAIArtStudio-setup"})
         try:
             for i, spec in enumerate(specs):
                 still = sum(max(0, s.size_bytes - have[s.name]) for s in specs[i:])
                 await self.check_space(still, during=True)
                 self.on_event(StepStarted("download", f"Downloading {spec.name}…"))
-                meter = RateMeter()
+                meter = RateMeter(stall_s=self._stall)
+
+                def report(spec: FileSpec = spec, meter: RateMeter = meter) -> None:
+                    self.on_event(DownloadProgress(spec.name, meter.transfer(have[spec.name], spec.size_bytes),
+                                                   overall.transfer(sum(have.values()), total)))
 
                 def on_bytes(n: int, spec: FileSpec = spec, meter: RateMeter = meter) -> None:
                     have[spec.name] += n
                     if n > 0:
                         meter.add(n)
                         overall.add(n)
-                    self.on_event(DownloadProgress(spec.name, meter.transfer(have[spec.name], spec.size_bytes),
-                                                   overall.transfer(sum(have.values()), total)))
+                    report()
 
-                await download.fetch(client, spec, self.part(spec), on_bytes=on_bytes, retry_delay=self._retry_delay)
+                # Progress events otherwise come only with bytes: without this timer a stalled
+                # connection would leave the last speed and time left on screen until it timed out.
+                ticker = asyncio.ensure_future(self._tick_while(report))
+                try:
+                    await download.fetch(client, spec, self.part(spec), on_bytes=on_bytes,
+                                         retry_delay=self._retry_delay)
+                finally:
+                    ticker.cancel()
         finally:
             if self._client is None:
                 await client.aclose()
+
+    async def _tick_while(self, report: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            try:
+                report()
+            except Exception:
+                log.exception("setup progress listener failed")
 
 
 class Installer:
@@ -154,7 +177,7 @@ class Installer:
     def __init__(self, plan: Plan, catalog: Catalog, *, env: PythonEnv | None = None,
                  on_event: Callable[[SetupEvent], None] = lambda e: None,
                  client: httpx.AsyncClient | None = None, disk_usage: Callable = shutil.disk_usage,
-                 retry_delay: float = 0.5):
+                 retry_delay: float = 0.5, tick_s: float = TICK_S, stall_s: float = STALL_S):
         self.plan = plan
         self.catalog = catalog
         self.folder = Path(plan.folder)
@@ -162,7 +185,7 @@ class Installer:
         self.env = env or PythonEnv(versions=catalog.python_versions)
         self.on_event = on_event
         self.downloads = Downloads(self.staging, self.folder, on_event=self._emit, client=client,
-                                   disk_usage=disk_usage, retry_delay=retry_delay)
+                                   disk_usage=disk_usage, retry_delay=retry_delay, tick_s=tick_s, stall_s=stall_s)
 
     def _emit(self, event: SetupEvent) -> None:
         try:
@@ -242,8 +265,9 @@ def _specs_by_dest(catalog: Catalog) -> dict[str, FileSpec]:
 
 async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None = None,
                  on_event: Callable[[SetupEvent], None] = lambda e: None,
-                 client: httpx.AsyncClient | None = None, retry_delay: float = 0.5) -> RepairReport:
-    """Re-check every file of a finished install against its sum and fetch what is wrong."""
+                 client: httpx.AsyncClient | None = None, retry_delay: float = 0.5,
+                 torch_timeout: float = TORCH_CHECK_TIMEOUT_S) -> RepairReport:
+    """Re-check every file of a finished install against its sum, and that torch imports; fix what is wrong."""
     folder = Path(folder)
     manifest = await asyncio.to_thread(read_manifest, folder)
     if manifest is None:
@@ -256,8 +280,10 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
     for rel, sha in files.items():
         if await asyncio.to_thread(archive.sha256_of, folder / rel) != sha:
             bad.append(rel)
-    if not bad and venv_python(folder).exists():
-        return RepairReport(len(files), ())
+    on_event(StepStarted("verify", "Checking that PyTorch imports in ComfyUI's Python…"))
+    torch_version, why = await torch_check(venv_python(folder), torch_timeout)
+    if not bad and torch_version:
+        return RepairReport(len(files), (), torch_version)
     by_dest = _specs_by_dest(catalog)
     work = folder.parent / f".{folder.name}.repair-staging"
     fixer = Downloads(work, folder, on_event=on_event, client=client, disk_usage=shutil.disk_usage,
@@ -275,14 +301,19 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
     for spec in model_specs:
         (folder / spec.dest).parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(os.replace, fixer.part(spec), folder / spec.dest)
-    if not venv_python(folder).exists():
+    if not torch_version:
         torch = next((t for t in catalog.torch_builds if t.id == manifest.get("torch")), catalog.torch_builds[-1])
+        on_event(LogLine(why))
         on_event(StepStarted("python", "Rebuilding the Python environment…"))
         await asyncio.to_thread(_rmtree, folder / "venv")
         await (env or PythonEnv(versions=catalog.python_versions)).build(folder, torch, lambda t: on_event(LogLine(t)))
+        torch_version, why = await torch_check(venv_python(folder), torch_timeout)
+        if not torch_version:
+            raise EnvironmentFailed(why, user_message=f"The Python environment was rebuilt, but PyTorch still does "
+                                                      f"not import. {why}")
         bad.append("venv")
     await asyncio.to_thread(_rmtree, work)
-    return RepairReport(len(files), tuple(bad))
+    return RepairReport(len(files), tuple(bad), torch_version)
 
 
 def update_offer(folder: str | Path, catalog: Catalog) -> ComfyRelease | None:

@@ -31,6 +31,7 @@ class Component:
     source: str = ""
     pinned: bool = True
     detail: str = ""
+    sum_source: str = "pinned in the app"  # or "entered by you", "no checksum", "checked by pip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def describe_gpu(gpu: GpuFacts | None) -> str:
 
 def _file_component(kind: str, title: str, f: FileSpec) -> Component:
     size = human_size(f.size_bytes) if f.size_exact else f"about {human_size(f.size_bytes)}"
-    return Component(kind, title, f.size_bytes, f.licence, f.source, f.pinned, size)
+    return Component(kind, title, f.size_bytes, f.licence, f.source, f.pinned, size, f.sum_source)
 
 
 def make_plan(gpu: GpuFacts | None, free_bytes: int, catalog: Catalog, folder: str | Path,
@@ -119,7 +120,8 @@ def make_plan(gpu: GpuFacts | None, free_bytes: int, catalog: Catalog, folder: s
         _file_component("comfyui", f"ComfyUI {release.version}", release.archive),
         Component("python", f"Python environment with {torch.label}", torch.installed_bytes + catalog.requirements_bytes,
                   "BSD-3-Clause (PyTorch)", torch.index_url, True,
-                  f"about {human_size(torch.installed_bytes + catalog.requirements_bytes)}"),
+                  f"about {human_size(torch.installed_bytes + catalog.requirements_bytes)}",
+                  "checked by pip against the index"),
         _file_component("model", model.title, model.file),
         *(_file_component("pose", f"Pose ControlNet for the Frames panel ({p.name})", p) for p in model.pose),
     ]
@@ -140,8 +142,8 @@ def make_plan(gpu: GpuFacts | None, free_bytes: int, catalog: Catalog, folder: s
     if model.pose_note:
         notes.append(model.pose_note)
     problems = [f"{f.name} has no pinned checksum in this version of the app (catalog as of {catalog.as_of}), "
-                "so it will not be downloaded or run. An app update with the checksum fixes this."
-                for f in downloads if not f.pinned]
+                "so it will not be downloaded or run. Paste the SHA-256 shown on its release page below, or "
+                "update the app." for f in downloads if not f.pinned]
     if free_bytes < needed:
         problems.append(f"Not enough free space in {folder}: the setup needs about {human_size(needed)}, "
                         f"{human_size(free_bytes)} is free. Free some space or choose a folder on another disk.")

@@ -28,6 +28,9 @@ from studio_core.setup.errors import EnvironmentFailed
 log = logging.getLogger(__name__)
 
 VENV = "venv"
+# A cold import of torch reads a few hundred MB from disk; on a slow disk that takes a while.
+TORCH_CHECK_TIMEOUT_S = 180.0
+TORCH_CHECK = "import torch, sys; print(torch.__version__)"
 
 
 def venv_python(folder: Path) -> Path:
@@ -68,10 +71,47 @@ class PythonEnv:
         pip = [vpy, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
         await _run([*pip, *torch.requirements, "--index-url", torch.index_url], comfy_dir, on_line,
                    f"installing {torch.label}")
+        await self.install_requirements(comfy_dir, on_line)
+        return Path(vpy)
+
+    async def install_requirements(self, comfy_dir: Path, on_line: Callable[[str], None]) -> None:
+        """ComfyUI's ``requirements.txt`` into the existing venv (also after an update changed it)."""
         req = comfy_dir / "requirements.txt"
         if req.exists():
+            pip = [str(venv_python(comfy_dir)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
             await _run([*pip, "-r", str(req)], comfy_dir, on_line, "installing ComfyUI's requirements")
-        return Path(vpy)
+
+
+async def torch_check(python: Path, timeout: float = TORCH_CHECK_TIMEOUT_S) -> tuple[str | None, str]:
+    """(torch's version, "") when ``python`` imports torch; (None, why in plain words) when not.
+
+    Files can all match their sums and the environment still be broken (a half-finished pip,
+    an antivirus quarantining a DLL), so repair asks the interpreter itself.
+    """
+    if not python.exists():
+        return None, f"ComfyUI's Python ({python}) is missing."
+    try:
+        proc = await asyncio.create_subprocess_exec(str(python), "-c", TORCH_CHECK, stdin=subprocess.DEVNULL,
+                                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as exc:
+        return None, f"ComfyUI's Python ({python}) could not be run: {exc.strerror or exc}."
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None, f"Importing PyTorch in ComfyUI's Python did not finish within {timeout:.0f} s."
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    text = out.decode(errors="replace").strip()
+    lines = text.splitlines()
+    if proc.returncode == 0 and lines:
+        return lines[-1].strip(), ""
+    tail = "\n".join(lines[-4:]) or "(no output)"
+    return None, f"PyTorch does not import in ComfyUI's Python (exit code {proc.returncode}):\n{tail}"
 
 
 async def _capture(argv: list[str]) -> str:

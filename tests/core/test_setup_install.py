@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 from collections import namedtuple
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,8 @@ from studio_core.setup.catalog import Catalog
 from studio_core.setup.errors import (AlreadyInstalled, ChecksumMismatch, DiskFull, DownloadFailed, FolderInUse,
                                       NotEnoughSpace, NotPinned)
 from studio_core.setup.plan import make_plan
-from studio_core.setup.pyenv import venv_python
 from tests.conftest import run_async
+from tests.setup_fakes import FAKE_TORCH_VERSION, FakeEnv
 from tests.setup_mirror import SetupMirror, catalog_dict, fake_safetensors
 
 Usage = namedtuple("Usage", "total used free")
@@ -43,21 +42,6 @@ def small_archive() -> bytes:
         zf.writestr("ComfyUI-x/comfy/__init__.py", "")
         zf.writestr("ComfyUI-x/models/checkpoints/put_checkpoints_here", "")
     return buf.getvalue()
-
-
-class FakeEnv:
-    """Stands in for the venv + pip step (the real one is in test_setup_real_install.py)."""
-
-    def __init__(self):
-        self.calls = 0
-
-    async def build(self, comfy_dir: Path, torch, on_line) -> Path:
-        self.calls += 1
-        py = venv_python(comfy_dir)
-        py.parent.mkdir(parents=True)
-        py.write_text("#!/bin/sh\n")
-        on_line(f"pip install {' '.join(torch.requirements)} --index-url {torch.index_url}")
-        return py
 
 
 @pytest.fixture
@@ -220,7 +204,7 @@ def test_second_install_into_the_same_folder_is_refused_then_repair_fixes_it(mir
         run_async(inst.Installer(plan, cat, env=FakeEnv(), disk_usage=PLENTY).install())
     assert "Repair" in err.value.user_message
     before = len(mirror.hits)
-    assert run_async(inst.repair(folder, cat)) == inst.RepairReport(checked=6, fixed=())  # 4 archive files, 2 models
+    assert run_async(inst.repair(folder, cat)) == inst.RepairReport(checked=6, fixed=(), torch=FAKE_TORCH_VERSION)
     assert len(mirror.hits) == before  # nothing fetched when everything checks out
     (folder / "nodes.py").write_text("tampered")
     (folder / "models/checkpoints/tiny.safetensors").unlink()

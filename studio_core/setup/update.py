@@ -1,0 +1,311 @@
+"""Update a finished install to the next pinned ComfyUI release without losing the user's things.
+
+1. The new release archive is downloaded (resumable, checked against its sum) and unpacked
+   into ``.<name>.update-staging/comfyui`` beside the install, on the same disk.
+2. The user's ``models/ custom_nodes/ user/ output/ input/``, the venv and anything else
+   the old release did not ship (``extra_model_paths.yaml``) are *moved* into the new tree:
+   renames, so gigabytes of models cost nothing. Release files inside those folders (model
+   configs, the example custom node) take the new release's version only where the user's
+   copy is the old release's unchanged one; a file the user edited is left as it is.
+3. The old install is renamed to ``.<name>.update-backup`` and the new tree into its place.
+4. The new server must start and answer ``/system_stats`` (the caller's ``prove``). Only
+   then is the backup deleted; otherwise everything is put back as it was.
+
+Every rename is written to a journal (``update.json`` in the staging folder) *before* it
+is made, so a crash or power cut in the middle is undone by :func:`recover` the next time
+(the wizard calls it before it reads the install). Renames only: the old install is never
+half-overwritten. The server must be stopped first (Windows can't rename open files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import httpx
+
+from studio_core.errors import StudioError
+from studio_core.setup import archive, download
+from studio_core.setup.catalog import Catalog
+from studio_core.setup.errors import DiskFull, SetupError, UpdateFailed, UpdateRolledBack
+from studio_core.setup.installer import (MANIFEST, Downloads, LogLine, SetupEvent, StepStarted, _specs_by_dest,
+                                         read_manifest)
+from studio_core.setup.plan import GIB
+from studio_core.setup.pyenv import VENV, PythonEnv
+
+log = logging.getLogger(__name__)
+
+KEEP = ("models", "custom_nodes", "user", "output", "input")
+JOURNAL = "update.json"
+# Besides the archive and its unpacked copy: pip may add packages when the requirements change.
+MARGIN_BYTES = 1 * GIB
+
+
+def staging_for(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.update-staging"
+
+
+def backup_for(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.update-backup"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    from_version: str
+    to_version: str
+    carried: tuple[str, ...]  # what moved from the old install into the new one
+    kept_edited: tuple[str, ...]  # release files the user had changed, left as they were
+    requirements_changed: bool
+
+
+class Journal:
+    """The renames of one update, saved before each is made, so they can be undone in reverse.
+
+    Paths are stored against three roots (``old``, ``new``, ``aside``) rather than as absolute
+    paths, because the swap renames ``old`` and ``new`` themselves.
+    """
+
+    def __init__(self, folder: Path, data: dict[str, Any] | None = None):
+        self.folder = folder
+        self.staging = staging_for(folder)
+        self.path = self.staging / JOURNAL
+        self.data: dict[str, Any] = data or {"phase": "moving", "moves": []}
+
+    @classmethod
+    def load(cls, folder: Path) -> Journal | None:
+        try:
+            data = json.loads((staging_for(folder) / JOURNAL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls(folder, data) if isinstance(data, dict) and isinstance(data.get("moves"), list) else None
+
+    def root(self, name: str) -> Path:
+        swapped = self.data["phase"] in ("swapped", "done")
+        if name == "old":
+            return backup_for(self.folder) if swapped else self.folder
+        if name == "new":
+            return self.folder if swapped else self.staging / "comfyui"
+        return self.staging / "aside"
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def set_phase(self, phase: str) -> None:
+        self.data["phase"] = phase
+        self.save()
+
+    def move(self, src_root: str, src: str, dst_root: str, dst: str) -> None:
+        self.data["moves"].append([src_root, src, dst_root, dst])
+        self.save()
+        target = self.root(dst_root) / dst
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.root(src_root) / src, target)
+
+    def swap(self) -> None:
+        self.set_phase("swapping")
+        os.replace(self.folder, backup_for(self.folder))
+        os.replace(self.staging / "comfyui", self.folder)
+        self.set_phase("swapped")
+
+    def undo(self) -> None:
+        """Put the old install back where it was, with everything that was moved out of it."""
+        backup, new = backup_for(self.folder), self.staging / "comfyui"
+        if backup.exists():
+            if self.folder.exists():
+                shutil.rmtree(new, ignore_errors=True)
+                os.replace(self.folder, new)
+            os.replace(backup, self.folder)
+        self.data["phase"] = "moving"
+        for src_root, src, dst_root, dst in reversed(self.data["moves"]):
+            a, b = self.root(src_root) / src, self.root(dst_root) / dst
+            if os.path.lexists(b) and not os.path.lexists(a):
+                a.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(b, a)
+        self.data["moves"] = []
+        self.save()
+
+
+def _clean_work(folder: Path) -> None:
+    """Remove what an update assembled; the downloads stay for a resume."""
+    staging = staging_for(folder)
+    for name in ("comfyui", "aside", JOURNAL):
+        p = staging / name
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def recover(folder: str | Path) -> str | None:
+    """Finish or undo an update a crash interrupted; returns what was done in words, None if nothing. Blocking."""
+    folder = Path(folder)
+    journal = Journal.load(folder)
+    if journal is None:
+        return None
+    if journal.data["phase"] == "done":  # the new one had answered; only the clean-up was left
+        shutil.rmtree(backup_for(folder), ignore_errors=True)
+        shutil.rmtree(staging_for(folder), ignore_errors=True)
+        return None
+    journal.undo()
+    _clean_work(folder)
+    return (f"An update of ComfyUI in {folder} was interrupted before the new version had started, so the "
+            "previous version was put back as it was.")
+
+
+def _top_names(files: dict[str, str]) -> set[str]:
+    return {rel.split("/", 1)[0] for rel in files}
+
+
+def _assemble(journal: Journal, old_files: dict[str, str], new_files: dict[str, str],
+              model_dests: set[str]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Move the user's things from the old install into the new tree. Blocking.
+
+    Returns the new manifest's files, what was carried and the edited release files kept.
+    """
+    old, new = journal.root("old"), journal.root("new")
+    shipped_old, shipped_new = _top_names(old_files), _top_names(new_files)
+    files = {rel: sha for rel, sha in new_files.items() if rel.split("/", 1)[0] not in KEEP}
+    files.update({rel: sha for rel, sha in old_files.items() if rel in model_dests})
+    carried: list[str] = []
+    edited: list[str] = []
+    extras = sorted(p.name for p in old.iterdir()
+                    if p.name not in shipped_old and p.name not in shipped_new and p.name not in KEEP
+                    and p.name not in (MANIFEST, VENV, "__pycache__"))
+    for name in (*KEEP, VENV, *extras):
+        if not os.path.lexists(old / name):
+            continue
+        if os.path.lexists(new / name):
+            journal.move("new", name, "aside", name)
+        journal.move("old", name, "new", name)
+        carried.append(name)
+    for rel, sha in sorted(new_files.items()):
+        top = rel.split("/", 1)[0]
+        if top not in KEEP:
+            continue
+        if top not in carried:  # the old install had no such folder: the release's stays as unpacked
+            files[rel] = sha
+            continue
+        mine = new / rel
+        if not mine.exists():
+            journal.move("aside", rel, "new", rel)
+            files[rel] = sha
+            continue
+        current = archive.sha256_of(mine)
+        if current == sha:
+            files[rel] = sha
+        elif current == old_files.get(rel):  # the old release's file, untouched: the new one replaces it
+            journal.move("new", rel, "aside", f"replaced/{rel}")
+            journal.move("aside", rel, "new", rel)
+            files[rel] = sha
+        else:
+            edited.append(rel)  # the user's now; repair must not "fix" it back
+    return files, carried, edited
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+async def update(folder: str | Path, catalog: Catalog, *, prove: Callable[[], Awaitable[object]],
+                 env: PythonEnv | None = None, on_event: Callable[[SetupEvent], None] = lambda e: None,
+                 client: httpx.AsyncClient | None = None, disk_usage: Callable = shutil.disk_usage,
+                 retry_delay: float = 0.5) -> UpdateReport:
+    """Update the install in ``folder`` to the next pinned release; ``prove`` starts it and must succeed.
+
+    The server must not be running from ``folder``. On any failure after the swap (``prove``
+    raising, pip failing, a cancel) the old install is put back and UpdateRolledBack raised.
+    """
+    folder = Path(folder)
+    await asyncio.to_thread(recover, folder)
+    manifest = await asyncio.to_thread(read_manifest, folder)
+    if manifest is None:
+        raise UpdateFailed(str(folder), user_message=f"{folder} holds no finished setup by this app, so there is "
+                                                     "nothing to update.")
+    current = str(manifest.get("comfyui"))
+    release = catalog.next_release(current)
+    if release is None:
+        raise UpdateFailed(current, user_message=f"ComfyUI {current} is the newest version this app knows.")
+    download.refuse_unpinned(release.archive)
+    staging = staging_for(folder)
+    fetcher = Downloads(staging, folder, on_event=on_event, client=client, disk_usage=disk_usage,
+                        retry_delay=retry_delay)
+    on_event(StepStarted("check", f"Checking the free disk space for ComfyUI {release.version}…"))
+    part = fetcher.part(release.archive)
+    staged = await asyncio.to_thread(fetcher.staged_bytes, [release.archive])
+    await fetcher.check_space(2 * release.archive.size_bytes - staged + MARGIN_BYTES, during=False)
+    try:
+        await fetcher.fetch_all([release.archive])
+    except (asyncio.CancelledError, DiskFull):
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, staging, True))
+        raise
+    new_root = staging / "comfyui"
+    on_event(StepStarted("unpack", f"Unpacking ComfyUI {release.version}…"))
+    await asyncio.to_thread(_clean_work, folder)
+    journal = Journal(folder)
+    try:
+        new_files = await asyncio.to_thread(archive.unpack, part, new_root)
+        await asyncio.to_thread(journal.save)
+        old_req = await asyncio.to_thread(_read_text, folder / "requirements.txt")
+        new_req = await asyncio.to_thread(_read_text, new_root / "requirements.txt")
+        on_event(StepStarted("models", "Moving your models, custom nodes, images and settings across…"))
+        model_dests = set(_specs_by_dest(catalog))
+        files, carried, edited = await asyncio.to_thread(
+            _assemble, journal, dict(manifest.get("files") or {}), new_files, model_dests)
+        for rel in edited:
+            on_event(LogLine(f"Kept your edited {rel} (the new release has its own version of it)."))
+        new_manifest = {**manifest, "comfyui": release.version, "files": files, "updated_from": current,
+                        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        await asyncio.to_thread((new_root / MANIFEST).write_text, json.dumps(new_manifest, indent=1), "utf-8")
+    except BaseException as exc:
+        await asyncio.shield(asyncio.to_thread(_undo_and_clean, journal, folder))
+        if isinstance(exc, OSError):
+            raise UpdateFailed(str(exc), user_message=f"The update could not put its files together ({exc}); "
+                                                      f"ComfyUI {current} was left as it was.") from None
+        raise
+    on_event(StepStarted("finish", f"Swapping in ComfyUI {release.version} (the old one is kept until it starts)…"))
+    try:
+        await asyncio.to_thread(journal.swap)
+        requirements_changed = old_req != new_req
+        if requirements_changed:
+            on_event(StepStarted("python", "ComfyUI's requirements changed: updating the Python environment…"))
+            await (env or PythonEnv(versions=catalog.python_versions)).install_requirements(
+                folder, lambda line: on_event(LogLine(line)))
+        on_event(StepStarted("start", f"Starting ComfyUI {release.version} to check it answers…"))
+        await prove()
+    except BaseException as exc:
+        on_event(StepStarted("rollback", f"Putting ComfyUI {current} back…"))
+        await asyncio.shield(asyncio.to_thread(_undo_and_clean, journal, folder))
+        if isinstance(exc, (StudioError, OSError)):
+            why = exc.user_message if isinstance(exc, StudioError) else str(exc)
+            raise UpdateRolledBack(f"{release.version}: {why}", user_message=(
+                f"ComfyUI {release.version} did not start, so ComfyUI {current} was put back as it was, with your "
+                f"models, custom nodes and images. What went wrong: {why}")) from None
+        raise
+    await asyncio.to_thread(journal.set_phase, "done")
+    await asyncio.to_thread(shutil.rmtree, backup_for(folder), True)
+    await asyncio.to_thread(shutil.rmtree, staging, True)
+    return UpdateReport(current, release.version, tuple(carried), tuple(edited), requirements_changed)
+
+
+def _undo_and_clean(journal: Journal, folder: Path) -> None:
+    try:
+        journal.undo()
+    except OSError:
+        log.exception("undoing the update of %s failed; the journal stays for the next try", folder)
+        raise SetupError("undo failed", user_message=(
+            f"The update could not be undone completely. Nothing was deleted: the previous ComfyUI is in "
+            f"{backup_for(folder)} and the rest in {staging_for(folder)}. Close every program using the "
+            "folder and open the setup again; it finishes putting things back.")) from None
+    shutil.rmtree(staging_for(folder), ignore_errors=True)
