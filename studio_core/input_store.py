@@ -16,11 +16,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:  # Pillow loads on first use: the Generate tab makes a store at start-up
+    from PIL import Image
 
 from studio_core.errors import DiskFull, NotAnImage, StorageError
-from studio_core.imagecheck import MAX_PIXELS
 
 FOLDER_NAME = "inputs"
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -83,6 +84,8 @@ class InputStore:
 
     def add_init(self, source: Path | bytes, *, target: tuple[int, int]) -> StoredInput:
         """An init image; reduced (aspect kept, still covering the target) when far larger."""
+        from PIL import Image
+
         tw, th = (max(1, int(v)) for v in target)
         data, img = self._open(source, "init image", pixels=lambda w, h: w > FAR_LARGER * tw or h > FAR_LARGER * th)
         w, h = img.size
@@ -101,6 +104,8 @@ class InputStore:
         """A mask for an image of ``size``: greyscale, white = redraw. Colours or another shape
         are refused; a grey image in colour mode or a mask of the same shape at another scale
         is converted, with a notice."""
+        from PIL import Image, ImageChops
+
         data, img = self._open(source, "mask")
         label = _label(source, "mask")
         notes = []
@@ -135,6 +140,10 @@ class InputStore:
     def _open(self, source: Path | bytes, what: str, pixels=True) -> tuple[bytes, Image.Image]:
         """Read and check; ``pixels`` (or a test of the size) says whether the pixels are needed.
         A plain PNG kept byte for byte needs none: its chunks are checked (CRCs) without decoding."""
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
+        from studio_core.imagecheck import MAX_PIXELS  # also sets Pillow's bomb limit
+
         label = _label(source, what)
         if isinstance(source, Path):
             try:
