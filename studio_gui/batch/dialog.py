@@ -193,7 +193,7 @@ class BatchDialog(QDialog):
             preview, text=self.text.toPlainText(), csv_mode=self.csv_mode, words_folder=self.words_folder.text().strip(),
             seeds_per_prompt=self.seeds.value(), sizes=self.sizes.text(), default_size=size,
             negative=t.negative_prompt if t is not None else "")
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the dialog may be gone
             self.preview_result = result
             self._show_preview()
         return result
@@ -245,7 +245,7 @@ class BatchDialog(QDialog):
             self._catalog = await asyncio.to_thread(catalog.load)
         except StudioError:
             return
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the dialog may be gone
             self.summary.setText(self.describe())
 
     def problem(self) -> str:
@@ -278,7 +278,7 @@ class BatchDialog(QDialog):
         except StudioError as exc:
             present_error(self, exc)
             return None
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the dialog may be gone
             self.show_run(run)
         return run
 
@@ -339,11 +339,11 @@ class BatchDialog(QDialog):
         try:
             text, is_csv = await asyncio.to_thread(read_list_file, path)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the dialog may be gone
                 self.preview_result = BatchPreview(error=exc.user_message)
                 self._show_preview()
             return
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the dialog may be gone
             self.set_list(text, csv_mode=is_csv, source=path.name)
 
     def _on_browse(self) -> None:
@@ -373,7 +373,7 @@ class BatchDialog(QDialog):
         except StudioError as exc:
             present_error(self, exc)
             return None
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the dialog may be gone
             self.status.setText(f"Contact sheet saved: {path}")
         return path
 
@@ -390,7 +390,7 @@ def attach_batch_button(tab, layout) -> QPushButton:
 
     async def open_manager() -> None:
         unfinished = await manager.open()
-        if unfinished and shiboken6.isValid(button):
+        if unfinished and shiboken6.isValid(button):  # after the await the button may be gone
             button.setText(f"Batch… ({len(unfinished)} unfinished)")
             button.setToolTip("A batch stopped before it was done: open to resume it")
 
@@ -399,7 +399,7 @@ def attach_batch_button(tab, layout) -> QPushButton:
 
     def open_dialog() -> None:
         dlg = getattr(tab, "_batch_dialog", None)
-        if dlg is None or not shiboken6.isValid(dlg):
+        if dlg is None:
             dlg = BatchDialog(tab.core, manager, tasks=tab.tasks, template_source=build_template, parent=tab)
             dlg.resize(640, 620)
             tab._batch_dialog = dlg

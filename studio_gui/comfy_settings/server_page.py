@@ -190,11 +190,11 @@ class ServerPage(QWidget):
                 await prov.aclose()
             self._show_test(status.state is ServiceState.ready, describe_status(url, status, found=not typed))
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the page may be gone
                 self.test_button.setEnabled(True)
 
     def _show_test(self, ok: bool, text: str) -> None:
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # reached after the test's await
             return
         self.test_result.setText(("✔ " if ok else "✕ ") + text)
         self.test_result.setStyleSheet("" if ok else "color: #d0312d;")
@@ -250,7 +250,7 @@ class ServerPage(QWidget):
         try:
             await self.server.start()
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the page may be gone
                 self.error.setText(exc.user_message)
                 self.error.show()
         except asyncio.CancelledError:

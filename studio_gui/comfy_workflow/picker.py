@@ -143,11 +143,11 @@ class WorkflowPicker(QWidget):
             raise
         except StudioError as exc:
             log.warning("workflow %s: %s", path, exc)
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the picker may be gone
                 self._show_problem(exc, path=path, restoring=restoring)
             return False
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the picker may be gone
                 self.load_button.setEnabled(True)
         if not shiboken6.isValid(self):  # the panel closed while the file was read
             return False

@@ -499,7 +499,7 @@ class GalleryModel(QAbstractListModel):
         return self.createIndex(row, 0)
 
     def _alive(self) -> bool:
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # a model over a bare index is called from the index's lists, which Qt never drops
             return True
         self.detach()
         return False

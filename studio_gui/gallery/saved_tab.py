@@ -84,7 +84,7 @@ class _PaintWatch(QObject):
         return False
 
     def stop(self) -> None:
-        if shiboken6.isValid(self._widget):
+        if shiboken6.isValid(self._widget):  # the viewport may be deleted before its watch is stopped
             self._widget.removeEventFilter(self)
 
 
@@ -347,6 +347,7 @@ class SavedTab(QWidget):
             QTimer.singleShot(500, self._first_paint_done)
 
     def _first_paint_done(self) -> None:
+        # QTimer.singleShot's callable is not dropped with the tab.
         if self._grid_painted or not shiboken6.isValid(self):
             return
         self._grid_painted = True
@@ -543,18 +544,19 @@ class SavedTab(QWidget):
         self.banner.show_text(f"Exporting {len(srcs)} images to {folder}…")
 
         def progress(done: int, total: int) -> None:
+            # Queued on the loop by the export's worker thread: the tab may be gone by then.
             if shiboken6.isValid(self.banner):
                 self.banner.show_text(f"Exporting {done}/{total} to {folder}…")
 
         try:
             result = await actions.export_many(srcs, folder, fmt=fmt, with_metadata=with_metadata, progress=progress)
         except StudioError as exc:
-            if shiboken6.isValid(self.banner):
+            if shiboken6.isValid(self.banner):  # after the await the tab may be gone
                 self.banner.show_text("Export failed: " + exc.user_message)
             return
         # Queued progress calls run before this line's step; the result is the last word.
         await asyncio.sleep(0)
-        if shiboken6.isValid(self.banner):
+        if shiboken6.isValid(self.banner):  # after the await the tab may be gone
             self.banner.show_text(result.summary())
 
     def choose_import_folder(self) -> None:

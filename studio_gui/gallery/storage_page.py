@@ -113,7 +113,7 @@ class StoragePage(QWidget):
             text = info.description
         except Exception as exc:  # shown in place; the rest of the page works
             text = "Could not tell where API keys are stored: " + getattr(exc, "user_message", str(exc))
-        if shiboken6.isValid(self.keys_label):
+        if shiboken6.isValid(self.keys_label):  # after the await the label may be gone
             self.keys_label.setText(text)
 
     def show_images_folder(self) -> None:

@@ -254,7 +254,7 @@ class ServerEditor(QDialog):
             ok = True
         except (OSError, asyncio.TimeoutError) as exc:
             fp, text, ok = "", f"Could not read a certificate from {host}:{port} ({exc.__class__.__name__}).", False
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the editor may be gone
             return
         self.fetch_button.setEnabled(True)
         self.fetched.setText(text)
@@ -288,7 +288,7 @@ class ServerEditor(QDialog):
             status = await pool.check()
         finally:
             await pool.aclose()
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the editor may be gone
             return
         self.test_button.setEnabled(True)
         ok = status.state is ServiceState.ready

@@ -108,7 +108,7 @@ class ServersPage(QWidget):
         return list(pool_entries(self.core.settings.current))
 
     def reload(self) -> None:
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # also reached from the states task after its await
             return
         current = self.list.currentRow()
         self.list.blockSignals(True)
@@ -216,7 +216,7 @@ class ServersPage(QWidget):
         for which, used in (("auth", spec.uses_auth), ("token", bool(spec.token_param))):
             if not used:
                 await asyncio.to_thread(self.core.secrets.delete, spec.secret_name(which))
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the page may be gone
             self.save(specs, my_pc_url=my_pc_url)
         else:
             self.core.settings.update(**entries_to_settings(specs, my_pc_url=my_pc_url))
@@ -236,7 +236,7 @@ class ServersPage(QWidget):
             candidates.append(s.comfy_managed_url)
         answers = await asyncio.gather(*(discovery.answers(u) for u in candidates))
         found = [u for u, ok in zip(candidates, answers) if ok]
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return
         self.find_button.setEnabled(True)
         specs = self.entries()
@@ -270,7 +270,7 @@ class ServersPage(QWidget):
             if hasattr(pool, "refresh"):
                 self._take_states(await pool.refresh())
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the page may be gone
                 self.refresh_button.setEnabled(True)
 
     async def _first_states(self) -> None:

@@ -263,7 +263,7 @@ class ProviderPage(QWidget):
     # -- actions ------------------------------------------------------------------------
     async def started(self) -> None:
         problem = await asyncio.to_thread(module_problem, self.info)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return
         self.banner.setText(problem)
         self.banner.setVisible(bool(problem))
@@ -279,7 +279,7 @@ class ProviderPage(QWidget):
             return source, key, secrets.info().description
 
         source, key, store = await asyncio.to_thread(read)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return
         self._key_source = source
         shown = mask(key)
@@ -322,9 +322,9 @@ class ProviderPage(QWidget):
                               "See the log for details.", BAD_COLOUR)
             return False
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the page may be gone
                 self.save_button.setEnabled(True)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return True
         note = self.key_message.text()
         self._show_result(f"Saved. {note}".strip(), WARN_COLOUR if note else OK_COLOUR)
@@ -336,23 +336,23 @@ class ProviderPage(QWidget):
         await asyncio.to_thread(self.core.secrets.delete, self.info.secret_name)
         self.core.services.invalidate(self.info.id)
         await self.refresh_key_info()
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the page may be gone
             self._show_result("The stored key was removed.", OK_COLOUR)
             events_for(self.core).config_saved.emit(self.info.id)
 
     async def test_connection(self) -> ProviderStatus | None:
         if self.dirty and not await self.save():
             return None
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return None
         self.test_button.setEnabled(False)
         self._show_result("Testing the connection…", "")
         try:
             status = await check_service(self.core, self.info.id)
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the page may be gone
                 self.test_button.setEnabled(True)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return status
         self.last_status = status
         self._show_result(*describe_test(self.info.name, status))
@@ -418,7 +418,7 @@ class ServicesPage(QWidget):
 
     async def _load(self) -> None:
         facts = await asyncio.to_thread(load_catalog)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the page may be gone
             return
         for sid, page in self.pages.items():
             page.set_facts(facts.get(sid))

@@ -136,12 +136,12 @@ class SetupWizard(QDialog):
             try:
                 self._catalog = await asyncio.to_thread(catalog_mod.load)
             except (OSError, ValueError, KeyError) as exc:
-                if shiboken6.isValid(self):
+                if shiboken6.isValid(self):  # after the await the wizard may be gone
                     self.gpu_label.setText(f"The setup data could not be read ({exc}); reinstalling the app "
                                            "fixes this.")
                 return
         self._gpu = await asyncio.to_thread(self._gpu_reader)
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the wizard may be gone
             await self._make_plan()
 
     def _replan(self) -> None:
@@ -153,7 +153,7 @@ class SetupWizard(QDialog):
         folder = Path(self.folder.text().strip() or ".").expanduser()
         free = await asyncio.to_thread(installer.free_bytes, folder, self._disk_usage)
         manifest = await asyncio.to_thread(installer.read_manifest, folder)
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the wizard may be gone
             return
         self.plan = plan = make_plan(self._gpu, free, self._catalog, folder)
         self.gpu_label.setText(plan.device)
@@ -218,7 +218,7 @@ class SetupWizard(QDialog):
         self.pages.addWidget(page)
 
     def _on_event(self, event: installer.SetupEvent) -> None:
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # called from the install task, which outlives a closed wizard
             return
         if isinstance(event, installer.StepStarted):
             self.step_label.setText(event.text)
@@ -281,7 +281,7 @@ class SetupWizard(QDialog):
         png = await first_start.smoke_image(url, folder)
         image = await asyncio.to_thread(QImage.fromData, png)
         self.result_image = image
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the wizard may be gone
             self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
                 128, 128, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
             self.image_label.show()
@@ -315,7 +315,7 @@ class SetupWizard(QDialog):
         self.pages.addWidget(page)
 
     def _show_result(self, ok: bool, text: str, *, retry: bool) -> None:
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # reached at the end of the install task, which outlives a closed wizard
             return
         self.result_label.setText(("✔ " if ok else "✕ ") + text)
         self.result_label.setStyleSheet("" if ok else _ERROR_STYLE)
