@@ -55,7 +55,7 @@ class ServerState:
 
 class Member:
     def __init__(self, spec: ServerSpec, *, secret: SecretLookup, timeout_s: float | None, model: str,
-                 lost_server_grace_s: float, input_store: Any = None):
+                 lost_server_grace_s: float):
         self.spec = spec
         self.provider: Any = None
         self.config_error: StudioError | None = None
@@ -80,9 +80,8 @@ class Member:
                 from studio_core.providers.comfy.provider import ComfyProvider
 
                 conn = connection_for(spec, secret)
-                extra = {"input_store": input_store} if input_store is not None else {}
                 self.provider = ComfyProvider(spec.url, timeout_s=timeout_s, model=model, connection=conn,
-                                              server_name=spec.name, lost_server_grace_s=lost_server_grace_s, **extra)
+                                              server_name=spec.name, lost_server_grace_s=lost_server_grace_s)
         except StudioError as exc:
             self.config_error = exc
             self.state, self.message = ERROR, exc.user_message
@@ -112,6 +111,11 @@ class Member:
             queue_length=self.queue_length, ours=len(self.jobs),
             vram_total=dev.get("vram_total"), vram_free=dev.get("vram_free"), device=str(dev.get("name") or ""),
             current_job=self.jobs[0] if self.jobs else "", paid=self.spec.paid, enabled=self.spec.enabled)
+
+    def use_input_store(self, store: Any) -> None:
+        """Read request input images from ``store`` (each server uploads what its jobs load)."""
+        if self.provider is not None:
+            self.provider.input_store = store
 
     def went_away(self, error: StudioError) -> None:
         """Not answering: idle when the user said it may be switched off, offline otherwise."""

@@ -73,7 +73,9 @@ class PoolProvider:
         self.allow_paid = allow_paid
         self.poll_s = poll_s
         self.members = [Member(s, secret=secret, timeout_s=timeout_s, model=self.model,
-                               lost_server_grace_s=lost_server_grace_s, input_store=input_store) for s in specs]
+                               lost_server_grace_s=lost_server_grace_s) for s in specs]
+        self._input_store: Any = None
+        self.input_store = input_store
         self.claims = ResultClaims()
         self.orphans = OrphanLedger()
         self._active: dict[str, tuple[Member, str]] = {}  # job id -> (member, attempt id)
@@ -86,6 +88,20 @@ class PoolProvider:
         self._closed = False
 
     # ---- pool API ---------------------------------------------------------------------
+
+    @property
+    def input_store(self) -> Any:
+        """Where the images a request's inputs name are kept (the data folder's InputStore)."""
+        return self._input_store
+
+    @input_store.setter
+    def input_store(self, store: Any) -> None:
+        # The registry sets this after the factory built the pool (the factory has no data
+        # folder); every member reads the images itself, so a job that moves to another
+        # server uploads them there.
+        self._input_store = store
+        for m in self.members:
+            m.use_input_store(store)
 
     def states(self) -> tuple[ServerState, ...]:
         return tuple(m.snapshot() for m in self.members)
@@ -301,10 +317,12 @@ class PoolProvider:
             except StudioError:
                 pass  # the server that gets it says what is wrong with the graph
         else:
-            models = frozenset({main})
+            # The LoRAs and named ControlNets of the image inputs are files the server must have too.
+            extra = [lo.name for lo in request.inputs.active_loras] + [c.model for c in request.inputs.controls if c.model]
+            models = frozenset({main, *extra})
         return scheduler.JobNeeds(job_id, models=models, nodes=nodes, model=main, exclude=frozenset(exclude))
 
-    def _view(self, m: Member, order: int, *, custom: bool) -> scheduler.ServerView:
+    def _view(self, m: Member, order: int) -> scheduler.ServerView:
         per_job = m.seconds_per_job or 1.0
         ours = len(m.jobs)
         foreign = max(0, m.queue_length - ours) if m.spec.kind is ServerKind.comfyui else 0
@@ -312,14 +330,12 @@ class PoolProvider:
         caps = m.caps if m.caps is not None else _Anything()  # never read: "offline" says more than "incapable"
         return scheduler.ServerView(
             id=m.id, order=order, capabilities=caps, running_slots=m.spec.running_slots,
-            queued_slots=m.spec.queued_slots, online=m.online, paid=m.spec.paid,
-            # A RunPod worker runs a ready graph only; the built-in one is built per ComfyUI server.
-            enabled=m.usable and (custom or m.spec.kind is not ServerKind.runpod),
+            queued_slots=m.spec.queued_slots, online=m.online, paid=m.spec.paid, enabled=m.usable,
             running=min(ours, m.spec.running_slots), queued=max(0, ours - m.spec.running_slots),
             foreign=min(foreign, m.spec.slots), busy_s=(ours + min(foreign, m.spec.slots)) * per_job,
             last_model=m.last_model, speed=1.0 / per_job)
 
-    async def _acquire(self, needs: scheduler.JobNeeds, job_id: str, *, custom: bool) -> tuple[Member, bool]:
+    async def _acquire(self, needs: scheduler.JobNeeds, job_id: str) -> tuple[Member, bool]:
         """A member with a free slot for ``needs`` (the slot is taken); waits while all are full."""
         await self._ensure_known()
         by_id = {m.id: m for m in self.members}
@@ -327,7 +343,7 @@ class PoolProvider:
         while True:
             if job_id in self._cancelled:
                 raise asyncio.CancelledError
-            views = [self._view(m, i, custom=custom) for i, m in enumerate(self.members)]
+            views = [self._view(m, i) for i, m in enumerate(self.members)]
             choice = scheduler.choose(needs, views, allow_paid=self.allow_paid)
             if choice.server_id is not None:
                 m = by_id[choice.server_id]
@@ -391,7 +407,7 @@ class PoolProvider:
                 attempt += 1
                 needs = self._needs(request, job_id, exclude)
                 try:
-                    member, _paid = await self._acquire(needs, job_id, custom=request.workflow is not None)
+                    member, _paid = await self._acquire(needs, job_id)
                 except ProviderUnavailable:
                     if last_error is not None:
                         raise last_error from None
@@ -448,7 +464,8 @@ class PoolProvider:
             self._cancelled.discard(job_id)
 
     def _for(self, member: Member, request: GenerationRequest) -> GenerationRequest:
-        return request
+        # The model the scheduler placed the job by, whichever server builds the graph.
+        return request if request.model or request.workflow is not None else request.replace(model=self.model)
 
     async def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)

@@ -1,7 +1,8 @@
 """RunPod serverless endpoints running worker-comfyui, as a Provider.
 
-One job is one ``POST /run`` of a ready API-format workflow (the request's ``workflow``
-option) with its input images inline; then ``GET /status/{id}`` with growing pauses until
+One job is one ``POST /run`` of an API-format workflow (the request's custom ``workflow``,
+or the built-in graph for the request and its image inputs, see :mod:`.runpod_graph`)
+with its input images inline; then ``GET /status/{id}`` with growing pauses until
 the job ends; ``POST /cancel/{id}`` when the caller cancels, times out or goes away. The
 API key goes only to the endpoint, never to an S3 result URL. Results arrive as base64 or
 as an S3 URL; the file name in them is only recorded, never used as a path. worker-comfyui
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from typing import Any, AsyncIterator, Callable, Mapping
 
@@ -39,7 +41,8 @@ from studio_core.models import (
     ProviderStatus,
     ServiceState,
 )
-from studio_core.pool import runpod_wire as wire
+from studio_core.inputs import ImageInputs
+from studio_core.pool import runpod_graph, runpod_wire as wire
 from studio_core.pool.errors import PayloadTooLarge
 from studio_core.pool.servers import ServerSpec
 from studio_core.providers.cloud.common import (
@@ -65,8 +68,9 @@ class RunPodProvider:
 
     def __init__(self, spec: ServerSpec, *, api_key: str | None, timeout_s: float = 15 * 60.0,
                  poll_delays: tuple[float, ...] = POLL_DELAYS, sleep: Callable[[float], Any] = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, input_store: Any = None):
         self.spec = spec
+        self.input_store = input_store  # where the images a request's inputs name are kept
         self.id = f"runpod:{spec.id}"
         self._raw_key = api_key
         self._timeout = timeout_s
@@ -140,10 +144,24 @@ class RunPodProvider:
         return dict(raw)
 
     # -- Provider ---------------------------------------------------------------------
-    async def generate(self, request: GenerationRequest, *, job_id: str) -> AsyncIterator[JobEvent]:
+    async def _job(self, request: GenerationRequest, inputs: ImageInputs | None) -> tuple[
+            GenerationRequest, dict[str, Any], tuple[tuple[str, bytes], ...], ImageInputs | None]:
+        """The request as run (seed chosen), the workflow, the images it needs inline, and the
+        image inputs a built-in graph was made from."""
+        if request.workflow is not None:
+            images = tuple((str(n), bytes(d)) for n, d in (request.option("input_images") or ()))
+            return request, self._workflow(request), images, None
+        inputs = inputs if isinstance(inputs, ImageInputs) else request.inputs
+        if request.seed is None:
+            request = request.replace(seed=random.randrange(2**32))
+        request = runpod_graph.with_model(request, self.spec.models)
+        graph = runpod_graph.build(request, self.spec.models, inputs)
+        return request, graph, await runpod_graph.inline_images(graph, self.input_store), inputs
+
+    async def generate(self, request: GenerationRequest, *, job_id: str,
+                       inputs: ImageInputs | None = None) -> AsyncIterator[JobEvent]:
         key = self._key()
-        workflow = self._workflow(request)
-        images = tuple((str(n), bytes(d)) for n, d in (request.option("input_images") or ()))
+        request, workflow, images, used_inputs = await self._job(request, inputs)
         body = wire.run_body(workflow, images)  # refuses an oversized job before any request
         started = await self._call("POST", "/run", key, content=body)
         run_id = str(started.get("id") or "")
@@ -199,6 +217,8 @@ class RunPodProvider:
                     info.append(("execution_ms", exec_ms))
                 if cost is not None and index == 0:
                     info.append(("cost_usd", cost))  # the job's cost, counted once
+                if used_inputs is not None and not used_inputs.empty:
+                    info.append(("inputs", used_inputs.to_dict()))  # digests only, as from a ComfyUI server
                 yield JobImage(job_id, data, mime=mime, seed=request.seed, index=index,
                                extra_text=(("prompt", graph_text),), info=tuple(info))
         finally:
