@@ -266,7 +266,7 @@ class ComfySettingsPanel(QWidget):
         except Exception as exc:  # any evidence lost must still leave an answer (the name's) or the question
             log.warning("family of %s not decided: %s", name, exc)
             answer = FamilyAnswer(name, self.models.guess(name), self._server_key(), "")
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the panel may be gone
             return
         self._answers[name] = answer
         before = self.models.family()
@@ -500,7 +500,7 @@ class ComfySettingsPanel(QWidget):
             text = "ComfyUI runs with --lowvram now."
         except StudioError as exc:
             text = exc.user_message
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # after the await the panel may be gone
             self.server_note.setText(text)
             self.refresh_fit()
 
@@ -538,7 +538,7 @@ class ComfySettingsPanel(QWidget):
                 await _reread_capabilities(provider)
             models = await provider.list_models()
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the panel may be gone
                 self.models.set_offline(wanted)
                 self.models.set_availability(None, None)
                 self.server_note.setText(exc.user_message)
@@ -549,9 +549,9 @@ class ComfySettingsPanel(QWidget):
             log.info("models not loaded: %s", exc)
             return
         finally:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the panel may be gone
                 self.reload_button.setEnabled(not self.workflow_picker.is_custom())
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the panel may be gone
             return
         self.server_note.hide()
         if refresh:
@@ -587,7 +587,7 @@ class ComfySettingsPanel(QWidget):
         say again which servers have each model, from what the pool already knows."""
         from studio_core.changes import PoolStateChanged
 
-        if not isinstance(event, PoolStateChanged) or not shiboken6.isValid(self):
+        if not isinstance(event, PoolStateChanged):
             return
         try:
             provider = self.core.services.provider("comfyui")

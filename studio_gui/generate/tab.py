@@ -381,15 +381,15 @@ class GenerateTab(QWidget):
         try:
             poses = await self.core.session.pose_images(plan)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the tab may be gone
                 self.error_area.show_error(exc)
             return None
         finally:
             self._preparing = None
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the tab may be gone
                 self.progress.show_notice("")
                 self._update_buttons()
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the tab may be gone
             return None
         return self._submit(with_frame_inputs(plan, poses=poses))
 

@@ -128,7 +128,7 @@ class ImageInputsHookup:
         return request.replace(inputs=inputs)
 
     def problem(self) -> str:
-        if not shiboken6.isValid(self.section):
+        if not shiboken6.isValid(self.section):  # the hookup is a plain object: it can outlive its section
             return ""
         try:
             request = self.probe()
@@ -163,7 +163,7 @@ class ImageInputsHookup:
 
     def set_catalog(self, cat: Any) -> None:
         self.catalog = cat
-        if shiboken6.isValid(self.tab):
+        if shiboken6.isValid(self.tab):  # reached after the catalog's await
             self.tab._update_buttons()
 
     async def load_object_info(self) -> None:
@@ -174,7 +174,7 @@ class ImageInputsHookup:
             info = await asyncio.wait_for(provider.object_info(), OBJECT_INFO_TIMEOUT_S)
         except (StudioError, TimeoutError, OSError, AttributeError) as exc:
             log.info("no ComfyUI node list for the image inputs: %s", exc)
-            if shiboken6.isValid(self.section):
+            if shiboken6.isValid(self.section):  # after the await the section may be gone
                 self.section.loras.set_available(None, why=getattr(exc, "user_message", "") or
                                                  "The LoRA list appears once the ComfyUI server answers.")
             return
@@ -184,13 +184,13 @@ class ImageInputsHookup:
         from studio_core.providers.comfy import object_info as oi
 
         self.object_info = info
-        if not shiboken6.isValid(self.section):
+        if not shiboken6.isValid(self.section):  # reached after the node list's await
             return
         self.section.loras.set_available(oi.choices(info, "LoraLoader", "lora_name") if info else None)
         self.tab._update_buttons()
 
     def _on_settings_changed(self, settings: Any, changed: Any = frozenset()) -> None:
-        if not shiboken6.isValid(self.section):
+        if not shiboken6.isValid(self.section):  # a plain object's slot: Qt keeps it after the section dies
             return
         comfy = settings.selected_service == "comfyui"
         if comfy != self.section.comfy:
@@ -210,7 +210,7 @@ class ImageInputsHookup:
         from studio_core.storage.images import reuse_request
 
         reused = await asyncio.to_thread(reuse_request, request, self.section.store)
-        if shiboken6.isValid(self.section):
+        if shiboken6.isValid(self.section):  # after the await the section may be gone
             await self.section.restore(reused.request.inputs, reused.notice)
 
     async def send(self, path: Path, role: str) -> bool:

@@ -80,11 +80,11 @@ class CharacterSlot(QWidget):
             stored = await asyncio.to_thread(self.store.add_image, path, what="character image")
             thumb = await asyncio.to_thread(thumbnail, stored.path)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the slot may be gone
                 self.text.setText(exc.user_message)
                 self.text.setStyleSheet("color: #c0392b;")
             return False
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the slot may be gone
             return False
         self.digest = stored.digest
         set_thumb(self.thumb, thumb)

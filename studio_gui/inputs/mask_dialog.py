@@ -45,7 +45,7 @@ class MaskDialog(QDialog):
     async def _load(self, image: Path, mask: Path | None) -> None:
         img = await asyncio.to_thread(full_image, image)
         old = await asyncio.to_thread(full_image, mask) if mask is not None else QImage()
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the dialog may be gone
             return
         if img.isNull():
             self.message.setText("The init image can no longer be read. Add it again.")
@@ -68,11 +68,11 @@ class MaskDialog(QDialog):
         try:
             digest = await asyncio.to_thread(store)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the dialog may be gone
                 self.painter.setEnabled(True)
                 self.message.setText(exc.user_message)
             return
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the dialog may be gone
             return
         self.on_mask(digest)
         self.accept()

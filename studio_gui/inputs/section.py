@@ -187,10 +187,10 @@ class ImageInputsSection(QWidget):
         try:
             looked = await asyncio.to_thread(look, path)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the section may be gone
                 self.show_message(exc.user_message, error=True)
             return
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the section may be gone
             return
         self.show_message(f"Only the first of {extra + 1} dropped files is used; drop the others one by one."
                           if extra else "")
@@ -234,10 +234,10 @@ class ImageInputsSection(QWidget):
                 stored = await asyncio.to_thread(self.store.add_image, path, what="reference image")
             thumb = await asyncio.to_thread(thumbnail, stored.path)
         except StudioError as exc:
-            if shiboken6.isValid(self):
+            if shiboken6.isValid(self):  # after the await the section may be gone
                 self.show_message(exc.user_message, error=True)
             return False
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the section may be gone
             return False
         if role == INIT:
             self.set_init(stored.digest, (stored.width, stored.height), thumb)
@@ -301,7 +301,7 @@ class ImageInputsSection(QWidget):
         return self.mask_dialog
 
     def _on_mask(self, digest: str) -> None:
-        if shiboken6.isValid(self):
+        if shiboken6.isValid(self):  # called by the mask dialog, the window's child, which can outlive this section
             self.set_mask(digest)
 
     # -- Reuse settings -----------------------------------------------------------------
@@ -320,7 +320,7 @@ class ImageInputsSection(QWidget):
         sizes = {}
         if inputs.init is not None:
             sizes = await asyncio.to_thread(_image_size, self.store.path(inputs.init.image))
-        if not shiboken6.isValid(self):
+        if not shiboken6.isValid(self):  # after the await the section may be gone
             return
         self.clear()
         if inputs.init is not None:
