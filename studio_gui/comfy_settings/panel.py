@@ -524,8 +524,7 @@ class ComfySettingsPanel(QWidget):
             log.exception("custom workflow not restored")
 
     def _on_monitor(self) -> None:
-        if shiboken6.isValid(self):
-            self.refresh_fit()
+        self.refresh_fit()
 
     async def load_models(self, *, refresh: bool = False) -> None:
         """Read the servers' models (``refresh``: ask every server again for what it has first,

@@ -66,3 +66,30 @@ def test_the_rule_catches_an_old_way(tmp_path):
                    "server.state_listeners.append(cb)  # a comment: jobs.subscribe(\n", "utf-8")
     found = [h for pattern in OLD_WAYS for h in hits(pattern, [bad], root=tmp_path)]
     assert [h.split(":")[1] for h in found] == ["1", "2", "3"]
+
+
+def unexplained_guards(files: list[Path], root: Path = ROOT) -> list[str]:
+    """``shiboken6.isValid`` guards with no comment on their line or the two lines above."""
+    found = []
+    for path in files:
+        lines = path.read_text("utf-8").splitlines()
+        for n, line in enumerate(lines):
+            if "isValid(" in line and "shiboken6" in line and not line.lstrip().startswith("#"):
+                near = lines[max(0, n - 2):n + 1]
+                if not any("#" in x for x in near):
+                    found.append(f"{path.relative_to(root).as_posix()}:{n + 1}: {line.strip()}")
+    return found
+
+
+def test_every_remaining_isvalid_guard_says_why():
+    """The bridge made guards in signal slots unnecessary (Qt drops a dead widget's
+    connections); the ones left protect code reached after an await or from a task or
+    plain callback that outlives the widget, and say so."""
+    assert unexplained_guards(sources("studio_gui")) == []
+
+
+def test_the_guard_rule_catches_a_silent_guard(tmp_path):
+    f = tmp_path / "w.py"
+    f.write_text("x = 1\n\n\nif not shiboken6.isValid(self):\n    return\n"
+                 "if shiboken6.isValid(self):  # after the await the page may be gone\n    pass\n", "utf-8")
+    assert unexplained_guards([f], root=tmp_path) == ["w.py:4: if not shiboken6.isValid(self):"]

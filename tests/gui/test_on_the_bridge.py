@@ -113,3 +113,32 @@ def test_a_deleted_servers_page_is_not_called_by_pool_changes(qtbot, core, loop,
         core.settings.update(pool_allow_paid=True)
     assert "failed" not in caplog.text
     loop.run_until_complete(tasks.cancel_all())
+
+
+def test_a_deleted_comfy_panel_is_not_called_by_the_monitor_or_pool_changes(qtbot, core, loop, monkeypatch):
+    """Why the panel's guards on its monitor and bridge slots could go: both are bound
+    methods on Qt signals, which Qt drops with the panel."""
+    import shiboken6
+
+    from studio_core.changes import PoolStateChanged
+    from studio_gui.comfy_settings.panel import ComfySettingsPanel
+    from studio_gui.tasks import TaskOwner
+    from tests.gui.test_comfy_settings import FakeMonitor
+
+    async def nothing(*_a, **_k):
+        return None
+
+    monitor = FakeMonitor()
+    panel = ComfySettingsPanel(core, tasks=TaskOwner(), monitor=monitor)
+    monkeypatch.setattr(panel, "load_models", nothing)
+    monkeypatch.setattr(panel, "_start_workflow", nothing)
+    loop.run_until_complete(panel.started())
+    called: list = []
+    monkeypatch.setattr(ComfySettingsPanel, "refresh_fit", lambda self: called.append(self))
+    monitor.updated.emit()
+    assert len(called) == 1  # connected while alive
+    panel.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(panel))
+    monitor.updated.emit()
+    core.changes.publish(PoolStateChanged(()))
+    assert len(called) == 1
