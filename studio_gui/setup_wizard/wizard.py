@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, Q
                                QWidget)
 
 from studio_core.errors import StudioError
-from studio_core.setup import catalog as catalog_mod, first_start, gpu_facts, installer
-from studio_core.setup.catalog import Catalog
+from studio_core.setup import catalog as catalog_mod, entered_sums, first_start, gpu_facts, installer, update
+from studio_core.setup.catalog import Catalog, FileSpec
 from studio_core.setup.plan import Plan, human_size, make_plan
 from studio_core.setup.progress import describe
 from studio_core.setup.pyenv import PythonEnv
@@ -31,6 +31,9 @@ from studio_gui.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 _ERROR_STYLE = "color: #d0312d;"
+# What an update moved across, in the user's words (studio_core.setup.update.KEEP and the venv).
+_CARRIED_WORDS = {"models": "your models", "custom_nodes": "custom nodes", "user": "ComfyUI's settings and workflows",
+                  "output": "your images", "input": "input images", "venv": "the Python environment"}
 _MUTED_STYLE = "color: palette(placeholder-text);"
 
 
@@ -62,6 +65,7 @@ class SetupWizard(QDialog):
         self._gpu: gpu_facts.GpuFacts | None = None
         self.plan: Plan | None = None
         self._run: asyncio.Task | None = None
+        self._sum_for: FileSpec | None = None  # the unpinned file the checksum row is asking about
         self.result_image: QImage | None = None
         self.setWindowTitle("Set up local generation")
         self.setObjectName("SetupWizard")
@@ -86,11 +90,12 @@ class SetupWizard(QDialog):
         self.notes_label = _label(style=_MUTED_STYLE, name="Plan notes")
         lay.addWidget(self.notes_label)
         self.components = QTreeWidget()
-        self.components.setHeaderLabels(["What", "Size", "Licence", "From"])
+        self.components.setHeaderLabels(["What", "Size", "Licence", "Checksum", "From"])
         self.components.setRootIsDecorated(False)
         self.components.setAccessibleName("Components to install")
         self.components.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.components.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.components.header().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         lay.addWidget(self.components, 1)
         frow = QHBoxLayout()
         frow.addWidget(QLabel("Install into"))
@@ -108,22 +113,88 @@ class SetupWizard(QDialog):
         self.problems_label = _label(style=_ERROR_STYLE, name="Why it can't be installed")
         self.problems_label.hide()
         lay.addWidget(self.problems_label)
+        self._build_sum_row(lay)
         brow = QHBoxLayout()
         brow.addStretch(1)
         self.repair_button = QPushButton("Repair")
         self.repair_button.setToolTip("Check every installed file against its checksum and fetch what is wrong.")
         self.repair_button.clicked.connect(self._on_repair)
         self.repair_button.hide()
+        self.update_button = QPushButton("Update")
+        self.update_button.setToolTip("Download the next ComfyUI version, keep your models, custom nodes and images, "
+                                      "and switch over only once it starts.")
+        self.update_button.clicked.connect(self._on_update)
+        self.update_button.hide()
         self.install_button = QPushButton("Install")
         self.install_button.setEnabled(False)
         self.install_button.setDefault(True)
         self.install_button.clicked.connect(self._on_install)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
-        for b in (self.repair_button, self.install_button, close):
+        for b in (self.repair_button, self.update_button, self.install_button, close):
             brow.addWidget(b)
         lay.addLayout(brow)
         self.pages.addWidget(page)
+
+    def _build_sum_row(self, lay: QVBoxLayout) -> None:
+        """Where the user pastes the SHA-256 of a file the app has no pinned sum for."""
+        self.sum_box = QWidget()
+        box = QVBoxLayout(self.sum_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.sum_prompt = _label(name="Checksum to enter")
+        self.sum_prompt.setOpenExternalLinks(True)
+        self.sum_prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.addWidget(self.sum_prompt)
+        row = QHBoxLayout()
+        self.sum_edit = QLineEdit()
+        self.sum_edit.setPlaceholderText("64 letters and digits, e.g. 3f8a…")
+        self.sum_edit.setAccessibleName("SHA-256 checksum")
+        self.sum_edit.setFont(QFont("monospace"))
+        self.sum_edit.returnPressed.connect(self._on_sum_entered)
+        row.addWidget(self.sum_edit, 1)
+        self.sum_button = QPushButton("Use this checksum")
+        self.sum_button.setToolTip("The download is checked against it; a file that does not match is deleted.")
+        self.sum_button.clicked.connect(self._on_sum_entered)
+        row.addWidget(self.sum_button)
+        box.addLayout(row)
+        self.sum_error = _label(style=_ERROR_STYLE, name="Checksum problem")
+        self.sum_error.hide()
+        box.addWidget(self.sum_error)
+        self.sum_box.hide()
+        lay.addWidget(self.sum_box)
+
+    def _entered(self) -> dict:
+        return dict(self.core.settings.current.setup_entered_sums or {})
+
+    def _effective_catalog(self) -> Catalog:
+        """The shipped catalog with the sums the user entered filling its gaps."""
+        assert self._catalog is not None
+        return self._catalog.with_user_sums(entered_sums.sums_from_settings(self._entered()))
+
+    def _ask_sum_for(self, spec: FileSpec | None) -> None:
+        self._sum_for = spec
+        self.sum_box.setVisible(spec is not None)
+        self.sum_error.hide()
+        if spec is None:
+            return
+        where = f'<a href="{spec.source}">{spec.source}</a>' if spec.source else spec.url
+        self.sum_prompt.setText(f"To use {spec.name} anyway, copy the SHA-256 checksum shown for it at {where} and "
+                                "paste it here. The download is checked against it, and the plan marks it as "
+                                "entered by you.")
+
+    def _on_sum_entered(self) -> None:
+        spec = self._sum_for
+        if spec is None:
+            return
+        try:
+            stored = entered_sums.remember(self._entered(), spec, self.sum_edit.text())
+        except StudioError as exc:
+            self.sum_error.setText(exc.user_message)
+            self.sum_error.show()
+            return
+        self.core.settings.update(setup_entered_sums=stored)
+        self.sum_edit.clear()
+        self._replan()
 
     def _browse(self) -> None:
         dlg = QFileDialog(self, "Where should ComfyUI go?")
@@ -151,18 +222,22 @@ class SetupWizard(QDialog):
     async def _make_plan(self) -> None:
         assert self._catalog is not None
         folder = Path(self.folder.text().strip() or ".").expanduser()
+        catalog = self._effective_catalog()
+        # An update a crash cut off is put right before the folder is read.
+        recovered = await asyncio.to_thread(update.recover, folder)
         free = await asyncio.to_thread(installer.free_bytes, folder, self._disk_usage)
         manifest = await asyncio.to_thread(installer.read_manifest, folder)
         if not shiboken6.isValid(self):  # after the await the wizard may be gone
             return
-        self.plan = plan = make_plan(self._gpu, free, self._catalog, folder)
+        self.plan = plan = make_plan(self._gpu, free, catalog, folder)
         self.gpu_label.setText(plan.device)
-        self.notes_label.setText("\n".join(plan.notes))
-        self.notes_label.setVisible(bool(plan.notes))
+        notes = ([recovered] if recovered else []) + list(plan.notes)
+        self.notes_label.setText("\n".join(notes))
+        self.notes_label.setVisible(bool(notes))
         self.components.clear()
         for c in plan.components:
-            item = QTreeWidgetItem([c.title, c.detail, c.licence, c.source])
-            for col in range(4):  # the columns are narrow; the full text is one hover away
+            item = QTreeWidgetItem([c.title, c.detail, c.licence, c.sum_source, c.source])
+            for col in range(5):  # the columns are narrow; the full text is one hover away
                 item.setToolTip(col, item.text(col))
             if not c.pinned:
                 item.setToolTip(0, "No pinned checksum: this item will not be installed.")
@@ -170,16 +245,29 @@ class SetupWizard(QDialog):
             self.components.addTopLevelItem(item)
         self.disk_label.setText(f"Needs about {human_size(plan.disk_needed)}; {human_size(plan.disk_free)} is free "
                                 f"there. Sizes and sums as of {self._catalog.as_of}.")
-        problems = list(plan.problems)
+        problems = list(plan.problems) if manifest is None else []
+        unpinned = next((f for f in plan.downloads if not f.pinned), None) if manifest is None else None
+        offer = None
         if manifest is not None:
-            problems.insert(0, f"ComfyUI {manifest.get('comfyui')} is already installed in {folder}. Repair checks "
-                               "every file and fetches what is wrong.")
-            offer = installer.update_offer(folder, self._catalog)
+            problems.append(f"ComfyUI {manifest.get('comfyui')} is already installed in {folder}. Repair checks "
+                            "every file and that PyTorch imports, and fetches what is wrong.")
+            offer = catalog.next_release(str(manifest.get("comfyui")))
             if offer is not None:
-                problems.insert(1, f"ComfyUI {offer.version} is available: {offer.changes}")
+                changes = offer.changes.strip().rstrip(".") + "." if offer.changes.strip() else ""
+                problems.append(f"ComfyUI {offer.version} is available: {changes} Update keeps your models, "
+                                "custom nodes and images, and goes back to this version if the new one does not "
+                                "start.")
+                if not offer.archive.pinned:
+                    problems.append(f"{offer.archive.name} has no pinned checksum in this version of the app.")
+                    unpinned = offer.archive
         self.problems_label.setText("\n".join(problems))
         self.problems_label.setVisible(bool(problems))
+        self._ask_sum_for(unpinned)
         self.repair_button.setVisible(manifest is not None)
+        self.update_button.setVisible(offer is not None)
+        if offer is not None:
+            self.update_button.setText(f"Update to {offer.version}")
+            self.update_button.setEnabled(offer.archive.pinned)
         self.install_button.setEnabled(plan.can_install and manifest is None)
 
     # -- page 2: progress --------------------------------------------------------------------------
@@ -241,7 +329,26 @@ class SetupWizard(QDialog):
 
     def _on_repair(self) -> None:
         self.pages.setCurrentIndex(1)
-        self._run = self.tasks.spawn(self._repair(Path(self.folder.text().strip())), name="local setup repair")
+        self.cancel_button.setEnabled(True)
+        self._run = self.tasks.spawn(self._repair(Path(self.folder.text().strip()).expanduser()),
+                                     name="local setup repair")
+
+    def _on_update(self) -> None:
+        self.pages.setCurrentIndex(1)
+        self.cancel_button.setEnabled(True)
+        self._run = self.tasks.spawn(self._update(Path(self.folder.text().strip()).expanduser()),
+                                     name="local setup update")
+
+    async def _stop_server_in(self, folder: Path) -> bool:
+        """Stop the managed server when it runs from ``folder`` (its files are about to change); True if it ran."""
+        s = self.core.settings.current
+        server = self.core.comfy_server
+        same = bool(s.comfy_server_folder) and Path(s.comfy_server_folder).expanduser() == folder
+        if same and server.running:
+            self._on_event(installer.StepStarted("stop", "Stopping ComfyUI while its files change…"))
+            await server.stop()
+            return True
+        return False
 
     def _cancel(self) -> None:
         if self._run is not None and not self._run.done():
@@ -252,7 +359,8 @@ class SetupWizard(QDialog):
     async def _install(self, plan: Plan) -> None:
         assert self._catalog is not None
         try:
-            folder = await installer.Installer(plan, self._catalog, env=self._env, on_event=self._on_event,
+            folder = await installer.Installer(plan, self._effective_catalog(), env=self._env,
+                                               on_event=self._on_event,
                                                disk_usage=self._disk_usage).install()
             await self._start_and_prove(folder)
         except asyncio.CancelledError:
@@ -264,30 +372,66 @@ class SetupWizard(QDialog):
     async def _repair(self, folder: Path) -> None:
         assert self._catalog is not None
         try:
-            report = await installer.repair(folder, self._catalog, env=self._env, on_event=self._on_event)
+            await self._stop_server_in(folder)
+            report = await installer.repair(folder, self._effective_catalog(), env=self._env, on_event=self._on_event)
             fixed = (f"{len(report.fixed)} fixed: {', '.join(report.fixed)}." if report.fixed
                      else "Every file matched its checksum.")
-            self._show_result(True, f"Checked {report.checked} files. {fixed}", retry=False)
+            self._show_result(True, f"Checked {report.checked} files. {fixed} PyTorch {report.torch} imports in "
+                                    "ComfyUI's Python.", retry=False)
         except asyncio.CancelledError:
             self._show_result(False, "Repair cancelled.", retry=True)
             raise
         except StudioError as exc:
             self._show_result(False, exc.user_message, retry=True)
 
+    async def _update(self, folder: Path) -> None:
+        assert self._catalog is not None
+        server = self.core.comfy_server
+
+        async def prove() -> None:
+            first_start.register(self.core.settings, folder)
+            await server.start()
+
+        was_running = False
+        try:
+            was_running = await self._stop_server_in(folder)
+            report = await update.update(folder, self._effective_catalog(), prove=prove, env=self._env,
+                                         on_event=self._on_event, disk_usage=self._disk_usage)
+        except asyncio.CancelledError:
+            self._show_result(False, "Update cancelled. The installed ComfyUI was left as it was.", retry=True)
+            raise
+        except StudioError as exc:
+            self._show_result(False, exc.user_message, retry=True)
+            if was_running:  # the version that worked before is what the user had running
+                try:
+                    await server.start()
+                except StudioError as again:
+                    log.warning("restarting the previous ComfyUI after a failed update: %s", again)
+            return
+        edited = (f" Your edited {', '.join(report.kept_edited)} were kept as they were." if report.kept_edited
+                  else "")
+        kept = ", ".join(_CARRIED_WORDS.get(name, name) for name in report.carried)
+        self._show_result(True, f"ComfyUI {report.to_version} is installed and running at {server.url}; "
+                                f"{report.from_version} was removed. Carried over: {kept}.{edited}", retry=False)
+
     async def _start_and_prove(self, folder: Path) -> None:
         self._on_event(installer.StepStarted("start", "Starting ComfyUI and making a test image…"))
         first_start.register(self.core.settings, folder)
         url = await self.core.comfy_server.start()
-        png = await first_start.smoke_image(url, folder)
-        image = await asyncio.to_thread(QImage.fromData, png)
+        assert self._catalog is not None
+        checkpoint = await asyncio.to_thread(first_start.installed_checkpoint, folder, self._catalog)
+        result = await first_start.smoke_image(url, folder, checkpoint=checkpoint)
+        image = await asyncio.to_thread(QImage.fromData, result.png)
         self.result_image = image
         if shiboken6.isValid(self):  # after the await the wizard may be gone
             self.image_label.setPixmap(QPixmap.fromImage(image).scaled(
                 128, 128, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
             self.image_label.show()
+        drawn = f"drawn by {result.checkpoint}" if result.checkpoint else "a plain test image"
+        note = f" {result.note}" if result.note else ""
         self._show_result(True, f"ComfyUI is installed in {folder}, added as the server the app starts for you, "
-                                f"and running at {url}. The test image below came from it (and was then deleted "
-                                "from its output folder). Pick ComfyUI on the left and generate a sprite.",
+                                f"and running at {url}. The image below ({drawn}) came from it and was then deleted "
+                                f"from its output folder.{note} Pick ComfyUI on the left and generate a sprite.",
                           retry=False)
 
     # -- page 3: the result ------------------------------------------------------------------------

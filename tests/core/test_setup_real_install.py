@@ -51,13 +51,16 @@ def test_install_from_the_mirror_starts_and_makes_a_test_image(tmp_path):
             url = await server.start()
             async with httpx.AsyncClient() as client:
                 stats = (await client.get(url + "/system_stats")).json()
-            png = await first_start.smoke_image(url, folder)
-            return stats, png
+            checkpoint = first_start.installed_checkpoint(folder, cat)
+            result = await first_start.smoke_image(url, folder, checkpoint=checkpoint)
+            return stats, result, checkpoint
         finally:
             await server.stop()
 
-    stats, png = run_async(start_and_prove(), timeout=300)
+    stats, result, checkpoint = run_async(start_and_prove(), timeout=300)
     assert stats["devices"] and "system" in stats
-    assert png.startswith(b"\x89PNG")
+    assert result.png.startswith(b"\x89PNG")
+    # The random-weight file is listed but is no checkpoint ComfyUI can load: the plain image proves the server.
+    assert checkpoint == "tiny.safetensors" and result.checkpoint is None and "could not make an image" in result.note
     assert not list((folder / "output").glob(first_start.TEST_PREFIX + "*"))  # shown, then deleted
     assert run_async(inst.repair(folder, cat)).fixed == ()

@@ -141,3 +141,73 @@ def test_server_page_and_first_run_offer_the_setup(qtbot, loop, core, monkeypatc
     assert panel.setup_wizard.isVisible()
     panel.setup_wizard.close()
     loop.run_until_complete(tasks.cancel_all())
+
+
+def test_a_pasted_checksum_is_checked_stored_per_url_and_unblocks_the_install(qtbot, loop, core, tmp_path):
+    import hashlib
+
+    from studio_gui.tasks import TaskOwner
+    from tests.setup_fakes import release_zip
+
+    tasks = TaskOwner()
+    archive = release_zip("1")
+    with SetupMirror() as mirror:
+        data = catalog_dict(mirror, archive=archive, model=fake_safetensors(), pose=fake_safetensors(10_000))
+        for r in data["comfyui"]:
+            r["archive"]["sha256"] = None
+        cat = Catalog.from_dict(data)
+        dlg = wizard(core, tasks, catalog=cat, gpu_reader=lambda: None, folder=tmp_path / "ComfyUI")
+        qtbot.addWidget(dlg)
+        dlg.show()
+        loop.run_until_complete(wait_until(dlg.sum_box.isVisible))
+        assert "ComfyUI-test2.zip" in dlg.sum_prompt.text() and not dlg.install_button.isEnabled()
+        assert dlg.components.topLevelItem(0).text(3) == "no checksum"
+        dlg.sum_edit.setText("12ab-34")
+        dlg.sum_button.click()
+        assert dlg.sum_error.isVisible() and "not a SHA-256" in dlg.sum_error.text()
+        assert core.settings.current.setup_entered_sums == {}
+        digest = hashlib.sha256(archive).hexdigest()
+        dlg.sum_edit.setText(f"SHA256: {digest.upper()}")
+        dlg.sum_button.click()
+        loop.run_until_complete(wait_until(dlg.install_button.isEnabled))
+        assert core.settings.current.setup_entered_sums == {
+            cat.latest.archive.url: {"sha256": digest, "name": "ComfyUI-test2.zip"}}
+        assert dlg.components.topLevelItem(0).text(3) == "entered by you"
+        assert dlg.components.topLevelItem(2).text(3) == "pinned in the app"
+        assert dlg.sum_box.isHidden() and not dlg.problems_label.isVisible()
+        dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_update_button_updates_a_running_managed_install_and_keeps_its_images(qtbot, loop, core, tmp_path):
+    from studio_core.setup import first_start, installer as inst
+    from studio_core.setup.plan import make_plan
+    from studio_gui.tasks import TaskOwner
+    from tests.setup_fakes import FakeEnv, release_zip
+
+    tasks = TaskOwner()
+    folder = tmp_path / "ComfyUI"
+    env = FakeEnv()
+    with SetupMirror() as mirror:
+        data = catalog_dict(mirror, archive=release_zip("1"), archive2=release_zip("2"), model=fake_safetensors(),
+                            pose=fake_safetensors(10_000))
+        only_v1 = Catalog.from_dict({**data, "comfyui": data["comfyui"][:1]})
+        loop.run_until_complete(inst.Installer(make_plan(None, 10**12, only_v1, folder), only_v1, env=env).install())
+        (folder / "output/sprite_00001_.png").write_bytes(b"\x89PNG mine")
+        first_start.register(core.settings, folder)
+        loop.run_until_complete(core.comfy_server.start())  # the old one runs: the update must stop it first
+        dlg = wizard(core, tasks, catalog=Catalog.from_dict(data), env=env, gpu_reader=lambda: None, folder=folder)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        loop.run_until_complete(wait_until(dlg.update_button.isVisible))
+        assert dlg.update_button.text() == "Update to 0.0.2-test" and not dlg.install_button.isEnabled()
+        assert "0.0.1-test is already installed" in dlg.problems_label.text()
+        dlg.update_button.click()
+        loop.run_until_complete(wait_until(lambda: dlg.pages.currentIndex() == 2, timeout=60))
+    assert dlg.result_label.text().startswith("✔ ComfyUI 0.0.2-test is installed and running"), dlg.result_label.text()
+    assert inst.read_manifest(folder)["comfyui"] == "0.0.2-test"
+    assert (folder / "output/sprite_00001_.png").read_bytes() == b"\x89PNG mine"
+    assert core.comfy_server.running
+    dlg.close()
+    loop.run_until_complete(core.comfy_server.stop())
+    loop.run_until_complete(tasks.cancel_all())
