@@ -4,5 +4,8 @@
 free disk and the catalog to what would be installed; ``installer`` downloads (resumable,
 sha256-checked), unpacks into a staging folder, builds the Python environment and renames
 the staging folder into place only when everything is there; ``first_start`` registers the
-result as the managed server, starts it and runs a tiny test generation. Qt-free.
+result as the managed server, starts it and runs a tiny test generation with the installed
+model; ``update`` moves an install to the next pinned release by journaled renames and rolls
+back when the new server does not answer; ``entered_sums`` holds the SHA-256 sums a user
+pasted for files the app ships without one. Qt-free.
 """
