@@ -194,6 +194,8 @@ def _assemble(journal: Journal, old_files: dict[str, str], new_files: dict[str, 
         if top not in carried:  # the old install had no such folder: the release's stays as unpacked
             files[rel] = sha
             continue
+        if (new / top).is_symlink():  # the user's folder lives elsewhere (another disk): not ours to write into
+            continue
         mine = new / rel
         if not mine.exists():
             journal.move("aside", rel, "new", rel)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 from collections import namedtuple
 
 import httpx
@@ -167,3 +169,23 @@ def test_update_needs_a_sum_for_the_new_archive(mirror, tmp_path):
     with pytest.raises(NotPinned):
         run_async(upd.update(folder, unpinned, prove=lambda: None, env=env, disk_usage=PLENTY))
     assert len(mirror.hits) == hits and inst.read_manifest(folder)["comfyui"] == "0.0.1-test"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="symlinks need privileges on Windows")
+def test_a_kept_folder_linked_to_another_disk_is_carried_as_a_link_and_not_written_into(mirror, tmp_path):
+    cat, folder, env = installed_v1(mirror, tmp_path, v2=release_zip("2"))
+    elsewhere = tmp_path / "big-disk" / "output"
+    shutil.move(folder / "output", elsewhere)
+    (elsewhere / "_output_images_will_be_put_here").unlink()  # the user tidied it: the update must not put it back
+    os.symlink(elsewhere, folder / "output")
+    server = managed(folder, tmp_path)
+
+    async def go():
+        try:
+            return await upd.update(folder, cat, prove=server.start, env=env, disk_usage=PLENTY)
+        finally:
+            await server.stop()
+
+    run_async(go())
+    assert (folder / "output").is_symlink() and (folder / "output/studio_00001_.png").read_bytes() == OUTPUT_PNG
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["studio_00001_.png"]
