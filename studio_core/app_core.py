@@ -70,13 +70,16 @@ class StudioCore:
 
     @classmethod
     async def open(cls, paths: AppPaths, *, use_keyring: bool = True, open_index: bool = True,
-                   lock: bool = False) -> StudioCore:
+                   lock: bool = False, preload_secrets: bool = True) -> StudioCore:
         """Open everything; with ``open_index=False`` the caller opens the gallery index later
         through :meth:`ensure_index` (the GUI does, right after its window first paints).
 
         With ``lock`` the data folder is claimed for this process first (raises
         :class:`~studio_core.instance_lock.AlreadyRunning` when another live studio has it).
         Jobs left unfinished last time wait in ``core.session.waiting`` (never re-run by themselves).
+        With ``preload_secrets=False`` the caller awaits ``core.services.preload_secrets()``
+        itself before anything asks for a key (the GUI does, after its first paint: the
+        keyring import and read took ~150–300 ms of a ~700 ms start).
         """
         await asyncio.to_thread(paths.ensure)
         instance_lock = None
@@ -89,7 +92,8 @@ class StudioCore:
         core.instance_lock = instance_lock
         core._wire_changes()
         # Keys are read once, here, off the loop: a keyring read on the GUI thread can block it.
-        await core.services.preload_secrets()
+        if preload_secrets:
+            await core.services.preload_secrets()
         if open_index:
             await core.ensure_index()
         from studio_core.fallback import fallback_provider_for

@@ -39,7 +39,9 @@ async def run(app, args: argparse.Namespace) -> int:
 
     paths = AppPaths.portable(args.data_dir) if args.data_dir else AppPaths.default()
     try:
-        core = await StudioCore.open(paths, open_index=False, lock=True)  # opened below, beside the window build
+        # The index opens below, beside the window build; the keys are read after the
+        # window first paints (MainWindow.started), before anything asks for one.
+        core = await StudioCore.open(paths, open_index=False, lock=True, preload_secrets=False)
     except AlreadyRunning as exc:
         return _already_running(app, paths, exc)
     except OSError as exc:

@@ -30,6 +30,7 @@ from studio_gui.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 MIN_WIDTH, MIN_HEIGHT = 900, 560
+FIRST_PAINT_WAIT_S = 2.0
 
 
 class MainWindow(QMainWindow):
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._started = False
         self._saved_started = False
+        self._painted = asyncio.Event()
         # What to do with jobs in flight once the window is closed ("wait", "cancel",
         # "keep"); None until the user answered the close dialog (app.run reads it).
         self.close_choice: str | None = None
@@ -135,7 +137,8 @@ class MainWindow(QMainWindow):
         if self._generate_tab is None:
             from studio_gui.generate.tab import GenerateTab
 
-            self._generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self)
+            # Its secondary parts follow the first paint (GenerateTab's defer_sections).
+            self._generate_tab = GenerateTab(self.core, tasks=self.tasks, parent=self, defer_sections=True)
             self._install_tab(0, self._generate_tab, "&Generate")
             from studio_gui.resume_banner import ResumeBanner
 
@@ -189,8 +192,13 @@ class MainWindow(QMainWindow):
     # -- lifecycle ------------------------------------------------------------------
     async def started(self) -> None:
         """Called once the window is shown: build the tabs, start background checks (never blocks)."""
-        # Let the window paint once before the index is opened and the heavier tabs are built.
-        await asyncio.sleep(0)
+        # The keys, the tabs' secondary parts and the background checks all wait for the
+        # window's first paint (asyncio.sleep(0) alone resumed before it).
+        await self._first_paint_done()
+        # Read every key on a worker before any part starts: their checks and providers ask
+        # for keys, and a keyring read on the GUI thread can block it for seconds. Until
+        # then the service cards say "checking…".
+        await self.core.services.preload_secrets()
         await self.core.ensure_index()
         self._started = True
         if not self.core.settings.current.first_run_done and not self.core.settings.existed:
@@ -210,6 +218,21 @@ class MainWindow(QMainWindow):
         else:
             # Built while the user looks at the Generate tab, so switching to it is instant.
             self.tasks.spawn(self._build_saved_when_idle(), name="build saved tab")
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        # Set during the first paint pass; whoever waits resumes after it, children included.
+        self._painted.set()
+
+    async def _first_paint_done(self) -> None:
+        if not self.isVisible():  # a window never shown (tests, tools) never paints
+            return
+        try:
+            # Bounded: a minimised or off-screen window may not paint for a long time, and
+            # the keys and checks must not wait for it.
+            await asyncio.wait_for(self._painted.wait(), FIRST_PAINT_WAIT_S)
+        except TimeoutError:
+            log.info("no first paint after %.0f s; starting anyway", FIRST_PAINT_WAIT_S)
 
     async def _build_saved_when_idle(self) -> None:
         await asyncio.sleep(0.3)

@@ -11,7 +11,7 @@ require each one (a missing part fails there, it does not skip).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from studio_core.models import GenerationRequest
 
@@ -73,10 +73,16 @@ def attach_frames_panel(tab: GenerateTab) -> object | None:
     return panel
 
 
-def attach_all(tab: GenerateTab) -> None:
-    from studio_gui.inputs.attach import attach_image_inputs
+def part_builders(tab: GenerateTab) -> list[tuple[str, Callable[[], object | None]]]:
+    """The parts in the order they are built and shown, as (tab attribute, builder) pairs;
+    the tab builds them at once or one per event-loop turn after its first paint."""
 
-    tab.image_inputs = attach_image_inputs(tab)
-    tab.style_picker = attach_style_picker(tab)
-    tab.transparency = attach_transparency(tab)
-    tab.frames_panel = attach_frames_panel(tab)
+    def image_inputs() -> object | None:
+        from studio_gui.inputs.attach import attach_image_inputs
+
+        return attach_image_inputs(tab)
+
+    return [("image_inputs", image_inputs),
+            ("style_picker", lambda: attach_style_picker(tab)),
+            ("transparency", lambda: attach_transparency(tab)),
+            ("frames_panel", lambda: attach_frames_panel(tab))]

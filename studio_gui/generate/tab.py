@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -57,12 +57,23 @@ PromptDecorator = Callable[[GenerationRequest], GenerationRequest]
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 # Known states in which a job could only fail; "unknown"/"checking" leave Generate on.
 _BLOCKING = (ServiceState.unreachable, ServiceState.needs_key, ServiceState.error)
+# The tab's secondary parts (see GenerateTab.__init__'s ``defer_sections``).
+_PARTS = ("batch_button", "image_inputs", "style_picker", "transparency", "frames_panel")
 
 
 class GenerateTab(QWidget):
     def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None,
-                 extensions: bool = True):
+                 extensions: bool = True, defer_sections: bool = False):
+        """``defer_sections``: the secondary parts (batch button, image inputs, style
+        picker, transparency, frames) are built after the tab first paints, one per event
+        loop turn, so the prompt and Generate show first (the main window's start-up).
+        Anything that needs them (a click, Reuse settings, an accessor) builds the rest
+        at once, so nothing acts on a half-built tab."""
         super().__init__(parent)
+        self._parts: dict[str, Any] = dict.fromkeys(_PARTS)
+        self._pending_parts: list[tuple[str, Callable[[], Any]]] = []
+        self._building_part = False
+        self._slices_running = False
         self.core = core
         self.tasks = tasks
         self._decorators: list[PromptDecorator] = []
@@ -80,16 +91,80 @@ class GenerateTab(QWidget):
         self.bridge.status_updated.connect(self._on_service_status)
         self.bridge.settings_changed.connect(self._on_settings_changed)
         self._on_settings_changed(core.settings.current)
-        self.style_picker: Any = None
-        self.transparency: Any = None
-        self.frames_panel: Any = None
-        self.image_inputs: Any = None
+        self._pending_parts.append(("batch_button", self._attach_batch_button))
         if extensions:
-            from studio_gui.generate.extensions import attach_all
+            from studio_gui.generate.extensions import part_builders
 
-            attach_all(self)
+            self._pending_parts += part_builders(self)
+        if defer_sections:
+            self.generate_button.installEventFilter(self)
+        else:
+            self.finish_building()
         self._refresh_queue()
         self._update_buttons()
+
+    # -- the secondary parts, built after the first paint ---------------------------------
+    # Properties, so that code outside the tab never sees a part missing only because it
+    # has not been built yet: asking for one builds whatever is still pending.
+    style_picker = property(lambda self: self._part("style_picker"))
+    transparency = property(lambda self: self._part("transparency"))
+    frames_panel = property(lambda self: self._part("frames_panel"))
+    image_inputs = property(lambda self: self._part("image_inputs"))
+    batch_button = property(lambda self: self._part("batch_button"))
+
+    def _part(self, name: str) -> Any:
+        # Inside a part's own build (its first layout and button update) the others are
+        # asked for as they are; building them there would undo the slicing.
+        if self._pending_parts and not self._building_part:
+            self.finish_building()
+        return self._parts[name]
+
+    @property
+    def parts_pending(self) -> bool:
+        return bool(self._pending_parts)
+
+    def finish_building(self) -> None:
+        """Build every part still pending, now."""
+        while self._pending_parts:
+            self._build_next_part()
+
+    def _build_next_part(self) -> None:
+        name, build = self._pending_parts.pop(0)
+        self._building_part = True
+        try:
+            self._parts[name] = build()
+            self._update_buttons()
+        finally:
+            self._building_part = False
+
+    def build_parts_soon(self) -> None:
+        """Start building the pending parts, one per event-loop turn (idempotent)."""
+        if self._pending_parts and not self._slices_running:
+            self._slices_running = True
+            QTimer.singleShot(0, self._build_parts_in_slices)
+
+    def _build_parts_in_slices(self) -> None:
+        # One part per event-loop turn: paints and input get in between, so the growing
+        # tab never holds the GUI thread for the whole set (~100 ms here).
+        if not shiboken6.isValid(self):  # a queued call may outlive the tab
+            return
+        if self._pending_parts:
+            self._build_next_part()
+        if self._pending_parts:
+            QTimer.singleShot(0, self._build_parts_in_slices)
+        else:
+            self._slices_running = False
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.generate_button and event.type() == QEvent.Type.Paint:
+            obj.removeEventFilter(self)
+            self.build_parts_soon()
+        return False
+
+    def _attach_batch_button(self) -> QPushButton:
+        from studio_gui.batch.dialog import attach_batch_button
+
+        return attach_batch_button(self, self._batch_slot)
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
@@ -127,9 +202,9 @@ class GenerateTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
         buttons.addWidget(self.cancel_button, 1)
-        from studio_gui.batch.dialog import attach_batch_button
-
-        self.batch_button = attach_batch_button(self, buttons)
+        self._batch_slot = QHBoxLayout()  # the Batch… button, built with the other parts
+        self._batch_slot.setContentsMargins(0, 0, 0, 0)
+        buttons.addLayout(self._batch_slot, 1)
         buttons.addStretch(1)
 
         self.progress = ProgressPanel()
@@ -253,6 +328,7 @@ class GenerateTab(QWidget):
 
     def apply_request(self, request: GenerationRequest) -> None:
         """Fill the fields from a request (the gallery's "Reuse settings")."""
+        self.finish_building()  # the parts restore their own share (inputs, frames) through hooks
         if request.service != self.service:
             try:
                 service_info(request.service)
@@ -355,6 +431,7 @@ class GenerateTab(QWidget):
     # -- commands -----------------------------------------------------------------------
     def generate(self) -> str | None:
         """Queue what the fields ask for; returns the first job id (None when nothing was queued)."""
+        self.finish_building()  # a part may veto (a missing LoRA) or add to the order
         if self.problem():
             self.prompt_panel.prompt.setFocus()
             return None
@@ -567,6 +644,7 @@ class GenerateTab(QWidget):
     # -- lifecycle --------------------------------------------------------------------------
     async def started(self) -> None:
         self._started = True
+        self.build_parts_soon()  # also when the tab has not painted (the window opened on Saved)
         self.prompt_panel.prompt.setFocus()
         suggestions = await asyncio.to_thread(load_suggestions)
         # The window may have closed (and deleted this tab) while the file was read.
