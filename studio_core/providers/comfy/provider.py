@@ -244,13 +244,17 @@ class ComfyProvider:
         if self.input_store is None:
             raise GenerationFailed("graph loads input images but the provider has no input store",
                                    user_message="The input images of this request could not be found.")
-        renamed = {}
-        for name in names:
-            digest = name[len(input_nodes.UPLOAD_PREFIX):-len(".png")]
-            data = await asyncio.to_thread(self.input_store.read, digest)
-            stored = await self.client.upload_input(name, data)
-            if stored != name:
-                renamed[name] = stored
+        client, store = self.client, self.input_store
+        if client.prefix is None:
+            await client.probe()  # once, before the uploads run side by side
+
+        async def one(name: str) -> tuple[str, str]:
+            data = await asyncio.to_thread(store.read, name[len(input_nodes.UPLOAD_PREFIX):-len(".png")])
+            return name, await client.upload_input(name, data)
+
+        # Side by side: each image is read and checked on its own thread while the others'
+        # HEAD checks and uploads are on the wire.
+        renamed = {name: stored for name, stored in await asyncio.gather(*(one(n) for n in names)) if stored != name}
         for node in graph.values():  # only if the server chose another name (it never should)
             image = node.get("inputs", {}).get("image")
             if node.get("class_type") in ("LoadImage", "LoadImageMask") and image in renamed:
