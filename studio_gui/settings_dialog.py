@@ -36,11 +36,21 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.resize(720, 520)
         lay = QVBoxLayout(self)
+        self.core = core
+        self._tasks = tasks
+        # Only the page shown is built; each other is built when its tab is first chosen
+        # (building all five at once held the GUI thread for ~150–200 ms on opening).
+        self._factories: dict[int, Callable[..., QWidget]] = {}
         self.tabs = QTabWidget()
+        current = 0
         for title, factory in PAGES:
-            self.tabs.addTab(factory(core, tasks=tasks, parent=self), title)
+            index = self.tabs.addTab(QWidget(), title)
+            self._factories[index] = factory
             if page == title:
-                self.tabs.setCurrentIndex(self.tabs.count() - 1)
+                current = index
+        self.tabs.setCurrentIndex(current)
+        self.page_at(current)
+        self.tabs.currentChanged.connect(self.page_at)
         show_provider = getattr(self.tabs.currentWidget(), "show_provider", None)
         if provider and show_provider is not None:
             show_provider(provider)
@@ -57,6 +67,25 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.finished.connect(self._save_pages_on_close)
+
+    def page_at(self, index: int) -> QWidget | None:
+        """The page of tab ``index``, built now if it was not yet."""
+        factory = self._factories.pop(index, None)
+        if factory is None:
+            return self.tabs.widget(index)
+        built = factory(self.core, tasks=self._tasks, parent=self)
+        title = self.tabs.tabText(index)
+        placeholder = self.tabs.widget(index)
+        current = self.tabs.currentIndex()
+        self.tabs.blockSignals(True)  # the swap must not re-enter here
+        try:
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, built, title)
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+        return built
 
     def _on_write_failed(self, message: str) -> None:
         page = self.tabs.tabText(self.tabs.currentIndex())

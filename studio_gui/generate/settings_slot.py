@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget
 
 from studio_core.app_core import StudioCore
 from studio_core.errors import StudioError
@@ -25,13 +25,19 @@ log = logging.getLogger(__name__)
 class SettingsSlot(QWidget):
     changed = Signal()
 
-    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None):
+    def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None,
+                 defer_comfy: bool = False):
+        """``defer_comfy``: until :meth:`build_deferred` runs, ComfyUI shows a one-line
+        "loading" page instead of its panel (the window's first paint; importing and
+        building the panel is a good part of the start-up)."""
         super().__init__(parent)
         self.core = core
         self.tasks = tasks
         self.started = False
         self._comfy_panel: QWidget | None = None
         self._comfy_tried = False
+        self._defer_comfy = defer_comfy
+        self._loading: QLabel | None = None
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -60,7 +66,9 @@ class SettingsSlot(QWidget):
 
     def set_service(self, service: str) -> None:
         panel: QWidget = self.basic
-        if service == "comfyui":
+        if service == "comfyui" and self._defer_comfy:
+            panel = self._loading_page()
+        elif service == "comfyui":
             panel = self._comfy() or self.basic
         self._show_page(panel)
         try:
@@ -80,6 +88,32 @@ class SettingsSlot(QWidget):
                                QSizePolicy.Policy.Preferred if page is panel else ignored)
         self.stack.setCurrentWidget(panel)
         self.stack.updateGeometry()
+
+    @property
+    def comfy_pending(self) -> bool:
+        return self._defer_comfy
+
+    def build_deferred(self) -> QWidget | None:
+        """Build the ComfyUI panel now if ComfyUI is chosen (otherwise on first use)."""
+        if not self._defer_comfy:
+            return self._comfy_panel
+        self._defer_comfy = False
+        if self.stack.currentWidget() is self._loading:
+            self.set_service(self.core.settings.current.selected_service)
+        if self._loading is not None:
+            self.stack.removeWidget(self._loading)
+            self._loading.deleteLater()
+            self._loading = None
+        return self._comfy_panel
+
+    def _loading_page(self) -> QWidget:
+        if self._loading is None:
+            self._loading = QLabel("Loading the ComfyUI settings…")
+            self._loading.setEnabled(False)
+            self._loading.setMinimumHeight(80)
+            self._loading.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            self.stack.addWidget(self._loading)
+        return self._loading
 
     async def start(self) -> None:
         self.started = True

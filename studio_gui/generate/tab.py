@@ -64,13 +64,15 @@ _PARTS = ("batch_button", "image_inputs", "style_picker", "transparency", "frame
 class GenerateTab(QWidget):
     def __init__(self, core: StudioCore, *, tasks: TaskOwner, parent: QWidget | None = None,
                  extensions: bool = True, defer_sections: bool = False):
-        """``defer_sections``: the secondary parts (batch button, image inputs, style
-        picker, transparency, frames) are built after the tab first paints, one per event
-        loop turn, so the prompt and Generate show first (the main window's start-up).
+        """``defer_sections``: the ComfyUI settings panel and the secondary parts (batch
+        button, image inputs, style picker, transparency, frames) are built after the tab
+        first paints, one per event-loop turn, so the prompt and Generate show first (the
+        main window's start-up; ComfyUI's settings say "Loading…" for that moment).
         Anything that needs them (a click, Reuse settings, an accessor) builds the rest
         at once, so nothing acts on a half-built tab."""
         super().__init__(parent)
         self._parts: dict[str, Any] = dict.fromkeys(_PARTS)
+        self._defer = defer_sections
         self._pending_parts: list[tuple[str, Callable[[], Any]]] = []
         self._building_part = False
         self._slices_running = False
@@ -91,6 +93,10 @@ class GenerateTab(QWidget):
         self.bridge.status_updated.connect(self._on_service_status)
         self.bridge.settings_changed.connect(self._on_settings_changed)
         self._on_settings_changed(core.settings.current)
+        if defer_sections:
+            # First, so that every later part (and its first button update) finds the
+            # settings panel whose fields make up the request.
+            self._pending_parts.append(("settings_panel", self.settings_slot.build_deferred))
         self._pending_parts.append(("batch_button", self._attach_batch_button))
         if extensions:
             from studio_gui.generate.extensions import part_builders
@@ -174,7 +180,7 @@ class GenerateTab(QWidget):
         self.extras_layout = QHBoxLayout()
         self.extras_layout.setContentsMargins(0, 0, 0, 0)
 
-        self.settings_slot = SettingsSlot(self.core, tasks=self.tasks)
+        self.settings_slot = SettingsSlot(self.core, tasks=self.tasks, defer_comfy=self._defer)
         self.settings_slot.changed.connect(self._update_buttons)
         self.basic_settings = self.settings_slot.basic
         self.settings_toggle = self.settings_slot.toggle
@@ -356,6 +362,8 @@ class GenerateTab(QWidget):
 
     @property
     def settings_panel(self) -> Any:
+        if self.settings_slot.comfy_pending and not self._building_part:
+            self.finish_building()  # its fields make the request: the real panel, never the loading line
         return self.settings_slot.panel
 
     def service_problem(self) -> str:
@@ -380,7 +388,9 @@ class GenerateTab(QWidget):
             return service
         problem = self.prompt_panel.problem()
         if not problem:
-            panel_problem = getattr(self.settings_panel, "problem", None)
+            # The slot's page as it is: a still-loading ComfyUI panel has no say yet, and
+            # this runs on every edit (a click builds it first, see generate()).
+            panel_problem = getattr(self.settings_slot.panel, "problem", None)
             if callable(panel_problem):
                 problem = panel_problem() or ""
         if not problem and self._preparing is not None and not self._preparing.done():

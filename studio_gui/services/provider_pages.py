@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
@@ -375,23 +376,20 @@ class ServicesPage(QWidget):
         self.list = QListWidget()
         self.list.setAccessibleName("Cloud services")
         self.stack = QStackedWidget()
-        self.pages: dict[str, ProviderPage] = {}
-        for info in core.services.all():
-            if info.kind != "cloud":
-                continue
-            page = ProviderPage(core, info, tasks=tasks)
-            scroll = QScrollArea()
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-            scroll.setWidget(page)
-            self.stack.addWidget(scroll)
-            self.pages[info.id] = page
+        # Each provider's page is built when first shown (or asked for): building all six
+        # at once held the GUI thread for ~100 ms when Settings opened.
+        self._infos = {info.id: info for info in core.services.all() if info.kind == "cloud"}
+        self._built: dict[str, ProviderPage] = {}
+        self._facts: dict[str, ServiceFacts] | None = None  # the catalog, once _load read it
+        self.pages: Mapping[str, ProviderPage] = _LazyPages(self)
+        for info in self._infos.values():
+            self.stack.addWidget(QWidget())  # its page's place in the stack
             item = QListWidgetItem(info.name)
             item.setData(Qt.ItemDataRole.UserRole, info.id)
             self.list.addItem(item)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.list.currentRowChanged.connect(self._show_row)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.list)
         split.addWidget(self.stack)
@@ -416,13 +414,39 @@ class ServicesPage(QWidget):
             item.setIcon(status_icon(status))
             item.setToolTip(f"{item.text()}: {status.message}" if status.message else item.text())
 
+    def _show_row(self, row: int) -> None:
+        if 0 <= row < len(self._infos):
+            self.page(list(self._infos)[row])
+        self.stack.setCurrentIndex(row)
+
+    def _build_page(self, service_id: str) -> ProviderPage:
+        page = ProviderPage(self.core, self._infos[service_id], tasks=self.tasks)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(page)
+        index = list(self._infos).index(service_id)
+        current = self.stack.currentIndex()
+        slot = self.stack.widget(index)
+        self.stack.insertWidget(index, scroll)
+        self.stack.removeWidget(slot)
+        slot.deleteLater()
+        self.stack.setCurrentIndex(current)
+        self._built[service_id] = page
+        if self._facts is not None:  # built after the catalog was read: start it on its own
+            page.set_facts(self._facts.get(service_id))
+            self.tasks.spawn(page.started(), name=f"{service_id} settings page")
+        return page
+
     async def _load(self) -> None:
         facts = await asyncio.to_thread(load_catalog)
         if not shiboken6.isValid(self):  # after the await the page may be gone
             return
-        for sid, page in self.pages.items():
+        self._facts = facts
+        built = list(self._built.items())
+        for sid, page in built:
             page.set_facts(facts.get(sid))
-        await asyncio.gather(*(p.started() for p in self.pages.values()))
+        await asyncio.gather(*(p.started() for _sid, p in built))
 
     def show_provider(self, service_id: str) -> bool:
         ids = list(self.pages)
@@ -433,4 +457,23 @@ class ServicesPage(QWidget):
         return True
 
     def page(self, service_id: str) -> ProviderPage:
-        return self.pages[service_id]
+        page = self._built.get(service_id)
+        return page if page is not None else self._build_page(service_id)
+
+
+class _LazyPages(Mapping):
+    """Service id → its ProviderPage, in list order; looking one up builds it."""
+
+    def __init__(self, owner: ServicesPage):
+        self._owner = owner
+
+    def __getitem__(self, service_id: str) -> ProviderPage:
+        if service_id not in self._owner._infos:
+            raise KeyError(service_id)
+        return self._owner.page(service_id)
+
+    def __iter__(self):
+        return iter(self._owner._infos)
+
+    def __len__(self) -> int:
+        return len(self._owner._infos)

@@ -28,6 +28,8 @@ def services_page(qtbot, loop, core, tasks):
     qtbot.addWidget(page)
     page.resize(760, 560)
     page.show()
+    for sid in page.pages:  # each page is built on first use; these tests look at them all
+        page.page(sid)
     loop.run_until_complete(wait_until(lambda: tasks.running == 0))
     return page
 
@@ -93,6 +95,7 @@ def test_key_from_environment_is_named(loop, qtbot, core, tasks, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     page = ServicesPage(core, tasks=tasks)
     qtbot.addWidget(page)
+    page.page("openai")  # built on first use, then it reads where its key comes from
     loop.run_until_complete(wait_until(lambda: tasks.running == 0))
     text = page.page("openai").key_source_label.text()
     assert "environment variable OPENAI_API_KEY" in text and "•••• WXYZ" in text
@@ -272,3 +275,29 @@ def test_azure_other_deployments_are_checked_and_saved(loop, services_page, core
     azure.inputs["deployments"].setText("dall-e-3=my-dalle, gpt-image-1=img1")
     assert loop.run_until_complete(azure.save()) is True
     assert core.settings.current.provider("azure")["deployments"] == "dall-e-3=my-dalle, gpt-image-1=img1"
+
+
+def test_pages_are_built_when_first_shown_and_then_read_their_key(qtbot, loop, core, tasks, monkeypatch):
+    from studio_gui.services.provider_pages import ProviderPage, ServicesPage
+    from studio_gui.gallery.storage_page import StoragePage
+    from studio_gui.settings_dialog import PAGES, SettingsDialog
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    dlg = SettingsDialog(core, tasks=tasks, page="Services")
+    qtbot.addWidget(dlg)
+    page = dlg.tabs.currentWidget()
+    # Opening Settings builds the one provider page in view, and no other settings page.
+    assert len(page.findChildren(ProviderPage)) == 1
+    assert not dlg.findChildren(StoragePage)
+    assert len(list(page.pages)) == len([s for s in core.services.all() if s.kind == "cloud"])
+    loop.run_until_complete(wait_until(lambda: tasks.running == 0))
+    row = list(page.pages).index("openai")
+    page.list.setCurrentRow(row)  # a click on the list
+    shown = page.stack.currentWidget().widget()
+    assert isinstance(shown, ProviderPage) and shown is page.page("openai")
+    loop.run_until_complete(wait_until(lambda: "OPENAI_API_KEY" in shown.key_source_label.text()))
+    storage = [t for t, _f in PAGES].index("Storage")
+    dlg.tabs.setCurrentIndex(storage)
+    assert isinstance(dlg.tabs.currentWidget(), StoragePage) and dlg.tabs.tabText(storage) == "Storage"
+    assert dlg.page_at(storage) is dlg.tabs.currentWidget()
+    loop.run_until_complete(wait_until(lambda: tasks.running == 0))

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # keyring too: the keys are read on a worker after the first paint (its import competed
 # with the window build for the interpreter even from a worker thread).
 HEAVY = ("numpy", "PIL", "httpx", "httpcore", "websockets", "openai", "boto3", "google", "pynvml", "keyring")
-# The Generate tab's secondary parts, built one per event-loop turn after the first paint.
+# The ComfyUI settings panel and the Generate tab's secondary parts, built one per
+# event-loop turn after the first paint.
 LATER = ("studio_gui.batch.dialog", "studio_gui.inputs.attach", "studio_gui.sprites.style_picker",
-         "studio_gui.generate.transparency", "studio_gui.sprites.frames_panel")
+         "studio_gui.generate.transparency", "studio_gui.sprites.frames_panel", "studio_gui.comfy_settings.panel")
 
 
 def test_usable_window_is_reported_after_the_generate_tab_paints_and_without_heavy_imports(tmp_path):

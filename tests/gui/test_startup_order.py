@@ -39,7 +39,8 @@ def test_parts_are_built_after_the_first_paint_one_per_turn(deferred, qtbot, loo
     tab = deferred
     # Only the prompt, settings and Generate exist before the tab paints.
     assert tab.parts_pending and _built(tab) == [] and not tab.findChildren(FramesPanel)
-    tab._build_parts_in_slices()  # one turn builds one part, then hands the loop back
+    tab._build_parts_in_slices()  # one turn builds one part (the ComfyUI panel's turn: none
+    tab._build_parts_in_slices()  # for a cloud service), then hands the loop back
     assert _built(tab) == ["batch_button"] and tab.parts_pending
     tab.show()
     qtbot.waitExposed(tab)
@@ -102,3 +103,28 @@ def test_window_reads_the_keys_after_its_first_paint_and_before_its_parts_start(
         loop.run_until_complete(w.tasks.cancel_all())
     finally:
         loop.run_until_complete(core.aclose())
+
+
+def test_comfy_panel_is_the_first_slice_and_a_request_never_sees_the_loading_line(qtbot, core, loop):
+    from studio_gui.comfy_settings.panel import ComfySettingsPanel
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.tasks import TaskOwner
+
+    core.settings.update(selected_service="comfyui", comfy_model="sdxl_base.safetensors")
+    tasks = TaskOwner()
+    tab = GenerateTab(core, tasks=tasks, defer_sections=True)
+    qtbot.addWidget(tab)
+    try:
+        slot = tab.settings_slot
+        assert slot.comfy_pending and not isinstance(slot.panel, ComfySettingsPanel)
+        tab._build_parts_in_slices()
+        assert isinstance(slot.panel, ComfySettingsPanel) and _built(tab) == []
+        fresh = GenerateTab(core, tasks=tasks, defer_sections=True)
+        qtbot.addWidget(fresh)
+        # Asked for before its turn, the request comes from the real panel.
+        assert fresh.build_request().model == "sdxl_base.safetensors"
+        assert isinstance(fresh.settings_slot.panel, ComfySettingsPanel) and not fresh.parts_pending
+        fresh.closing()
+    finally:
+        tab.closing()
+        loop.run_until_complete(tasks.cancel_all())
