@@ -8,6 +8,7 @@ absolute paths) are refused rather than skipped: a crafted archive is not a Comf
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -85,3 +86,18 @@ def sha256_of(path: Path) -> str | None:
     except OSError:
         return None
     return h.hexdigest()
+
+
+def hash_tree(root: Path, skip: tuple[str, ...] = (".git",)) -> dict[str, str]:
+    """{relative posix path: sha256} of every file under ``root`` (a git checkout), ``skip`` folders left out."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            path = Path(dirpath, name)
+            if path.is_symlink():
+                continue
+            sha = sha256_of(path)
+            if sha is not None:
+                out[path.relative_to(root).as_posix()] = sha
+    return out

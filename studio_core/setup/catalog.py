@@ -47,10 +47,49 @@ class FileSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GitPin:
+    """A release as a git commit: git itself checks every object against the commit id."""
+
+    url: str
+    tag: str
+    commit: str  # 40 hex digits; what the tag must resolve to
+    size_bytes: int  # about: the shallow clone plus its checkout, for the disk plan
+    licence: str = ""
+    source: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GitPin:
+        commit = str(d["commit"]).lower()
+        if len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit):
+            raise ValueError(f"git commit {commit!r} is not a full 40-digit commit id")
+        return cls(str(d["url"]), str(d["tag"]), commit, int(d.get("size_bytes") or 0),
+                   str(d.get("licence", "")), str(d.get("source", "")))
+
+
+# The Windows portable builds by the GPU they drive; "nvidia" also runs on the processor (--cpu).
+PORTABLE_BUILDS = ("nvidia", "amd", "intel")
+
+
+@dataclass(frozen=True, slots=True)
 class ComfyRelease:
     version: str
-    archive: FileSpec
+    archive: FileSpec | None  # GitHub's source zip: nobody publishes its sum, so a user's pasted one is needed
     changes: str = ""
+    git: GitPin | None = None
+    portable: tuple[tuple[str, FileSpec], ...] = ()  # (build, Windows portable .7z), see PORTABLE_BUILDS
+
+    def portable_build(self, build: str) -> FileSpec | None:
+        return dict(self.portable).get(build)
+
+    @classmethod
+    def from_dict(cls, r: dict[str, Any]) -> ComfyRelease:
+        portable = r.get("windows_portable") or {}
+        unknown = set(portable) - set(PORTABLE_BUILDS)
+        if unknown:
+            raise ValueError(f"unknown portable builds {sorted(unknown)}")
+        return cls(str(r["version"]), FileSpec.from_dict(r["archive"]) if r.get("archive") else None,
+                   str(r.get("changes", "")), GitPin.from_dict(r["git"]) if r.get("git") else None,
+                   tuple((b, FileSpec.from_dict(portable[b])) for b in PORTABLE_BUILDS if b in portable))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +156,8 @@ class Catalog:
 
         return dataclasses.replace(
             self,
-            releases=tuple(dataclasses.replace(r, archive=fill(r.archive)) for r in self.releases),
+            releases=tuple(dataclasses.replace(r, archive=fill(r.archive) if r.archive else None)
+                           for r in self.releases),
             models=tuple(dataclasses.replace(m, file=fill(m.file), pose=tuple(fill(p) for p in m.pose))
                          for m in self.models))
 
@@ -131,8 +171,7 @@ class Catalog:
 
         return cls(
             as_of=str(data.get("as_of", "")),
-            releases=tuple(ComfyRelease(str(r["version"]), FileSpec.from_dict(r["archive"]), str(r.get("changes", "")))
-                           for r in data["comfyui"]),
+            releases=tuple(ComfyRelease.from_dict(r) for r in data["comfyui"]),
             torch_builds=tuple(TorchBuild(str(t["id"]), cuda(t.get("min_cuda")), str(t["torch"]), str(t["torchvision"]),
                                           str(t["index_url"]), int(t.get("installed_bytes") or 0),
                                           str(t.get("label", t["id"]))) for t in data["torch"]),

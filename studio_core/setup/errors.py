@@ -62,3 +62,19 @@ class UpdateRolledBack(SetupError):
     """The new release was put in place but did not start; the old one is back."""
 
     user_message = "The new ComfyUI did not start, so the previous one was put back."
+
+
+class GitNotFound(SetupError):
+    user_message = ("git is not installed (or not on PATH). Install git from your package manager or git-scm.com "
+                    "and run the setup again, or use the source archive with a checksum you paste.")
+
+
+class GitFailed(SetupError):
+    """A git command failed (network, a wrong URL); nothing is installed."""
+
+    user_message = "git could not fetch ComfyUI. Check the internet connection and try again."
+    retryable = True
+
+
+class GitVerifyFailed(SetupError):
+    user_message = "The ComfyUI git fetched is not the pinned commit, so nothing was installed."

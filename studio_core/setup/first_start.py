@@ -54,7 +54,8 @@ def installed_checkpoint(folder: str | Path, catalog) -> str | None:
     if model is None:
         return None
     dest = PurePosixPath(model.file.dest)
-    if not dest.is_relative_to(CHECKPOINTS) or not (Path(folder) / model.file.dest).exists():
+    root = Path(folder) / str(manifest.get("comfy_dir") or "")  # type: ignore[union-attr]
+    if not dest.is_relative_to(CHECKPOINTS) or not (root / model.file.dest).exists():
         return None
     return dest.relative_to(CHECKPOINTS).as_posix()
 
@@ -145,8 +146,13 @@ def _delete(path: Path) -> None:
 
 async def smoke_image(url: str, folder: str | Path, *, checkpoint: str | None = None,
                       timeout: float = 300.0) -> SmokeResult:
-    """Make the test image on the server at ``url`` (with ``checkpoint`` when it samples), then delete the file."""
-    folder = Path(folder)
+    """Make the test image on the server at ``url`` (with ``checkpoint`` when it samples), then delete the file.
+
+    ``folder`` is the install folder; the output folder is found in ComfyUI's own folder inside it.
+    """
+    from studio_core.setup.installer import comfy_root
+
+    folder = await asyncio.to_thread(comfy_root, folder)
     note = ""
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         try:

@@ -1,4 +1,4 @@
-"""Download, unpack, build the environment, place the models, then rename into place.
+"""Download, unpack (or git-clone), build the environment, place the models, then rename into place.
 
 Everything is put together in a hidden staging folder beside the target
 (``.<name>.setup-staging``, same disk, so the final rename is atomic). The install folder
@@ -7,7 +7,13 @@ manifest was never finished. What each failure leaves:
 
 - cancel, full disk: the staging folder is removed;
 - a broken download: the ``.part`` files stay, and the next install resumes them;
-- a wrong sum: that file is deleted, nothing is installed.
+- a wrong sum: that file is deleted, nothing is installed;
+- a git clone that is not the pinned commit, an unsafe archive: the unpacked tree is removed.
+
+ComfyUI comes from the plan's source (``plan.Source``): a release zip, the Windows portable
+``.7z`` (which brings its own Python and PyTorch, so there is no pip step and ComfyUI sits in
+``ComfyUI/`` inside the install folder) or a pinned git commit. The manifest records which,
+so repair and the first start know the layout.
 """
 
 from __future__ import annotations
@@ -18,18 +24,19 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import httpx
 
-from studio_core.setup import archive, download
+from studio_core.setup import archive, archive7z, download, gitsource
 from studio_core.setup.catalog import Catalog, ComfyRelease, FileSpec
 from studio_core.setup.errors import (AlreadyInstalled, DiskFull, EnvironmentFailed, FolderInUse, NotEnoughSpace,
                                       SetupError)
-from studio_core.setup.plan import Plan, human_size
+from studio_core.setup.plan import Plan, Source, human_size
 from studio_core.setup.progress import STALL_S, RateMeter, Transfer
 from studio_core.setup.pyenv import TORCH_CHECK_TIMEOUT_S, PythonEnv, torch_check, venv_python
 
@@ -54,11 +61,18 @@ class DownloadProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class UnpackProgress:
+    name: str
+    done: int  # bytes written of the unpacked files
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine:
     text: str
 
 
-SetupEvent = StepStarted | DownloadProgress | LogLine
+SetupEvent = StepStarted | DownloadProgress | UnpackProgress | LogLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,19 @@ def read_manifest(folder: str | Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("manifest") == MANIFEST_VERSION else None
+
+
+def comfy_root(folder: str | Path) -> Path:
+    """ComfyUI's own folder in an install (``ComfyUI/`` in the portable layout). Blocking."""
+    manifest = read_manifest(folder) or {}
+    return Path(folder) / str(manifest.get("comfy_dir") or "")
+
+
+def install_python(folder: Path, manifest: dict) -> Path:
+    """The interpreter ComfyUI runs with: the portable build's own, or the install's venv."""
+    if manifest.get("source") == "portable":
+        return folder / "python_embeded" / "python.exe"
+    return venv_python(folder)
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -212,25 +239,42 @@ class Installer:
         staged = await asyncio.to_thread(self.downloads.staged_bytes, self.plan.downloads)
         await self.downloads.check_space(self.plan.disk_needed - staged, during=False)
         part = self.downloads.part
+        source = self.source
+        comfy = self.staging / "comfyui"
         try:
             await self.downloads.fetch_all(self.plan.downloads)
-            comfy = self.staging / "comfyui"
-            self._emit(StepStarted("unpack", f"Unpacking ComfyUI {self.plan.release.version}…"))
             await asyncio.to_thread(_rmtree, comfy)
-            hashes = await asyncio.to_thread(archive.unpack, part(self.plan.release.archive), comfy)
-            self._emit(StepStarted("python", f"Creating the Python environment ({self.plan.torch.label})…"))
-            await self.env.build(comfy, self.plan.torch, lambda line: self._emit(LogLine(line)))
+            try:
+                hashes = await self._put_down_comfyui(source, comfy)
+            except SetupError:
+                await asyncio.shield(asyncio.to_thread(_rmtree, comfy))  # the downloads stay for a retry
+                raise
+            if source.brings_python:
+                self._emit(LogLine("The portable build brings its own Python and PyTorch (python_embeded): "
+                                   "no pip step."))
+            else:
+                self._emit(StepStarted("python", f"Creating the Python environment ({self.plan.torch.label})…"))
+                await self.env.build(comfy, self.plan.torch, lambda line: self._emit(LogLine(line)))
             self._emit(StepStarted("models", f"Placing {self.plan.model.title}…"))
             files = dict(hashes)
-            for spec in self.plan.downloads[1:]:
-                target = comfy / spec.dest
+            for spec in self.plan.downloads:
+                if spec is source.archive:
+                    continue
+                rel = PurePosixPath(source.comfy_dir, spec.dest).as_posix()
+                target = comfy / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(os.replace, part(spec), target)
-                files[spec.dest] = spec.sha256 or ""
+                files[rel] = spec.sha256 or ""
             self._emit(StepStarted("finish", f"Moving the finished setup into {self.folder}…"))
             manifest = {"manifest": MANIFEST_VERSION, "comfyui": self.plan.release.version,
-                        "torch": self.plan.torch.id, "model": self.plan.model.id, "catalog_as_of": self.catalog.as_of,
-                        "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
+                        "torch": "portable" if source.brings_python else self.plan.torch.id,
+                        "model": self.plan.model.id, "catalog_as_of": self.catalog.as_of,
+                        "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": source.kind,
+                        "comfy_dir": source.comfy_dir, "files": files}
+            if source.kind == "portable":
+                manifest["build"] = source.build
+            if source.git is not None and source.kind == "git":
+                manifest.update(git_url=source.git.url, tag=source.git.tag, commit=source.git.commit)
             # The manifest is written last, inside staging: its presence is what "installed" means.
             await asyncio.to_thread((comfy / MANIFEST).write_text, json.dumps(manifest, indent=1), "utf-8")
             await asyncio.to_thread(self._move_into_place, comfy)
@@ -245,6 +289,50 @@ class Installer:
                 raise DiskFull(str(exc), user_message="The disk filled up during the setup; the partial setup was "
                                                       "removed. Free some space and try again.") from None
             raise SetupError(str(exc), user_message=f"The setup could not write its files: {exc}") from None
+
+    @property
+    def source(self) -> Source:
+        return self.plan.source or Source("zip", archive=self.plan.release.archive)
+
+    async def _put_down_comfyui(self, source: Source, comfy: Path) -> dict[str, str]:
+        """ComfyUI's files into ``comfy``, checked; returns {relative path: sha256} for the manifest."""
+        version = self.plan.release.version
+        if source.kind == "git":
+            pin = source.git
+            assert pin is not None
+            self._emit(StepStarted("unpack", f"Fetching ComfyUI {pin.tag} with git and checking it against commit "
+                                             f"{pin.commit[:7]}…"))
+            await gitsource.clone_verified(pin, comfy, lambda line: self._emit(LogLine(line)))
+            self._emit(LogLine(f"Verified by git: HEAD is {pin.commit}, git fsck passed."))
+            return await asyncio.to_thread(archive.hash_tree, comfy)
+        assert source.archive is not None
+        part = self.downloads.part(source.archive)
+        if source.kind == "portable":
+            self._emit(StepStarted("unpack", f"Unpacking ComfyUI {version} (Windows portable, with its own Python "
+                                             "and PyTorch)…"))
+            return await self._unpack_7z(part, comfy, source.archive.name)
+        self._emit(StepStarted("unpack", f"Unpacking ComfyUI {version}…"))
+        return await asyncio.to_thread(archive.unpack, part, comfy)
+
+    async def _unpack_7z(self, part: Path, dest: Path, name: str) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def on_progress(done: int, total: int) -> None:  # a worker thread: hop onto the loop
+            loop.call_soon_threadsafe(self._emit, UnpackProgress(name, done, total))
+
+        job = asyncio.ensure_future(asyncio.to_thread(archive7z.unpack, part, dest, on_progress=on_progress,
+                                                      stop=stop))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # The thread can't be cancelled; it stops at its next write, and only then may the
+            # staging folder it writes into be removed.
+            stop.set()
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()
+            raise
 
     def _move_into_place(self, comfy: Path) -> None:
         if self.folder.is_dir() and not any(self.folder.iterdir()):
@@ -267,12 +355,17 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
                  on_event: Callable[[SetupEvent], None] = lambda e: None,
                  client: httpx.AsyncClient | None = None, retry_delay: float = 0.5,
                  torch_timeout: float = TORCH_CHECK_TIMEOUT_S) -> RepairReport:
-    """Re-check every file of a finished install against its sum, and that torch imports; fix what is wrong."""
+    """Re-check every file of a finished install against its sum, and that torch imports; fix what is wrong.
+
+    ComfyUI's own files come back from where the install came from: the release zip or the
+    portable .7z (downloaded again, checked against its sum) or the pinned git commit.
+    """
     folder = Path(folder)
     manifest = await asyncio.to_thread(read_manifest, folder)
     if manifest is None:
         raise SetupError(str(folder), user_message=f"{folder} holds no finished setup by this app, so there is "
                                                    "nothing to repair. Install into it instead.")
+    kind = str(manifest.get("source") or "zip")
     release = catalog.release(str(manifest.get("comfyui")))
     files: dict[str, str] = dict(manifest.get("files") or {})
     on_event(StepStarted("verify", f"Checking {len(files)} files against their checksums…"))
@@ -281,27 +374,46 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
         if await asyncio.to_thread(archive.sha256_of, folder / rel) != sha:
             bad.append(rel)
     on_event(StepStarted("verify", "Checking that PyTorch imports in ComfyUI's Python…"))
-    torch_version, why = await torch_check(venv_python(folder), torch_timeout)
+    python = install_python(folder, manifest)
+    torch_version, why = await torch_check(python, torch_timeout)
     if not bad and torch_version:
         return RepairReport(len(files), (), torch_version)
-    by_dest = _specs_by_dest(catalog)
+    comfy_dir = str(manifest.get("comfy_dir") or "")
+    by_dest = {PurePosixPath(comfy_dir, dest).as_posix(): spec for dest, spec in _specs_by_dest(catalog).items()}
     work = folder.parent / f".{folder.name}.repair-staging"
     fixer = Downloads(work, folder, on_event=on_event, client=client, disk_usage=shutil.disk_usage,
                       retry_delay=retry_delay)
     model_specs = [by_dest[rel] for rel in bad if rel in by_dest]
     archive_files = [rel for rel in bad if rel not in by_dest]
-    if archive_files and release is None:
-        raise SetupError("release unknown", user_message=f"ComfyUI {manifest.get('comfyui')} is no longer in the "
-                                                         "app's catalog, so its files can't be fetched again.")
-    need = ([release.archive] if archive_files and release else []) + model_specs
-    await fixer.fetch_all(need)
+    source_archive: FileSpec | None = None
+    if archive_files and kind != "git":
+        if release is not None:
+            source_archive = release.portable_build(str(manifest.get("build"))) if kind == "portable" else release.archive
+        if source_archive is None:
+            raise SetupError("release unknown", user_message=f"ComfyUI {manifest.get('comfyui')} is no longer in the "
+                                                             "app's catalog, so its files can't be fetched again.")
+        download.refuse_unpinned(source_archive)
+    await fixer.fetch_all(([source_archive] if source_archive else []) + model_specs)
     on_event(StepStarted("models", f"Putting back {len(bad)} file(s)…"))
-    for rel in archive_files:
-        await asyncio.to_thread(archive.extract_one, fixer.part(release.archive), rel, folder)  # type: ignore[union-attr]
+    if archive_files and kind == "git":
+        await gitsource.restore(folder, str(manifest.get("commit")), archive_files, lambda t: on_event(LogLine(t)))
+    elif archive_files and kind == "portable":
+        assert source_archive is not None
+        await asyncio.to_thread(archive7z.unpack, fixer.part(source_archive), folder, only=set(archive_files))
+    else:
+        for rel in archive_files:
+            await asyncio.to_thread(archive.extract_one, fixer.part(source_archive), rel, folder)  # type: ignore[arg-type]
     for spec in model_specs:
-        (folder / spec.dest).parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(os.replace, fixer.part(spec), folder / spec.dest)
-    if not torch_version:
+        target = folder / comfy_dir / spec.dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(os.replace, fixer.part(spec), target)
+    if not torch_version and kind == "portable":
+        torch_version, why = await torch_check(python, torch_timeout)  # the files put back may have fixed it
+        if not torch_version:
+            raise EnvironmentFailed(why, user_message=(
+                "Every file of the portable build matches its checksum, but PyTorch in its python_embeded still "
+                f"does not import. {why} Update the graphics driver, or install into a new folder."))
+    elif not torch_version:
         torch = next((t for t in catalog.torch_builds if t.id == manifest.get("torch")), catalog.torch_builds[-1])
         on_event(LogLine(why))
         on_event(StepStarted("python", "Rebuilding the Python environment…"))
@@ -317,6 +429,12 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
 
 
 def update_offer(folder: str | Path, catalog: Catalog) -> ComfyRelease | None:
-    """The next pinned ComfyUI release for a finished install (with what changes); None if current. Blocking."""
+    """The next pinned ComfyUI release for a finished install (with what changes); None if current. Blocking.
+
+    Only installs from a release zip are updated in place; a portable or git install is
+    offered nothing here (update.update refuses it in words).
+    """
     manifest = read_manifest(folder)
-    return catalog.next_release(str(manifest.get("comfyui"))) if manifest else None
+    if not manifest or str(manifest.get("source") or "zip") != "zip":
+        return None
+    return catalog.next_release(str(manifest.get("comfyui")))

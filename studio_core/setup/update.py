@@ -236,9 +236,21 @@ async def update(folder: str | Path, catalog: Catalog, *, prove: Callable[[], Aw
         raise UpdateFailed(str(folder), user_message=f"{folder} holds no finished setup by this app, so there is "
                                                      "nothing to update.")
     current = str(manifest.get("comfyui"))
+    kind = str(manifest.get("source") or "zip")
+    if kind != "zip":
+        # The portable build and a git checkout have their own layout; moving a release zip
+        # onto them would break both.
+        raise UpdateFailed(kind, user_message=(
+            f"ComfyUI {current} in {folder} came from the {'Windows portable build' if kind == 'portable' else 'git'}"
+            "; this version of the app updates only installs made from a release archive. Install the new "
+            "version into a new folder and move your models across."))
     release = catalog.next_release(current)
     if release is None:
         raise UpdateFailed(current, user_message=f"ComfyUI {current} is the newest version this app knows.")
+    if release.archive is None:
+        raise UpdateFailed(release.version, user_message=(
+            f"ComfyUI {release.version} has no release archive in the app's catalog, so it can't be updated to "
+            "in place. Install it into a new folder."))
     download.refuse_unpinned(release.archive)
     staging = staging_for(folder)
     fetcher = Downloads(staging, folder, on_event=on_event, client=client, disk_usage=disk_usage,

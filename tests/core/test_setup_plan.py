@@ -6,10 +6,15 @@ import pytest
 
 from studio_core.setup import catalog as catalog_mod
 from studio_core.setup.gpu_facts import GpuFacts, cuda_from_nvml
-from studio_core.setup.plan import GIB, make_plan
+from studio_core.setup.plan import GIB, make_plan as _make_plan
 from studio_core.setup.progress import RateMeter, describe
 
 CAT = catalog_mod.load()
+
+
+def make_plan(*args, **kw):
+    """A plan for a Linux computer with git (the Windows portable and no-git plans: test_setup_sources.py)."""
+    return _make_plan(*args, **{"platform": "linux", "git_found": True, **kw})
 
 
 def card(gb: float, cuda=(12, 8), name="NVIDIA GeForce RTX") -> GpuFacts:
@@ -81,9 +86,9 @@ def test_disk_needed_against_free():
 
 
 def test_unpinned_items_block_the_install_and_are_named():
-    # The shipped ComfyUI archives have no sum yet (no internet where the catalog was made).
+    # GitHub's source zips have no published sum; without git the plan falls back to one and refuses it.
     assert CAT.latest.archive.sha256 is None
-    plan = make_plan(card(8), 500 * GIB, CAT, "/x")
+    plan = make_plan(card(8), 500 * GIB, CAT, "/x", git_found=False)
     assert not plan.can_install
     assert any(CAT.latest.archive.name in p and "checksum" in p for p in plan.problems)
 
