@@ -303,11 +303,18 @@ class ChangeBus:
             with contextlib.suppress(ValueError):
                 self._inboxes.remove(inbox)
 
-    def close(self) -> None:
-        """End every :meth:`events` iterator (subscribers simply stop hearing anything)."""
+    def end_streams(self) -> None:
+        """End every :meth:`events` iterator, now and later; callback subscribers still hear.
+
+        The job queue ends its iterators when it closes but keeps its callbacks: a "Retry
+        saving" after the close still reports the image it wrote."""
         self._closed = True
         for inbox in list(self._inboxes):
             inbox.put_nowait(_CLOSED)
+
+    def close(self) -> None:
+        """End every :meth:`events` iterator (subscribers simply stop hearing anything)."""
+        self.end_streams()
         self._subs.clear()
 
 

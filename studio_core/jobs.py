@@ -1,7 +1,9 @@
 """JobQueue: runs generation requests one at a time per service, in order, and saves every image.
 
-Threads: use from the asyncio loop only (the GUI's qasync loop or a script's). Listener
-callbacks run synchronously on that loop; a listener that raises is logged and skipped.
+Threads: use from the asyncio loop only (the GUI's qasync loop or a script's). Listeners
+are served by a :class:`studio_core.changes.ChangeBus` of the queue's own: callbacks run
+synchronously on that loop, all in one order (an event emitted by a listener comes after
+the one being delivered), and a listener that raises is logged and skipped.
 
 Each finished image is written through ``save_image`` the moment it arrives, so a job
 that later fails, times out or is cancelled keeps what it already produced. A write that
@@ -27,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from studio_core.changes import ChangeBus, Subscription
 from studio_core.errors import GenerationFailed, StorageError, StudioError
 from studio_core.models import (
     GenerationRequest,
@@ -168,8 +171,7 @@ class JobQueue:
         self._lanes: dict[str, _Lane] = {}
         self._jobs: dict[str, _Job] = {}
         self._finished: collections.deque[_Job] = collections.deque(maxlen=FINISHED_KEPT)
-        self._listeners: list[Listener] = []
-        self._listeners_closing: list[asyncio.Queue] = []
+        self._listeners = ChangeBus()
         self._save_tasks: set[asyncio.Task] = set()
         self.unsaved: dict[str, UnsavedImage] = {}
         self._ids = itertools.count(1)
@@ -180,38 +182,16 @@ class JobQueue:
             self._loop = None
 
     # -- listening ----------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(event)`` for every event; returns the function that unsubscribes."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener) -> Subscription:
+        """Call ``listener(event)`` for every event; call the result to unsubscribe."""
+        return self._listeners.subscribe(listener)
 
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    async def events(self) -> AsyncIterator[QueueEvent]:
+    def events(self) -> AsyncIterator[QueueEvent]:
         """Every event from now on, as an async iterator (ends when the queue closes)."""
-        inbox: asyncio.Queue[QueueEvent | None] = asyncio.Queue()
-        unsubscribe = self.subscribe(inbox.put_nowait)
-        self._listeners_closing.append(inbox)
-        try:
-            while True:
-                ev = await inbox.get()
-                if ev is None:
-                    return
-                yield ev
-        finally:
-            unsubscribe()
-            with contextlib.suppress(ValueError):
-                self._listeners_closing.remove(inbox)
+        return self._listeners.events()
 
     def _emit(self, event: QueueEvent) -> None:
-        for cb in list(self._listeners):
-            try:
-                cb(event)
-            except Exception:
-                log.exception("job listener failed on %s", type(event).__name__)
+        self._listeners.publish(event)
 
     # -- queries ------------------------------------------------------------------------
     def entries(self, *, include_finished: bool = False) -> list[JobEntry]:
@@ -368,8 +348,7 @@ class JobQueue:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._save_tasks:
             await asyncio.gather(*self._save_tasks, return_exceptions=True)
-        for inbox in list(self._listeners_closing):
-            inbox.put_nowait(None)
+        self._listeners.end_streams()
 
     # -- running ------------------------------------------------------------------------
     def _get_loop(self) -> asyncio.AbstractEventLoop:

@@ -23,6 +23,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+# The change stream is the one place naming every event (the queue's are re-exported there).
 from studio_core.changes import (
     FrameSetFinished,
     FrameSetProgress,
@@ -32,7 +33,17 @@ from studio_core.changes import (
     ImagesChanged,
     ImagesRemoved,
     IndexReloaded,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobImage,
+    JobNotice,
     JobPreview,
+    JobProgress,
+    JobQueued,
+    JobSaved,
+    JobSaveFailed,
+    JobStarted,
     Notice,
     PoolStateChanged,
     QueueRestored,
@@ -42,18 +53,6 @@ from studio_core.changes import (
     SettingsChanged,
     SettingsWriteFailed,
     UnsavedKept,
-)
-from studio_core.models import (
-    JobCancelled,
-    JobFailed,
-    JobFinished,
-    JobImage,
-    JobNotice,
-    JobProgress,
-    JobQueued,
-    JobSaved,
-    JobSaveFailed,
-    JobStarted,
 )
 
 ATTRIBUTE = "front_end_bridge"  # where the bridge lives on its core: it lives and dies with it
