@@ -12,8 +12,10 @@ Run ``python -m studio_core.gpu [INDEX]`` to print what it reads (compare with `
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 MIB = 1024 * 1024
 
@@ -39,63 +41,66 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def probe(index: int = 0) -> VramInfo | None:
-    """The GPU at ``index``, or None when NVML can't be used (no driver, no such GPU)."""
+@contextlib.contextmanager
+def _nvml() -> Iterator[Any]:
+    """pynvml, initialised for the block, or None when there is no usable driver.
+
+    Shut down only after a successful init (otherwise NVML raises Uninitialized); an
+    ``NVMLError`` inside the block is the caller's to turn into "can't be read"."""
     try:
         import pynvml
     except ImportError:
-        return None
+        yield None
+        return
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:
-        return None
+        yield None
+        return
     try:
-        if index >= pynvml.nvmlDeviceGetCount():
-            return None
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        name = _text(pynvml.nvmlDeviceGetName(handle))
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        util: int | None
-        temp: int | None
-        try:
-            util = int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-        except pynvml.NVMLError:  # not supported on some laptop GPUs
-            util = None
-        try:
-            temp = int(pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
-        except pynvml.NVMLError:
-            temp = None
-        return VramInfo(name=name, driver=driver, total_mib=mem.total / MIB, used_mib=mem.used / MIB,
-                        free_mib=mem.free / MIB, utilisation_pct=util, temperature_c=temp, index=index)
-    except pynvml.NVMLError:
-        return None
+        yield pynvml
     finally:
-        try:
+        with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+
+
+def probe(index: int = 0) -> VramInfo | None:
+    """The GPU at ``index``, or None when NVML can't be used (no driver, no such GPU)."""
+    with _nvml() as nvml:
+        if nvml is None:
+            return None
+        try:
+            if index >= nvml.nvmlDeviceGetCount():
+                return None
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            mem = nvml.nvmlDeviceGetMemoryInfo(handle)
+            name = _text(nvml.nvmlDeviceGetName(handle))
+            driver = _text(nvml.nvmlSystemGetDriverVersion())
+            util: int | None
+            temp: int | None
+            try:
+                util = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            except nvml.NVMLError:  # not supported on some laptop GPUs
+                util = None
+            try:
+                temp = int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
+            except nvml.NVMLError:
+                temp = None
+            return VramInfo(name=name, driver=driver, total_mib=mem.total / MIB, used_mib=mem.used / MIB,
+                            free_mib=mem.free / MIB, utilisation_pct=util, temperature_c=temp, index=index)
+        except nvml.NVMLError:
+            return None
 
 
 def device_count() -> int | None:
     """How many NVIDIA GPUs NVML sees; None when there is no usable driver (blocking, like probe)."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return None
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    except pynvml.NVMLError:
-        return None
-    finally:
+    with _nvml() as nvml:
+        if nvml is None:
+            return None
         try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+            return int(nvml.nvmlDeviceGetCount())
+        except nvml.NVMLError:
+            return None
 
 
 def from_system_stats(stats: dict) -> VramInfo | None:

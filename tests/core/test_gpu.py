@@ -85,6 +85,22 @@ def test_failed_init_never_shuts_down(monkeypatch):
     assert fake.calls == ["init"]
 
 
+@pytest.mark.parametrize("read", [gpu.probe, gpu.device_count])
+def test_every_reader_pairs_init_with_shutdown_even_when_the_driver_fails_midway(monkeypatch, read):
+    fake = FakeNvml()
+
+    def broken(*args):
+        raise FakeNvml.NVMLError("GPU is lost")
+
+    fake.nvmlDeviceGetCount = broken
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert read() is None
+    assert fake.calls == ["init", "shutdown"]
+    fake = FakeNvml(init_error=FakeNvml.NVMLError_LibraryNotFound("NVML Shared Library Not Found"))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert read() is None and fake.calls == ["init"]
+
+
 def test_unsupported_utilisation_is_none(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(util_error=True))
     info = gpu.probe()
