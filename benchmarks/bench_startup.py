@@ -6,8 +6,9 @@ the child in ``BENCH_T0``, so interpreter start and every import count):
 * bare:   ``QApplication`` + an empty 1280×800 ``QWidget`` shown, until its first paint
           event (an event filter on the widget; the floor any Qt app pays).
 * app:    ``main.py`` until the window is usable: the first service card has painted
-          *and* the real Generate tab's Generate button has painted (the tab replaces a
-          placeholder after the first paint, so a placeholder never counts). The probe
+          *and* the real Generate tab's Generate button has painted (prompt, settings
+          toggle and Generate; the ComfyUI settings panel and the tab's secondary parts
+          are built one per event-loop turn right after, so they do not count). The probe
           is ``studio_gui/startup_probe.py``, installed only when ``STUDIO_BENCH_STARTUP``
           is set; it also reports the window's first paint ("shown") for comparison.
 
