@@ -50,6 +50,7 @@ from studio_core.providers.cloud.common import (
     error_for_status,
     image_from_base64,
     image_from_bytes,
+    json_object,
     scrub,
     transport_error,
 )
@@ -99,13 +100,7 @@ class RunPodProvider:
             raise scrub(err, [key]) from None
         if r.status_code >= 400:
             raise self._error(r, key)
-        try:
-            body = r.json()
-        except ValueError as exc:
-            raise InvalidResponse(f"{SERVICE}: {path} → not JSON", user_message=f"{SERVICE} sent back a damaged answer.") from exc
-        if not isinstance(body, dict):
-            raise InvalidResponse(f"{SERVICE}: {path} → {type(body).__name__}", user_message=f"{SERVICE} sent back a damaged answer.")
-        return body
+        return json_object(SERVICE, r, path)
 
     def _error(self, r: httpx.Response, key: str) -> StudioError:
         try:

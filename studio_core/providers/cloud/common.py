@@ -329,6 +329,24 @@ def transport_error(service: str, exc: BaseException, *, idempotent: bool = Fals
     return ConnectionLost(f"{detail}: {redact(str(exc))[:200]}", user_message=sent_no_answer(service, where, lost=True))
 
 
+def json_object(service: str, response: Any, what: str = "reply") -> dict[str, Any]:
+    """The JSON object an HTTP ``response`` (httpx's or alike) carries, or InvalidResponse.
+
+    Broken JSON or a bare list or string in a 2xx means a proxy's page or a changed wire
+    format: nothing the provider can read, and nothing worth retrying."""
+    from studio_core.errors import InvalidResponse
+
+    damaged = f"{service} sent back a damaged answer."
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise InvalidResponse(f"{service}: {what} is not JSON (HTTP {response.status_code})",
+                              user_message=damaged) from exc
+    if not isinstance(body, dict):
+        raise InvalidResponse(f"{service}: {what} is JSON {type(body).__name__}", user_message=damaged)
+    return body
+
+
 def sniff_mime(data: bytes) -> str:
     if data.startswith(b"\x89PNG"):
         return "image/png"

@@ -56,6 +56,7 @@ from studio_core.providers.cloud.common import (
     error_for_status,
     image_from_base64,
     image_from_bytes,
+    json_object,
     require_url,
     retry_events,
     scrub,
@@ -131,14 +132,7 @@ class ReplicateProvider:
                                         address_hint=False), [key]) from None
         if r.status_code >= 400:
             raise self._error(r, key, idempotent=idempotent)
-        try:
-            body = r.json()
-        except ValueError as exc:
-            raise InvalidResponse(f"{SERVICE}: malformed JSON ({r.status_code})",
-                                  user_message=f"{SERVICE} sent back a damaged answer.") from exc
-        if not isinstance(body, dict):
-            raise InvalidResponse(f"{SERVICE}: JSON is {type(body).__name__}", user_message=f"{SERVICE} sent back a damaged answer.")
-        return body
+        return json_object(SERVICE, r)
 
     def _error(self, r: httpx.Response, key: str, *, idempotent: bool = True) -> StudioError:
         try:
