@@ -11,12 +11,13 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from studio_core.errors import StudioError
 from studio_core.plural import counted
 from studio_core.services import service_info
 from studio_gui.bridge import bridge_for
+from studio_gui.offer_banner import OfferBanner
 
 MAX_LISTED = 6  # more lines would push the prompt out of sight; the rest are counted
 
@@ -36,34 +37,18 @@ def job_line(waiting: Any) -> str:
     return f"“{prompt or 'no prompt'}” — {service_words(waiting.request.service, waiting.paid)}"
 
 
-class ResumeBanner(QFrame):
+class ResumeBanner(OfferBanner):
     def __init__(self, core: Any, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__("ResumeBanner", "Jobs waiting from last time", parent=parent)
         self.core = core
-        self.setObjectName("ResumeBanner")
-        self.setAccessibleName("Jobs waiting from last time")
-        self.setStyleSheet("QFrame#ResumeBanner { border: 1px solid palette(mid); border-radius: 4px;"
-                           " background: palette(alternate-base); }")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 6, 8, 6)
-        self.title = QLabel()
-        self.title.setWordWrap(True)
+        self.resume_button = self.add_action("Resume all", "Queue these jobs again; paid services bill them again",
+                                             self.resume_all)
+        self.dismiss_button = self.add_action("Dismiss", "Forget these jobs without running them", self.dismiss_all)
         self.jobs = QLabel()
         self.jobs.setWordWrap(True)
         self.jobs.setTextFormat(Qt.TextFormat.RichText)
         self.jobs.setAccessibleName("Waiting jobs")
-        row = QHBoxLayout()
-        row.addWidget(self.title, 1)
-        self.resume_button = QPushButton("Resume all")
-        self.resume_button.setToolTip("Queue these jobs again; paid services bill them again")
-        self.resume_button.clicked.connect(self.resume_all)
-        self.dismiss_button = QPushButton("Dismiss")
-        self.dismiss_button.setToolTip("Forget these jobs without running them")
-        self.dismiss_button.clicked.connect(self.dismiss_all)
-        row.addWidget(self.resume_button)
-        row.addWidget(self.dismiss_button)
-        lay.addLayout(row)
-        lay.addWidget(self.jobs)
+        self.body.addWidget(self.jobs)
         # A method on the bridge: Qt drops it with the banner, so no deleted banner is called.
         bridge_for(core).queue_restored.connect(self._on_restored)
         self.refresh()

@@ -10,40 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from studio_core.errors import StudioError
 from studio_core.plural import counted
 from studio_gui.bridge import bridge_for
+from studio_gui.offer_banner import OfferBanner
 from studio_gui.tasks import TaskOwner
 
 
-class RecoveryBanner(QFrame):
+class RecoveryBanner(OfferBanner):
     def __init__(self, core: Any, *, tasks: TaskOwner, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__("RecoveryBanner", "Images that could not be saved", tone="warning", parent=parent)
         self.core = core
         self.tasks = tasks
         self.recovered: list[Any] = []  # studio_core.recovery.RecoveredImage
         self.confirm: QMessageBox | None = None
-        self.setObjectName("RecoveryBanner")
-        self.setAccessibleName("Images that could not be saved")
-        self.setStyleSheet("QFrame#RecoveryBanner { border: 1px solid #d4ac0d; border-radius: 4px;"
-                           " background: rgba(241, 196, 15, 0.12); }")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 4, 4, 4)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.save_button = QPushButton("Save them now")
-        self.save_button.setToolTip("Write them into the images folder and the gallery")
-        self.save_button.clicked.connect(lambda: self.tasks.spawn(self.save_all(), name="restore unsaved"))
-        self.discard_button = QPushButton("Discard…")
-        self.discard_button.setToolTip("Delete them from the recovery folder")
-        self.discard_button.clicked.connect(self.ask_discard)
-        row.addWidget(self.label, 1)
-        row.addWidget(self.save_button)
-        row.addWidget(self.discard_button)
+        self.save_button = self.add_action("Save them now", "Write them into the images folder and the gallery",
+                                           self._save_clicked)
+        self.discard_button = self.add_action("Discard…", "Delete them from the recovery folder", self.ask_discard)
         bridge_for(core).unsaved_kept.connect(self._on_change)
-        self.hide()
+
+    def _save_clicked(self) -> None:
+        self.tasks.spawn(self.save_all(), name="restore unsaved")
 
     async def refresh(self) -> None:
         self.recovered = await self.core.session.recovered()
@@ -58,8 +47,8 @@ class RecoveryBanner(QFrame):
         text = (f"{counted(n, 'image')} could not be saved. {'It is' if n == 1 else 'They are'} kept in {folder}.")
         if problem:
             text += f" {problem}"
-        self.label.setText(text)
-        self.label.setToolTip("\n".join(f"{r.request.prompt[:60]}: {r.reason}" for r in self.recovered[:10]))
+        self.title.setText(text)
+        self.title.setToolTip("\n".join(f"{r.request.prompt[:60]}: {r.reason}" for r in self.recovered[:10]))
         self.show()
 
     def _on_change(self, ev: Any) -> None:

@@ -84,7 +84,7 @@ def test_unsaved_images_are_offered_back_and_saved_once(window, core, loop):
     window.tabs.setCurrentIndex(1)
     loop.run_until_complete(wait_until(lambda: banner.recovered))
     assert banner.isVisibleTo(window)
-    assert banner.label.text().startswith("1 image could not be saved.")
+    assert banner.title.text().startswith("1 image could not be saved.")
     loop.run_until_complete(banner.save_all())
     assert not banner.isVisibleTo(window)
     assert loop.run_until_complete(core.session.recovered()) == []
