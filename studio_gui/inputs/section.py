@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio_core.errors import StudioError
 from studio_core.inputs import ControlImage, ImageInputs, InitImage, Mask, ReferenceImage
+from studio_gui.disclosure import Disclosure
 from studio_gui.inputs.images import Looked, look, thumbnail
 from studio_gui.inputs.lora_picker import LoraPicker
 from studio_gui.inputs.rows import InitRow, ReferenceRow, set_thumb
@@ -65,13 +65,8 @@ class ImageInputsSection(QWidget):
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        self.toggle = QToolButton()
-        self.toggle.setCheckable(True)
-        self.toggle.setAutoRaise(True)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.toggle.setAccessibleName("Image inputs")
-        self.toggle.toggled.connect(self.set_expanded)
+        self.disclosure = Disclosure(self, "Image inputs", self.set_expanded)
+        self.toggle, self.body = self.disclosure.toggle, self.disclosure.body
 
         self.drop_hint = QLabel("Drop an image here or anywhere on this tab — a file, or a sprite from a grid — "
                                 "to edit it or to keep its character.")
@@ -100,29 +95,17 @@ class ImageInputsSection(QWidget):
         self.message.setAccessibleName("Image inputs message")
         self.message.hide()
 
-        self.body = QWidget()
-        bl = QVBoxLayout(self.body)
-        bl.setContentsMargins(18, 0, 0, 0)
+        bl = self.disclosure.layout
         bl.addLayout(head)
         bl.addWidget(self.message)
         bl.addWidget(self.init_row)
         bl.addLayout(self.refs_layout)
         bl.addWidget(self.controls_label)
         bl.addWidget(self.loras)
-        self.body.hide()
-        root = QVBoxLayout(self)
-        root.setContentsMargins(0, 0, 0, 0)
-        root.setSpacing(2)
-        root.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        root.addWidget(self.body)
         self._update_title()
 
     def set_expanded(self, on: bool) -> None:
-        if self.toggle.isChecked() != on:
-            self.toggle.setChecked(on)
-            return
-        self.body.setVisible(on)
-        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.disclosure.set_open(on)
 
     def set_comfy(self, comfy: bool) -> None:
         """LoRAs are ComfyUI's: the picker shows (and the request carries them) only there."""

@@ -27,8 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QRadioButton,
     QSpinBox,
-    QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -37,6 +35,7 @@ from studio_core.frame_plans import MAX_VARIANTS, MODES, FramePlan, FrameSetSpec
 from studio_core.models import GenerationRequest
 from studio_core.sprites import frames
 from studio_gui.bridge import bridge_for
+from studio_gui.disclosure import Disclosure
 from studio_gui.sprites.frame_tracker import FrameSetView
 from studio_gui.sprites.frames_ready_bar import FramesReadyBar
 from studio_gui.sprites.pose_strip import PoseStrip
@@ -85,13 +84,8 @@ class FramesPanel(QWidget):
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        self.toggle = QToolButton()
-        self.toggle.setCheckable(True)
-        self.toggle.setAutoRaise(True)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.toggle.setAccessibleName("Frames and variants")
-        self.toggle.toggled.connect(self.set_expanded)
+        self.disclosure = Disclosure(self, "Frames and variants", self.set_expanded)
+        self.toggle, self.body = self.disclosure.toggle, self.disclosure.body
 
         self.mode_group = QButtonGroup(self)
         self.mode_buttons: dict[str, QRadioButton] = {}
@@ -166,9 +160,7 @@ class FramesPanel(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Frames summary")
 
-        self.body = QWidget()
-        bl = QVBoxLayout(self.body)
-        bl.setContentsMargins(18, 0, 0, 0)
+        bl = self.disclosure.layout
         bl.addLayout(modes)
         bl.addWidget(self.variants_row)
         bl.addWidget(self.animation_row)
@@ -176,15 +168,9 @@ class FramesPanel(QWidget):
         bl.addWidget(self.character)
         bl.addWidget(self.pose_control)
         bl.addWidget(self.summary)
-        self.body.hide()
 
         self.ready_bar = FramesReadyBar()
-        root = QVBoxLayout(self)
-        root.setContentsMargins(0, 0, 0, 0)
-        root.setSpacing(2)
-        root.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        root.addWidget(self.body)
-        root.addWidget(self.ready_bar)
+        self.disclosure.root.addWidget(self.ready_bar)  # progress and "ready" show with the panel closed too
 
         for sig in (self.count.valueChanged, self.directions.currentIndexChanged, self.per_direction.valueChanged):
             sig.connect(lambda *_: self.refresh())
@@ -198,12 +184,8 @@ class FramesPanel(QWidget):
         self.pose_control.hide()
 
     def set_expanded(self, on: bool) -> None:
-        if self.toggle.isChecked() != on:
-            self.toggle.setChecked(on)  # re-enters through toggled
-            return
-        self.body.setVisible(on)
-        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
-        self.refresh()
+        if self.disclosure.set_open(on):
+            self.refresh()
 
     def _sync_per_direction(self) -> None:
         poses = len(frames.ANIMATIONS.get(self.template.currentData() or "", ())) or 1
