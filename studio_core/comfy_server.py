@@ -111,6 +111,12 @@ def inspect_folder(folder: str | Path, *, python: str | Path | None = None) -> L
                      "Choose the folder you cloned or unzipped ComfyUI into.")
 
 
+def portable_drives_other_gpu(spec: LaunchSpec) -> bool:
+    """An AMD or Intel portable build: NVML finds no NVIDIA card, yet --cpu would keep it off its GPU. Blocking."""
+    return spec.kind == "portable" and any((spec.cwd / bat).exists() for bat in ("run_amd_gpu.bat",
+                                                                                 "run_intel_gpu.bat"))
+
+
 def command_spec(command: str, *, cwd: str | Path | None = None) -> LaunchSpec:
     """A user's start command; ``{port}`` in it is replaced, else --listen/--port are appended."""
     text = command.strip()
@@ -493,8 +499,9 @@ def for_core(core) -> ManagedServer:
             flags += ["--preview-method", "auto"]
         # A user's own memory flag wins; argparse refuses two of them together.
         memory_flags = {"--lowvram", "--normalvram", "--highvram", "--novram", "--gpu-only", "--cpu"}
+        other_gpu = info is None and await asyncio.to_thread(portable_drives_other_gpu, launch)
         if not given & memory_flags:
-            if info is None and sys.platform != "darwin":
+            if info is None and sys.platform != "darwin" and not other_gpu:
                 flags.append("--cpu")  # CUDA builds of torch refuse to start without a driver
             elif info is not None and prof.lowvram:
                 flags.append("--lowvram")

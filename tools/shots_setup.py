@@ -1,7 +1,7 @@
 """Screenshots of the “Set up local generation” wizard, each step, against the loopback
 mirror from the tests (a release-style zip of the CPU test server's ComfyUI, a random-weight
-model): the plan with the shipped catalog (a 6 GB card; the unpinned archive refused), the plan
-ready to install (no GPU), progress mid-download, a wrong checksum, and the finished setup with
+model): the plan with the shipped catalog on a simulated Windows computer with a 6 GB NVIDIA card
+(the pinned portable build) and on a Linux one (the git commit), the plan ready to install (no GPU), progress mid-download, a wrong checksum, and the finished setup with
 its test image (a real venv, the real server started; about a minute).
 
     .venv/bin/python tools/shots_setup.py [--out screenshots]
@@ -49,12 +49,16 @@ async def shoot(out: Path) -> list[Path]:
     shots: list[Path] = []
     archive = comfy_archive().read_bytes()
     try:
-        dlg = SetupWizard(core, tasks=tasks, gpu_reader=lambda: GpuFacts("NVIDIA GeForce RTX 3050", 6144, "552.22", (12, 4)),
-                          folder=home / "ComfyUI")
-        dlg.show()
-        await _until(lambda: dlg.components.topLevelItemCount() > 0)
-        shots.append(_save(dlg, out / "setup-1-plan-shipped-catalog.png"))
-        dlg.close()
+        six_gb = GpuFacts("NVIDIA GeForce RTX 3050", 6144, "552.22", (12, 4))
+        for platform, card, name in (("win32", six_gb, "setup-1-plan-windows-nvidia-6gb.png"),
+                                     ("win32", None, "setup-1-plan-windows-no-nvidia.png"),
+                                     ("linux", six_gb, "setup-1-plan-linux.png")):
+            dlg = SetupWizard(core, tasks=tasks, gpu_reader=lambda card=card: card, folder=home / "ComfyUI",
+                              platform=platform, git_finder=lambda: "git")
+            dlg.show()
+            await _until(lambda: dlg.components.topLevelItemCount() > 0)
+            shots.append(_save(dlg, out / name))
+            dlg.close()
         with SetupMirror() as mirror:
             cat = Catalog.from_dict(catalog_dict(mirror, archive=archive, model=fake_safetensors(3_000_000),
                                                  pose=fake_safetensors(100_000)))

@@ -161,7 +161,7 @@ def pick_source(release: ComfyRelease, gpu: GpuFacts | None, *, platform: str, g
         if build == "nvidia" and gpu is None:
             notes.append("No NVIDIA GPU was found, so the NVIDIA portable build is installed and started with "
                          "--cpu: it runs on the processor. If this computer has an AMD Radeon or Intel Arc card, "
-                         "choose that build below to use it.")
+                         "choose it as the graphics card above to install the build that uses it.")
         elif build != "nvidia":
             notes.append(f"The {PORTABLE_WORDS[build]} portable build uses that card through its own PyTorch; "
                          "the app cannot read its memory, so the smallest model is planned.")
@@ -184,11 +184,11 @@ def _source_component(release: ComfyRelease, source: Source) -> Component:
     if source.kind == "git":
         pin = source.git
         assert pin is not None
-        return Component("comfyui", f"ComfyUI {release.version} (git {pin.tag})", pin.size_bytes, pin.licence,
+        return Component("comfyui", f"ComfyUI {release.version} (git)", pin.size_bytes, pin.licence,
                          pin.source or pin.url, True, f"about {human_size(pin.size_bytes)}",
                          f"verified by git against commit {pin.commit[:7]}…")
     assert source.archive is not None
-    title = (f"ComfyUI {release.version}, Windows portable ({PORTABLE_WORDS.get(source.build, source.build)})"
+    title = (f"ComfyUI {release.version} (portable, {PORTABLE_WORDS.get(source.build, source.build)})"
              if source.kind == "portable" else f"ComfyUI {release.version}")
     return _file_component("comfyui", title, source.archive)
 
@@ -210,7 +210,7 @@ def make_plan(gpu: GpuFacts | None, free_bytes: int, catalog: Catalog, folder: s
         catalog, gpu, cpu_only=cpu_only or source.build in ("amd", "intel"))
     downloads = tuple(f for f in (source.archive, model.file, *model.pose) if f is not None)
     if source.brings_python:
-        python = Component("python", "Python and PyTorch: inside the portable build (python_embeded)", 0,
+        python = Component("python", "Python + PyTorch (in the portable build's python_embeded)", 0,
                            "BSD-3-Clause (PyTorch)", source.archive.source if source.archive else "", True,
                            "included", "inside the checked archive")
         python_bytes = 0

@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QPixmap
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
-                               QProgressBar, QPushButton, QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPlainTextEdit, QProgressBar, QPushButton, QStackedWidget, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from studio_core.errors import StudioError
-from studio_core.setup import catalog as catalog_mod, entered_sums, first_start, gpu_facts, installer, update
+from studio_core.setup import (catalog as catalog_mod, entered_sums, first_start, gitsource, gpu_facts, installer,
+                                update)
 from studio_core.setup.catalog import Catalog, FileSpec
-from studio_core.setup.plan import Plan, human_size, make_plan
+from studio_core.setup.plan import PORTABLE_WORDS, Plan, human_size, make_plan
 from studio_core.setup.progress import describe
 from studio_core.setup.pyenv import PythonEnv
 from studio_gui.tasks import TaskOwner
@@ -54,8 +56,13 @@ class SetupWizard(QDialog):
 
     def __init__(self, core, *, tasks: TaskOwner | None = None, catalog: Catalog | None = None,
                  env: PythonEnv | None = None, gpu_reader: Callable[[], gpu_facts.GpuFacts | None] = gpu_facts.read,
-                 disk_usage: Callable = shutil.disk_usage, folder: str | Path | None = None, parent=None):
+                 disk_usage: Callable = shutil.disk_usage, folder: str | Path | None = None,
+                 platform: str = sys.platform, git_finder: Callable[[], str | None] = gitsource.find_git,
+                 parent=None):
         super().__init__(parent)
+        self._platform = platform  # the plan is for this computer; screenshots and tests pass another
+        self._git_finder = git_finder
+        self._git_found = True
         self.core = core
         self.tasks = tasks or TaskOwner()
         self._catalog = catalog
@@ -69,7 +76,7 @@ class SetupWizard(QDialog):
         self.result_image: QImage | None = None
         self.setWindowTitle("Set up local generation")
         self.setObjectName("SetupWizard")
-        self.resize(760, 560)
+        self.resize(860, 560)
         self.pages = QStackedWidget()
         QVBoxLayout(self).addWidget(self.pages)
         self._build_plan_page(folder)
@@ -87,6 +94,22 @@ class SetupWizard(QDialog):
                              "Nothing is downloaded until you press Install."))
         self.gpu_label = _label("Reading the graphics card…", name="GPU")
         lay.addWidget(self.gpu_label)
+        # NVML sees NVIDIA cards only: on Windows without one, the user says which card there is.
+        self.build_row = QWidget()
+        brow0 = QHBoxLayout(self.build_row)
+        brow0.setContentsMargins(0, 0, 0, 0)
+        brow0.addWidget(QLabel("Graphics card"))
+        self.build_choice = QComboBox()
+        self.build_choice.setAccessibleName("Portable build")
+        for build, text in (("nvidia", "None (or not listed): run on the processor"),
+                            ("amd", f"{PORTABLE_WORDS['amd']}: the AMD portable build"),
+                            ("intel", f"{PORTABLE_WORDS['intel']}: the Intel portable build")):
+            self.build_choice.addItem(text, build)
+        self.build_choice.currentIndexChanged.connect(lambda _i: self._replan())
+        brow0.addWidget(self.build_choice)
+        brow0.addStretch(1)
+        self.build_row.hide()
+        lay.addWidget(self.build_row)
         self.notes_label = _label(style=_MUTED_STYLE, name="Plan notes")
         lay.addWidget(self.notes_label)
         self.components = QTreeWidget()
@@ -96,6 +119,10 @@ class SetupWizard(QDialog):
         self.components.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.components.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.components.header().setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        # Licence and source are one hover away (tooltips): the name of each piece gets the room.
+        self.components.header().setStretchLastSection(False)
+        self.components.setColumnWidth(2, 120)
+        self.components.setColumnWidth(4, 150)
         lay.addWidget(self.components, 1)
         frow = QHBoxLayout()
         frow.addWidget(QLabel("Install into"))
@@ -212,6 +239,7 @@ class SetupWizard(QDialog):
                                            "fixes this.")
                 return
         self._gpu = await asyncio.to_thread(self._gpu_reader)
+        self._git_found = bool(await asyncio.to_thread(self._git_finder))
         if shiboken6.isValid(self):  # after the await the wizard may be gone
             await self._make_plan()
 
@@ -229,7 +257,11 @@ class SetupWizard(QDialog):
         manifest = await asyncio.to_thread(installer.read_manifest, folder)
         if not shiboken6.isValid(self):  # after the await the wizard may be gone
             return
-        self.plan = plan = make_plan(self._gpu, free, catalog, folder)
+        windows = self._platform == "win32" and bool(catalog.latest.portable)
+        self.build_row.setVisible(windows and self._gpu is None)
+        build = self.build_choice.currentData() if self.build_row.isVisible() else None
+        self.plan = plan = make_plan(self._gpu, free, catalog, folder, platform=self._platform,
+                                     git_found=self._git_found, windows_build=build)
         self.gpu_label.setText(plan.device)
         notes = ([recovered] if recovered else []) + list(plan.notes)
         self.notes_label.setText("\n".join(notes))
@@ -239,6 +271,8 @@ class SetupWizard(QDialog):
             item = QTreeWidgetItem([c.title, c.detail, c.licence, c.sum_source, c.source])
             for col in range(5):  # the columns are narrow; the full text is one hover away
                 item.setToolTip(col, item.text(col))
+            if c.sum_from:
+                item.setToolTip(3, f"{c.sum_source}: {c.sum_from}")
             if not c.pinned:
                 item.setToolTip(0, "No pinned checksum: this item will not be installed.")
                 item.setForeground(0, Qt.GlobalColor.red)
@@ -251,8 +285,12 @@ class SetupWizard(QDialog):
         if manifest is not None:
             problems.append(f"ComfyUI {manifest.get('comfyui')} is already installed in {folder}. Repair checks "
                             "every file and that PyTorch imports, and fetches what is wrong.")
-            offer = catalog.next_release(str(manifest.get("comfyui")))
-            if offer is not None:
+            # Only an install from a release archive is updated in place (update.update says why).
+            if str(manifest.get("source") or "zip") == "zip":
+                offer = catalog.next_release(str(manifest.get("comfyui")))
+            if offer is not None and offer.archive is None:
+                offer = None
+            if offer is not None and offer.archive is not None:
                 changes = offer.changes.strip().rstrip(".") + "." if offer.changes.strip() else ""
                 problems.append(f"ComfyUI {offer.version} is available: {changes} Update keeps your models, "
                                 "custom nodes and images, and goes back to this version if the new one does not "
@@ -265,7 +303,7 @@ class SetupWizard(QDialog):
         self._ask_sum_for(unpinned)
         self.repair_button.setVisible(manifest is not None)
         self.update_button.setVisible(offer is not None)
-        if offer is not None:
+        if offer is not None and offer.archive is not None:
             self.update_button.setText(f"Update to {offer.version}")
             self.update_button.setEnabled(offer.archive.pinned)
         self.install_button.setEnabled(plan.can_install and manifest is None)
@@ -316,6 +354,10 @@ class SetupWizard(QDialog):
             self.file_detail.setText(describe(event.file))
             self.overall_bar.setValue(int(event.overall.fraction * 1000))
             self.overall_detail.setText(describe(event.overall))
+        elif isinstance(event, installer.UnpackProgress):
+            self.file_label.setText(f"Unpacking {event.name}")
+            self.file_bar.setValue(int(min(1.0, event.done / event.total) * 1000) if event.total else 0)
+            self.file_detail.setText(f"{human_size(event.done)} of {human_size(event.total)} unpacked")
         elif isinstance(event, installer.LogLine):
             self.log.appendPlainText(event.text)
 

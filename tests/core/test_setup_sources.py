@@ -62,7 +62,7 @@ def test_windows_nvidia_plan_uses_the_pinned_portable_build_and_no_pip():
     assert asset.url.endswith("/releases/download/v0.33.1/ComfyUI_windows_portable_nvidia.7z")
     assert "third-party" in asset.sha256_from and "72865f4f27eaf5396f8f36370e0a2be3a9a090ee" in asset.sha256_from
     comfy, python = plan.components[:2]
-    assert "Windows portable" in comfy.title and comfy.sum_source == "pinned in the app (third-party list)"
+    assert "(portable, NVIDIA)" in comfy.title and comfy.sum_source == "pinned in the app (third-party list)"
     assert python.detail == "included" and "python_embeded" in python.title and python.size_bytes == 0
     assert plan.model.family == "sd15" and plan.lowvram
     # The .7z is counted, and what it unpacks to (about 2.5 times its size).
@@ -307,3 +307,17 @@ def test_every_shipped_sum_says_where_it_came_from():
             if spec is not None and spec.sha256:
                 assert len(spec.sha256) == 64 and spec.sha256_from, spec.name
     assert {b for b, _s in SHIPPED.latest.portable} == {"nvidia", "amd", "intel"}
+
+
+def test_an_amd_or_intel_portable_build_is_not_started_with_cpu(tmp_path):
+    from studio_core.comfy_server import portable_drives_other_gpu
+
+    for bat, other in (("run_nvidia_gpu.bat", False), ("run_amd_gpu.bat", True), ("run_intel_gpu.bat", True)):
+        folder = tmp_path / bat
+        (folder / "python_embeded").mkdir(parents=True)
+        (folder / "python_embeded/python.exe").write_text("")
+        (folder / "ComfyUI").mkdir()
+        (folder / "ComfyUI/main.py").write_text("")
+        (folder / bat).write_text("")
+        spec = inspect_folder(folder)
+        assert spec.kind == "portable" and portable_drives_other_gpu(spec) is other, bat

@@ -20,23 +20,70 @@ def wizard(core, tasks, **kw):
     return SetupWizard(core, tasks=tasks, **kw)
 
 
-def test_plan_page_shows_the_card_the_pieces_and_refuses_unpinned(qtbot, loop, core, tmp_path):
+def test_plan_page_on_windows_shows_the_card_and_the_pinned_portable_build(qtbot, loop, core, tmp_path):
     from studio_gui.tasks import TaskOwner
 
     tasks = TaskOwner()
-    dlg = wizard(core, tasks, gpu_reader=lambda: SIX_GB, folder=tmp_path / "ComfyUI")
+    dlg = wizard(core, tasks, gpu_reader=lambda: SIX_GB, folder=tmp_path / "ComfyUI", platform="win32",
+                 git_finder=lambda: None)
     qtbot.addWidget(dlg)
     dlg.show()
     loop.run_until_complete(wait_until(lambda: dlg.components.topLevelItemCount() == 4))
     assert "RTX 3050" in dlg.gpu_label.text() and "CUDA 12.4" in dlg.gpu_label.text()
-    rows = [dlg.components.topLevelItem(i).text(0) for i in range(4)]
-    assert rows[0].startswith("ComfyUI") and "PyTorch" in rows[1] and "DreamShaper" in rows[2] and "Pose" in rows[3]
-    assert dlg.components.topLevelItem(2).text(2) == "CreativeML Open RAIL-M"
-    assert "free" in dlg.disk_label.text()
-    # The shipped ComfyUI archive has no pinned sum: said, and Install stays off.
+    rows = [dlg.components.topLevelItem(i) for i in range(4)]
+    assert "(portable, NVIDIA)" in rows[0].text(0) and rows[0].text(1) == "2.0 GB"
+    assert rows[0].text(3) == "pinned in the app (third-party list)" and "managed-runtime" in rows[0].toolTip(3)
+    assert "python_embeded" in rows[1].text(0) and rows[1].text(1) == "included"
+    assert "DreamShaper" in rows[2].text(0) and rows[2].text(2) == "CreativeML Open RAIL-M" and "Pose" in rows[3].text(0)
+    assert "free" in dlg.disk_label.text() and "--lowvram" in dlg.notes_label.text()
+    assert dlg.install_button.isEnabled() and dlg.sum_box.isHidden() and dlg.build_row.isHidden()
+    from studio_core.setup.installer import UnpackProgress
+
+    dlg._on_event(UnpackProgress("ComfyUI_windows_portable_nvidia.7z", 3 * 1024 ** 3, 6 * 1024 ** 3))
+    assert dlg.file_bar.value() == 500 and dlg.file_detail.text() == "3.0 GB of 6.0 GB unpacked"
+    assert dlg.file_label.text() == "Unpacking ComfyUI_windows_portable_nvidia.7z"
+    dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_windows_without_nvidia_lets_the_user_name_an_amd_card(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    dlg = wizard(core, tasks, gpu_reader=lambda: None, folder=tmp_path / "ComfyUI", platform="win32")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    loop.run_until_complete(wait_until(lambda: dlg.components.topLevelItemCount() > 0))
+    assert dlg.build_row.isVisible() and "--cpu" in dlg.notes_label.text()
+    dlg.build_choice.setCurrentIndex(dlg.build_choice.findData("amd"))
+    loop.run_until_complete(wait_until(lambda: "AMD Radeon)" in dlg.components.topLevelItem(0).text(0)))
+    assert dlg.plan.downloads[0].name == "ComfyUI_windows_portable_amd.7z" and dlg.install_button.isEnabled()
+    assert "AMD Radeon" in dlg.gpu_label.text()
+    dlg.close()
+    loop.run_until_complete(tasks.cancel_all())
+
+
+def test_plan_page_on_linux_uses_git_or_says_git_is_missing(qtbot, loop, core, tmp_path):
+    from studio_gui.tasks import TaskOwner
+
+    tasks = TaskOwner()
+    dlg = wizard(core, tasks, gpu_reader=lambda: SIX_GB, folder=tmp_path / "ComfyUI", platform="linux",
+                 git_finder=lambda: "/usr/bin/git")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    loop.run_until_complete(wait_until(lambda: dlg.components.topLevelItemCount() == 4))
+    assert dlg.components.topLevelItem(0).text(3) == "verified by git against commit 72865f4…"
+    assert "PyTorch" in dlg.components.topLevelItem(1).text(0) and dlg.install_button.isEnabled()
+    dlg.close()
+    # Without git: said plainly, and the source zip's pasted-sum path is offered instead.
+    dlg = wizard(core, tasks, gpu_reader=lambda: SIX_GB, folder=tmp_path / "ComfyUI", platform="linux",
+                 git_finder=lambda: None)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    loop.run_until_complete(wait_until(dlg.sum_box.isVisible))
+    assert "git was not found" in dlg.notes_label.text()
     assert catalog_mod.load().latest.archive.name in dlg.problems_label.text()
-    assert not dlg.install_button.isEnabled()
-    assert "--lowvram" in dlg.notes_label.text()
+    assert catalog_mod.load().latest.archive.name in dlg.sum_prompt.text() and not dlg.install_button.isEnabled()
     dlg.close()
     loop.run_until_complete(tasks.cancel_all())
 
