@@ -95,10 +95,13 @@ def main() -> int:
     ap.add_argument("--ref-size", type=int, default=1024)
     a = ap.parse_args()
     tool = _server_tool()
-    proc, url = tool.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp_path = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        # Its own input folder: every round uploads new pictures, which must not pile up in the
+        # cached test server's folder (nor be found there by a later run).
+        (tmp_path / "server-input").mkdir()
+        proc, url = tool.start(extra_args=("--input-directory", str(tmp_path / "server-input")))
+        try:
             store = InputStore(tmp_path / "inputs")
             t_ours, t_raw, t_prep, t_up, sizes, sent = [], [], [], [], None, 0
             for r in range(a.rounds + 1):  # round 0 warms both paths up
@@ -121,8 +124,8 @@ def main() -> int:
                     t_up.append(o - prep)
                     t_ours.append(o)
                     t_raw.append(w)
-    finally:
-        tool.stop(proc)
+        finally:
+            tool.stop(proc)
     mo, mr = statistics.median(t_ours), statistics.median(t_raw)
     print(f"inputs: 2048² init + {REFERENCES} × {a.ref_size}² references, {sizes / 1e6:.1f} MB of PNG, {a.rounds} rounds")
     print(f"  raw httpx multipart upload of the source bytes : median {mr * 1000:7.1f} ms")

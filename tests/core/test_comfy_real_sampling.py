@@ -50,7 +50,11 @@ def comfy_url(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STUDIO_TEST_CACHE", _CACHE)
         # latent2rgb: previews without a TAESD download, so binary preview frames really come.
-        proc, url = _SERVER.start(log_path=log, models=True, extra_args=("--preview-method", "latent2rgb"))
+        # A fresh input folder: the cached server's own keeps every upload of earlier runs, and
+        # "uploaded once" must not find last run's images already there.
+        inputs = tmp_path_factory.mktemp("comfy-input")
+        proc, url = _SERVER.start(log_path=log, models=True, extra_args=("--preview-method", "latent2rgb",
+                                                                         "--input-directory", str(inputs)))
     try:
         yield url
     finally:
