@@ -113,7 +113,8 @@ class ComfyProvider:
     display_name = "ComfyUI (local)"
 
     def __init__(self, base_url: str, *, timeout_s: float | None = None, model: str = workflow.DEFAULT_CHECKPOINT,
-                 lost_server_grace_s: float = 10.0, input_store: InputStore | None = None):
+                 lost_server_grace_s: float = 10.0, connection: Any = None, server_name: str = "",
+                 input_store: InputStore | None = None):
         self._url_error: StudioError | None = None
         try:
             self.base_url = normalize_url(base_url)
@@ -123,9 +124,11 @@ class ComfyProvider:
         self.model = model or workflow.DEFAULT_CHECKPOINT
         self.lost_server_grace_s = lost_server_grace_s
         self.input_store = input_store  # where the images named by a request's inputs are kept
-        self._client = ComfyClient(self.base_url) if self._url_error is None else None
+        self.server_name = server_name
+        self._client = ComfyClient(self.base_url, connection=connection) if self._url_error is None else None
         self._object_info: dict[str, Any] | None = None
         self._jobs: dict[str, _Job] = {}
+        self._late_cancels: set[asyncio.Task] = set()
 
     @property
     def client(self) -> ComfyClient:
@@ -542,7 +545,8 @@ class ComfyProvider:
         return JobImage(
             job.job_id, data, mime=mime, seed=seed, index=index,
             extra_text=(("prompt", json.dumps(job.graph, ensure_ascii=False)),),
-            info=(("server", self.base_url), ("prompt_id", job.prompt_id), ("comfy_filename", filename))
+            info=(("server", f"{self.server_name} ({self.base_url})" if self.server_name else self.base_url),
+                  ("server_url", self.base_url), ("prompt_id", job.prompt_id), ("comfy_filename", filename))
                  # Digests only: the images themselves stay in the input store.
                  + ((("inputs", job.inputs.to_dict()),) if job.inputs is not None and not job.inputs.empty else ()),
         )
