@@ -9,17 +9,12 @@ with Pillow (its pose and facing follow the prompt words), in a throw-away data 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import AsyncIterator
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots_common import run_shots, shot_core, shot_tasks, wait_until  # also puts the project on sys.path
 
 from PIL import Image, ImageDraw  # noqa: E402
 
@@ -103,25 +98,18 @@ class FigureProvider:
         pass
 
 
-async def wait_until(cond, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
-
-
 async def shoot(out: Path) -> list[Path]:
+    async with shot_core() as core, shot_tasks() as tasks:
+        provider = FigureProvider()
+        core.jobs.provider_for = lambda service: provider
+        return await _shoot(core, tasks, provider, out)
+
+
+async def _shoot(core, tasks, provider: FigureProvider, out: Path) -> list[Path]:
     from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-    from studio_core.app_core import StudioCore
-    from studio_core.paths import AppPaths
     from studio_gui.sprites.frames_panel import FrameSettings, FramesPanel
-    from studio_gui.tasks import TaskOwner
 
-    home = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    core = await StudioCore.open(AppPaths.portable(home), use_keyring=False)
-    provider = FigureProvider()
-    core.jobs.provider_for = lambda service: provider
-    tasks = TaskOwner()
     host = QWidget()
     host.setFixedWidth(WIDTH)
     lay = QVBoxLayout(host)
@@ -190,14 +178,10 @@ async def shoot(out: Path) -> list[Path]:
             dlg.close()
             await dlg.tasks.cancel_all()
         host.close()
-        await tasks.cancel_all()
-        await core.aclose()
     return shots
 
 
 def main() -> int:
-    from shots_common import run_shots
-
     return run_shots(shoot, __doc__)
 
 

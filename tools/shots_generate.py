@@ -10,17 +10,12 @@ platform's fonts and style.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import AsyncIterator
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots_common import run_shots, save, shot_core, shot_window, wait_until  # also puts the project on sys.path
 
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
@@ -128,79 +123,60 @@ class ScriptedProvider:
         pass
 
 
-async def wait_until(cond, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
+async def shoot(out: Path) -> list[Path]:
+    async with shot_core() as core:
+        provider = ScriptedProvider()
+        core.jobs.provider_for = lambda service: provider
+        async with shot_window(core, 1360, 860) as window:
+            return await _shoot(core, window, provider, out)
 
 
-async def shoot(app, out: Path) -> list[Path]:
-    from studio_core.app_core import StudioCore
-    from studio_core.paths import AppPaths
-    from studio_gui.main_window import MainWindow
-
-    home = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    core = await StudioCore.open(AppPaths.portable(home), use_keyring=False)
-    provider = ScriptedProvider()
-    core.jobs.provider_for = lambda service: provider
-    window = MainWindow(core)
-    window.resize(1360, 860)
-    window.show()
-    await window.started()
+async def _shoot(core, window, provider: ScriptedProvider, out: Path) -> list[Path]:
     tab = window.generate_tab
     shots: list[Path] = []
 
     async def grab(name: str) -> None:
         await asyncio.sleep(0.3)
-        path = out / f"generate-{name}.png"
-        window.grab().save(str(path))
-        shots.append(path)
+        shots.append(save(window, out / f"generate-{name}.png"))
 
-    try:
-        await grab("1-idle")
+    await grab("1-idle")
 
-        tab.prompt_panel.prompt.setPlainText("a red health potion in a round glass bottle with a cork, "
-                                             "game item icon, centered, plain background")
-        tab.basic_settings.steps_box.setValue(20)
-        provider.hold_at = 14
-        tab.generate()
-        await asyncio.wait_for(provider.held.wait(), 10)
-        tab.prompt_panel.prompt.setPlainText("a blue gem, game item icon")
-        tab.generate()
-        tab.prompt_panel.prompt.setPlainText("a gold coin, game pickup icon")
-        tab.generate()
-        await asyncio.sleep(1.2)  # let elapsed tick and the preview decode
-        await grab("2-progress")
+    tab.prompt_panel.prompt.setPlainText("a red health potion in a round glass bottle with a cork, "
+                                         "game item icon, centered, plain background")
+    tab.basic_settings.steps_box.setValue(20)
+    provider.hold_at = 14
+    tab.generate()
+    await asyncio.wait_for(provider.held.wait(), 10)
+    tab.prompt_panel.prompt.setPlainText("a blue gem, game item icon")
+    tab.generate()
+    tab.prompt_panel.prompt.setPlainText("a gold coin, game pickup icon")
+    tab.generate()
+    await asyncio.sleep(1.2)  # let elapsed tick and the preview decode
+    await grab("2-progress")
 
-        provider.hold_at = None
-        provider.release.set()
-        await wait_until(lambda: not core.jobs.busy, timeout=20)
-        tab.prompt_panel.prompt.setPlainText("a cute green slime monster with big eyes, game enemy sprite")
-        tab.generate()
-        await wait_until(lambda: not core.jobs.busy and tab.results_model.rowCount() == 4, timeout=20)
-        await grab("3-results")
+    provider.hold_at = None
+    provider.release.set()
+    await wait_until(lambda: not core.jobs.busy, timeout=20)
+    tab.prompt_panel.prompt.setPlainText("a cute green slime monster with big eyes, game enemy sprite")
+    tab.generate()
+    await wait_until(lambda: not core.jobs.busy and tab.results_model.rowCount() == 4, timeout=20)
+    await grab("3-results")
 
-        tab.prompt_panel.prompt.setPlainText("a knight " * 230)
-        await grab("4-too-long")
+    tab.prompt_panel.prompt.setPlainText("a knight " * 230)
+    await grab("4-too-long")
 
-        tab.prompt_panel.prompt.setPlainText("a wooden treasure chest, game item icon")
-        provider.fail_next = ProviderUnavailable(
-            "ConnectError: [Errno 111] Connection refused (http://127.0.0.1:8188/prompt)",
-            user_message="ComfyUI is not running at 127.0.0.1:8188. Start ComfyUI, or pick a cloud service.")
-        tab.generate()
-        await wait_until(lambda: tab.error_area.isVisible(), timeout=10)
-        tab.error_area.details_button.setChecked(True)
-        await grab("5-error")
-    finally:
-        window.close()
-        await window.tasks.cancel_all()
-        await core.aclose()
+    tab.prompt_panel.prompt.setPlainText("a wooden treasure chest, game item icon")
+    provider.fail_next = ProviderUnavailable(
+        "ConnectError: [Errno 111] Connection refused (http://127.0.0.1:8188/prompt)",
+        user_message="ComfyUI is not running at 127.0.0.1:8188. Start ComfyUI, or pick a cloud service.")
+    tab.generate()
+    await wait_until(lambda: tab.error_area.isVisible(), timeout=10)
+    tab.error_area.details_button.setChecked(True)
+    await grab("5-error")
     return shots
 
 
 def main() -> int:
-    from shots_common import run_shots
-
     return run_shots(shoot, __doc__)
 
 

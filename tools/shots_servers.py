@@ -8,33 +8,23 @@ running), a laptop that may be switched off (idle), a LAN server behind a token 
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
-import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shots_common import closed_url, run_shots, save, shot_core, shot_tasks
 
 
 async def shoot(out: Path) -> list[Path]:
-    from studio_core.app_core import StudioCore
-    from studio_core.paths import AppPaths
     from studio_core.pool.server_list import entries_to_settings
     from studio_core.pool.servers import ServerSpec, runpod_endpoint
     from studio_gui.settings_dialog import SettingsDialog
-    from studio_gui.tasks import TaskOwner
     from tests.comfy_fake_server import FakeComfyServer
 
-    home = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    core = await StudioCore.open(AppPaths.portable(home), use_keyring=False)
-    tasks = TaskOwner()
     shots: list[Path] = []
-    try:
+    async with shot_core() as core, shot_tasks() as tasks:
         async with FakeComfyServer() as fake:
             specs = [ServerSpec(id="my-pc", name="my PC", url=fake.url),
-                     ServerSpec(id="laptop", name="the laptop", url=_closed_port(), may_be_off=True),
-                     ServerSpec(id="lan", name="GPU box (LAN)", url=_closed_port().replace("http", "https"),
+                     ServerSpec(id="laptop", name="the laptop", url=closed_url(), may_be_off=True),
+                     ServerSpec(id="lan", name="GPU box (LAN)", url=closed_url("https"),
                                 uses_auth=True, trusted_cert_sha256="ab" * 32, running_slots=2),
                      runpod_endpoint("runpod", "RunPod A40", "abc123xyz", workers=3,
                                      models=("flux1-dev-fp8.safetensors",), price_per_s=0.00044)]
@@ -51,39 +41,22 @@ async def shoot(out: Path) -> list[Path]:
                 if page.refresh_button.isEnabled() and "running" in page.list.item(0).text():
                     break
             await asyncio.sleep(0.2)
-            shots.append(_save(dlg, out / "servers-list.png"))
+            shots.append(save(dlg, out / "servers-list.png"))
             page.list.setCurrentRow(2)
             editor = page.open_editor(page._selected())
             editor.resize(640, 620)
             await asyncio.sleep(0.1)
-            shots.append(_save(editor, out / "servers-edit.png"))
+            shots.append(save(editor, out / "servers-edit.png"))
             editor.url.setText("ftp://nas:8188")
             editor._on_save()
             await asyncio.sleep(0.1)
-            shots.append(_save(editor, out / "servers-edit-bad-address.png"))
+            shots.append(save(editor, out / "servers-edit-bad-address.png"))
             editor.reject()
             dlg.close()
-    finally:
-        await tasks.cancel_all()
-        await core.aclose()
     return shots
 
 
-def _closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-def _save(widget, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(path))
-    return path
-
-
 def main() -> int:
-    from shots_common import run_shots
-
     return run_shots(shoot, __doc__)
 
 

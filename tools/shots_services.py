@@ -9,15 +9,10 @@ unreachable, error, not installed, and a connection test that fails and then pas
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from shots_common import run_shots, save, shot_core, shot_window
 
 from studio_core.errors import DependencyMissing  # noqa: E402
 from studio_core.models import ModelInfo, ProviderStatus, ServiceState  # noqa: E402
@@ -61,13 +56,13 @@ STATUSES: dict[str, ProviderStatus | BaseException] = {
 
 
 async def shoot(out: Path) -> list[Path]:
-    from studio_core.app_core import StudioCore
-    from studio_core.paths import AppPaths
-    from studio_gui.main_window import MainWindow
+    async with shot_core() as core:
+        return await _shoot(core, out)
+
+
+async def _shoot(core, out: Path) -> list[Path]:
     from studio_gui.settings_dialog import SettingsDialog
 
-    home = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    core = await StudioCore.open(AppPaths.portable(home), use_keyring=False)
     stand_ins = {sid: StandIn(sid, st) for sid, st in STATUSES.items() if isinstance(st, ProviderStatus)}
 
     def provider(sid: str):
@@ -84,14 +79,10 @@ async def shoot(out: Path) -> list[Path]:
     provider_pages.module_problem = lambda info: real_problem(info) if info.id == "azure" else ""
     core.settings.update(selected_service="huggingface", fallback_services=("openai", "comfyui"))
     shots: list[Path] = []
-    window = MainWindow(core)
-    try:
-        window.resize(1280, 800)
-        window.show()
-        await window.started()
+    async with shot_window(core, 1280, 800) as window:
         await _settle(window)
-        shots.append(_save(window.services, out / "services-selector.png"))
-        shots.append(_save(window, out / "services-main-window.png"))
+        shots.append(save(window.services, out / "services-selector.png"))
+        shots.append(save(window, out / "services-main-window.png"))
 
         dlg = SettingsDialog(core, tasks=window.tasks, parent=window, page="Services", provider="openai")
         dlg.resize(820, 600)
@@ -103,12 +94,12 @@ async def shoot(out: Path) -> list[Path]:
             ServiceState.error, "OpenAI rejected the key or credentials (401). Check them in Settings.")
         await page.test_connection()
         await _settle(window)
-        shots.append(_save(dlg, out / "provider-openai-test-failed.png"))
+        shots.append(save(dlg, out / "provider-openai-test-failed.png"))
         stand_ins["openai"].status = ProviderStatus(
             ServiceState.ready, "Key accepted; gpt-image-1.5 is available to this account.")
         await page.test_connection()
         await _settle(window)
-        shots.append(_save(dlg, out / "provider-openai-test-passed.png"))
+        shots.append(save(dlg, out / "provider-openai-test-passed.png"))
 
         dlg.tabs.currentWidget().show_provider("azure")
         azure = dlg.tabs.currentWidget().page("azure")
@@ -116,16 +107,12 @@ async def shoot(out: Path) -> list[Path]:
         azure.inputs["api_version"].setText("yesterday")
         await azure.save()
         await _settle(window)
-        shots.append(_save(dlg, out / "provider-azure-validation.png"))
+        shots.append(save(dlg, out / "provider-azure-validation.png"))
 
         dlg.tabs.setCurrentIndex([dlg.tabs.tabText(i) for i in range(dlg.tabs.count())].index("Fallback"))
         await _settle(window)
-        shots.append(_save(dlg, out / "settings-fallback.png"))
+        shots.append(save(dlg, out / "settings-fallback.png"))
         dlg.close()
-    finally:
-        window.close()
-        await window.tasks.cancel_all()
-        await core.aclose()
     return shots
 
 
@@ -137,15 +124,7 @@ async def _settle(window) -> None:
     await asyncio.sleep(0.1)
 
 
-def _save(widget, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(path))
-    return path
-
-
 def main() -> int:
-    from shots_common import run_shots
-
     return run_shots(shoot, __doc__)
 
 
