@@ -95,3 +95,23 @@ def core(loop, paths):
     c = loop.run_until_complete(StudioCore.open(paths))
     yield c
     loop.run_until_complete(c.aclose())
+
+
+@pytest.fixture
+def window(qtbot, core, qapp):
+    """The main window on the test's core, shown; closed at the end without a question,
+    unless the test closed it. As in app.main, its closing must not quit Qt (and stop the
+    loop) under a test."""
+    from studio_gui.main_window import MainWindow
+
+    was = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
+    w = MainWindow(core)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.isVisible():
+        w.close_without_asking("cancel")
+        w.close()
+    qapp.processEvents()
+    qapp.setQuitOnLastWindowClosed(was)

@@ -38,24 +38,6 @@ def running_job(core, loop, monkeypatch):
     return prov, job_id
 
 
-@pytest.fixture
-def window(qtbot, core, qapp):
-    from studio_gui.main_window import MainWindow
-
-    # As in app.main: the window closing must not quit Qt (and stop the loop) under a test.
-    was = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    w = MainWindow(core)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.isVisible():
-        w.close_without_asking(CANCEL)
-        w.close()
-    qapp.processEvents()
-    qapp.setQuitOnLastWindowClosed(was)
-
-
 def queue_file_ids(core) -> list[str]:
     path = core.queue_store.path
     if not path.exists():

@@ -4,27 +4,10 @@ the user (issue 12, "nothing lost")."""
 
 from __future__ import annotations
 
-import pytest
-
 from studio_core.models import GenerationRequest, JobImage
 from studio_core.queue_store import WaitingJob
 from tests.fakes import FakeProvider, png_bytes
 from tests.gui.conftest import wait_until
-
-
-@pytest.fixture
-def window(qtbot, core, qapp):
-    from studio_gui.main_window import MainWindow
-
-    was = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    w = MainWindow(core)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close_without_asking("cancel")
-    w.close()
-    qapp.setQuitOnLastWindowClosed(was)
 
 
 def restore_two(core) -> list[WaitingJob]:

@@ -14,20 +14,6 @@ from tests.fakes import FakeProvider
 from tests.gui.conftest import wait_until
 
 
-@pytest.fixture
-def window(qtbot, core, qapp):
-    from studio_gui.main_window import MainWindow
-
-    was = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    w = MainWindow(core)
-    qtbot.addWidget(w)
-    yield w
-    w.close_without_asking("cancel")
-    w.close()
-    qapp.setQuitOnLastWindowClosed(was)
-
-
 class FailsOn(FakeProvider):
     def __init__(self, marker: str, **kw):
         super().__init__(**kw)
