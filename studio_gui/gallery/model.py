@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
 import shiboken6
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
 from studio_core.storage.index import ImageIndex
@@ -33,15 +42,27 @@ RecordRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2  # absolute path as str
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3  # "ready" | "loading" | "broken"
 FIRST_PAGE = 160  # rows in the first round trip (with the COUNT): a screen or two, fast
-PAGE = 500  # rows per page fetched on demand
-MAX_PAGES = 8  # pages of records kept; older ones are dropped (and fetched again if shown)
+# Rows per page fetched on demand: a few screens. A scroll-bar drag needs a new page almost
+# every frame and shows ~50 rows of each; 500-row pages had the index thread building ten
+# times the records shown, holding the GIL the GUI thread needs to paint.
+PAGE = 200
+MAX_PAGES = 20  # pages of records kept; older ones are dropped (and fetched again if shown)
 PREFETCH = 60  # rows: serving a row this close to a loaded page's end fetches the next page
 # Page fetches in flight at once. A scroll-bar drag asks for a new page every frame; each
-# fetch turns hundreds of rows into records on the index thread, holding the GIL the GUI
-# thread needs to paint. Beyond this, only the newest row asked for is remembered and
-# fetched when a fetch returns, so the screens flown past are never loaded at all.
-MAX_IN_FLIGHT = 2
+# fetch turns rows into records on the index thread, holding the GIL the GUI thread needs
+# to paint. Beyond this, only the newest row asked for is remembered and fetched when a
+# fetch returns, so the screens flown past are never loaded at all. One: the index has one
+# worker, so a second fetch would only queue behind the first and answer a stale screen.
+MAX_IN_FLIGHT = 1
 FIRST_THUMBS = 60  # thumbnails of the first screen requested with the first page
+# Rows that arrived are announced (dataChanged) at most once per frame, and only those the
+# view was actually shown a placeholder for: QListView walks every row of a dataChanged
+# range, calling into Python (index → rowCount) several times per row.
+FRAME_MS = 16
+# While the user scrolls (and this long after), the index's background rescan waits: its
+# Python on another thread would make each of Qt's calls into Python wait for the GIL.
+HOLD_BACKGROUND_S = 0.5
+SERVED_LIMIT = 4096  # placeholder rows remembered; beyond, those no fetch will answer are forgotten
 
 _placeholders: dict[tuple[int, str], QPixmap] = {}
 
@@ -79,12 +100,24 @@ def thumb_key(rec: ImageRecord) -> Hashable:
 class _Page:
     """Consecutive loaded records from row ``start`` on (a page, possibly grown or cut by edits)."""
 
-    __slots__ = ("start", "recs", "used")
+    __slots__ = ("start", "recs", "used", "keys")
 
     def __init__(self, start: int, recs: list[ImageRecord], used: int):
         self.start = start
         self.recs = recs
         self.used = used
+        # Thumbnail key → offsets, built on first use and dropped when ``recs`` change. Per
+        # page, so a page arriving mid-drag does not cost a map over every loaded record.
+        self.keys: dict[Hashable, list[int]] | None = None
+
+    def rows_of(self, key: Hashable) -> list[int]:
+        if self.keys is None:
+            m: dict[Hashable, list[int]] = {}
+            for i, r in enumerate(self.recs):
+                m.setdefault(thumb_key(r), []).append(i)
+            self.keys = m
+        offsets = self.keys.get(key)
+        return [self.start + i for i in offsets] if offsets else []
 
     @property
     def end(self) -> int:
@@ -124,11 +157,17 @@ class GalleryModel(QAbstractListModel):
         self._wanted: int | None = None  # the newest row asked for while MAX_IN_FLIGHT were out
         self._fetches: set[asyncio.Task] = set()
         self._row_of_id: dict[int, int] | None = None
-        self._rows_of_key: dict[Hashable, list[int]] | None = None
         self._query_task: asyncio.Task | None = None
         self._generation = 0  # a new query
         self._epoch = 0  # any change of row numbering (insert, remove, reset)
         self.pages_fetched = 0  # for tests and the benchmark
+        self._hold_background = getattr(index, "hold_background", None)  # absent on test doubles
+        self._served: set[int] = set()  # rows shown as placeholders, waiting for their page
+        self._dirty: list[tuple[int, int]] = []  # row ranges [first, end) to announce next frame
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(FRAME_MS)
+        self._flush.timeout.connect(self._flush_dirty)
         loader.ready.connect(self._on_thumbnail_ready)
         loader.ready_many.connect(self._on_thumbnails_ready)
         self._unsubscribe: list[tuple[list, Any]] = []
@@ -165,6 +204,7 @@ class GalleryModel(QAbstractListModel):
             return None
         page = self._page_of(row)
         if page is None:
+            self._remember_served(row)
             self._request(row)
             if role == Qt.ItemDataRole.DecorationRole:
                 return placeholder(self.loader.px)
@@ -247,6 +287,7 @@ class GalleryModel(QAbstractListModel):
         """Fetch the page around ``row`` unless it is on its way (the `pending` pattern)."""
         if self._static or self.image_index is None or self._query_task is not None:
             return
+        self.note_scrolling()
         start = row - row % self.page_size
         end = min(start + self.page_size, self._total)
         for p in self._pages:  # only the part not loaded yet
@@ -266,6 +307,11 @@ class GalleryModel(QAbstractListModel):
         task = self.tasks.spawn(self._fetch(start, end - start, self._generation, self._epoch), name="gallery-page")
         self._fetches.add(task)
         task.add_done_callback(self._fetches.discard)
+
+    def note_scrolling(self) -> None:
+        """The user is moving through the grid: the index's background work waits meanwhile."""
+        if self._hold_background is not None:
+            self._hold_background(HOLD_BACKGROUND_S)
 
     async def _fetch(self, start: int, count: int, generation: int, epoch: int) -> None:
         try:
@@ -293,16 +339,61 @@ class GalleryModel(QAbstractListModel):
         self._pending.pop(start, None)
         if epoch != self._epoch:
             # Rows moved while the page was on its way: let the view ask again.
-            self._emit_rows_changed(start, start + count)
+            self._mark_dirty(start, start + count)
             return
         self.pages_fetched += 1
         self._store(start, recs)
-        self._emit_rows_changed(start, start + len(recs))
+        self._repaint_served(start, start + len(recs))
 
-    def _emit_rows_changed(self, first: int, end: int) -> None:
-        end = min(end, self._total)
-        if first < end:
+    def _remember_served(self, row: int) -> None:
+        if row in self._served:
+            return
+        if len(self._served) >= SERVED_LIMIT:
+            # Rows a drag flew past: no fetch will bring them, and if they come back into view
+            # the view asks for them again.
+            wanted, near = self._wanted, self.page_size
+            self._served = {r for r in self._served
+                            if any(s <= r < e for s, e in self._pending.items())
+                            or (wanted is not None and abs(r - wanted) < near)}
+        self._served.add(row)
+
+    def _repaint_served(self, first: int, end: int) -> None:
+        """Announce the rows of ``first`` … ``end - 1`` that were painted as placeholders."""
+        if len(self._served) < end - first:
+            rows = [r for r in self._served if first <= r < end]
+        else:
+            rows = [r for r in range(first, end) if r in self._served]
+        if rows:
+            self._served.difference_update(rows)
+            self._mark_dirty(min(rows), max(rows) + 1)
+
+    def _mark_dirty(self, first: int, end: int) -> None:
+        self._dirty.append((first, end))
+        if not self._flush.isActive():
+            self._flush.start()
+
+    def _flush_dirty(self) -> None:
+        """One dataChanged per run of dirty rows (ranges that touch are merged)."""
+        if not self._alive():
+            return
+        runs: list[list[int]] = []
+        for first, end in sorted(self._dirty):
+            end = min(end, self._total)
+            if first >= end:
+                continue
+            if runs and first <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], end)
+            else:
+                runs.append([first, end])
+        self._dirty.clear()
+        for first, end in runs:
             self.dataChanged.emit(self.index_for(first), self.index_for(end - 1))
+
+    def _forget_served(self) -> None:
+        """Row numbers changed: what was shown where is the view's to ask again."""
+        self._served.clear()
+        self._dirty.clear()
+        self._flush.stop()
 
     def _store(self, start: int, recs: list[ImageRecord]) -> None:
         if not recs:
@@ -384,6 +475,7 @@ class GalleryModel(QAbstractListModel):
         self._epoch += 1
         self._pending.clear()
         self._wanted = None
+        self._forget_served()
         for t in list(self._fetches):
             t.cancel()
         self.beginResetModel()
@@ -449,21 +541,14 @@ class GalleryModel(QAbstractListModel):
     # -- lookups ---------------------------------------------------------------------------
     def _lookups_changed(self) -> None:
         self._row_of_id = None
-        self._rows_of_key = None
 
     def _id_map(self) -> dict[int, int]:
         if self._row_of_id is None:
             self._row_of_id = {r.id: p.start + i for p in self._pages for i, r in enumerate(p.recs)}
         return self._row_of_id
 
-    def _key_map(self) -> dict[Hashable, list[int]]:
-        if self._rows_of_key is None:
-            m: dict[Hashable, list[int]] = {}
-            for p in self._pages:
-                for i, r in enumerate(p.recs):
-                    m.setdefault(thumb_key(r), []).append(p.start + i)
-            self._rows_of_key = m
-        return self._rows_of_key
+    def _rows_of_key(self, key: Hashable) -> list[int]:
+        return [r for p in self._pages for r in p.rows_of(key)]
 
     def record(self, row: int) -> ImageRecord | None:
         """The record of ``row`` if its page is loaded (no request, no I/O)."""
@@ -484,13 +569,12 @@ class GalleryModel(QAbstractListModel):
 
     # -- live changes ----------------------------------------------------------------------
     def _on_thumbnail_ready(self, key: Hashable) -> None:
-        for row in self._key_map().get(key, ()):
+        for row in self._rows_of_key(key):
             idx = self.index_for(row)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
     def _on_thumbnails_ready(self, keys: Sequence[Hashable]) -> None:
-        km = self._key_map()
-        rows = [r for k in keys for r in km.get(k, ())]
+        rows = [r for k in keys for r in self._rows_of_key(k)]
         if rows:  # one signal, one repaint for a batch
             self.dataChanged.emit(self.index_for(min(rows)), self.index_for(max(rows)),
                                   [Qt.ItemDataRole.DecorationRole])
@@ -557,10 +641,12 @@ class GalleryModel(QAbstractListModel):
     def _insert_at(self, row: int, rec: ImageRecord) -> None:
         self.beginInsertRows(QModelIndex(), row, row)
         self._epoch += 1
+        self._forget_served()
         target = next((p for p in self._pages if p.start <= row <= p.end), None)
         for p in self._pages:
             if p is target:
                 p.recs.insert(row - p.start, rec)
+                p.keys = None
             elif p.start >= row:
                 p.start += 1  # later pages shift down by one
         if target is None:  # the record is at hand: keep it as a page of one
@@ -609,6 +695,7 @@ class GalleryModel(QAbstractListModel):
         n = last - first + 1
         self.beginRemoveRows(QModelIndex(), first, last)
         self._epoch += 1
+        self._forget_served()
         out = []
         for p in self._pages:
             if p.end <= first:
@@ -619,6 +706,7 @@ class GalleryModel(QAbstractListModel):
             else:
                 lo, hi = max(first, p.start) - p.start, min(last + 1, p.end) - p.start
                 del p.recs[lo:hi]
+                p.keys = None
                 p.start = min(p.start, first)
                 if p.recs:
                     out.append(p)
@@ -655,6 +743,6 @@ class GalleryModel(QAbstractListModel):
         page = self._page_of(row)
         assert page is not None
         page.recs[row - page.start] = rec
-        self._rows_of_key = None
+        page.keys = None
         idx = self.index_for(row)
         self.dataChanged.emit(idx, idx)

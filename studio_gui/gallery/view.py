@@ -179,6 +179,13 @@ class GalleryView(QListView):
         self.destroyed.connect(lambda *_, st=self.drag_staging: st.close() if st else None)
         self._stage_timer = QTimer(self, singleShot=True, interval=0)  # one staging per burst of changes
         self._stage_timer.timeout.connect(self.prepare_drag)
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+
+    def _on_scrolled(self, _value: int) -> None:
+        # Even through loaded pages: painting while a rescan runs Python elsewhere stalls.
+        m = self.gallery_model()
+        if m is not None:
+            m.note_scrolling()
 
     def gallery_model(self) -> GalleryModel | None:
         m = self.model()
