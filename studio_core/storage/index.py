@@ -379,7 +379,7 @@ class ImageIndex:
     async def _quiet(self) -> None:
         """Wait while the user is scrolling the gallery (see :meth:`hold_background`)."""
         while (left := self.pacer.busy_for()) > 0:
-            await asyncio.sleep(left)
+            await asyncio.sleep(min(left, 0.05))  # a release ends the wait early
 
     def hold_background(self, seconds: float = 0.5) -> None:
         """The user is looking through the gallery: background work (the reconcile) waits

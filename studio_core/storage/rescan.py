@@ -64,6 +64,10 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         self.busy_until = max(self.busy_until, time.monotonic() + seconds)
 
+    def release(self) -> None:
+        """The foreground is idle now (e.g. the gallery closed): background work goes on."""
+        self.busy_until = 0.0
+
     def busy_for(self) -> float:
         return max(0.0, self.busy_until - time.monotonic())
 

@@ -328,3 +328,80 @@ def test_fast_scroll_fetches_only_the_newest_pages(qapp, tmp_path, loop):
     finally:
         m.detach()
         loader.close()
+
+
+class _HeldIndex(_SlowIndex):
+    """A slow index that records when the gallery asks background work to wait."""
+
+    def __init__(self, total: int):
+        super().__init__(total)
+        self.holds: list[float] = []
+
+    def hold_background(self, seconds: float) -> None:
+        self.holds.append(seconds)
+
+
+def test_a_page_announces_only_the_rows_shown_as_placeholders(qapp, tmp_path, loop):
+    """QListView walks every row of a dataChanged range (calls into Python for each), so an
+    arriving page names only the rows the view painted as placeholders, in one signal."""
+    index = _SlowIndex(1000)
+    loader = ThumbnailLoader(tmp_path, capacity=10)
+    m = GalleryModel(index, loader, tasks=TaskOwner(), images_root=tmp_path, live=False)
+    try:
+        m.page_size = 100
+        loop.run_until_complete(m.set_query(ImageQuery()))
+        changed = []
+        m.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row())))
+        for row in (7, 3, 5):  # a screen's tiles painted before their page is in
+            m.index(row, 0).data(Qt.ItemDataRole.DecorationRole)
+        index.gate.set()
+        loop.run_until_complete(wait_until(lambda: not m.fetching and changed))
+        loop.run_until_complete(asyncio.sleep(0.05))  # anything else would come within a frame
+        assert changed == [(3, 7)] and m.record(50) is not None  # the whole page is loaded
+    finally:
+        m.detach()
+        loader.close()
+
+
+def test_scrolling_holds_the_background_rescan(qapp, tmp_path, loop):
+    from studio_gui.gallery.view import GalleryView
+
+    index = _HeldIndex(5000)
+    index.gate.set()
+    loader = ThumbnailLoader(tmp_path, capacity=10)
+    m = GalleryModel(index, loader, tasks=TaskOwner(), images_root=tmp_path, live=False)
+    view = GalleryView(thumb=64)
+    try:
+        loop.run_until_complete(m.set_query(ImageQuery()))
+        m.index(2500, 0).data()  # a row whose page must be fetched: the user is scrolling
+        assert index.holds and all(s > 0 for s in index.holds)
+        index.holds.clear()
+        loop.run_until_complete(wait_until(lambda: not m.fetching))
+        view.setModel(m)
+        view.resize(400, 300)
+        sb = view.verticalScrollBar()
+        sb.setRange(0, 1000)  # not shown (closing a shown top-level would quit the test's loop)
+        index.holds.clear()
+        sb.setValue(sb.singleStep())  # a wheel step within the loaded first page
+        assert index.holds  # moving through loaded rows counts too
+    finally:
+        view.deleteLater()
+        m.detach()
+        loader.close()
+
+
+def test_thumbnail_rows_follow_inserted_rows(qapp, paths, loop):
+    loader = ThumbnailLoader(paths.thumbnails, capacity=5)
+    try:
+        m = GalleryModel(None, loader, tasks=TaskOwner(), images_root=paths.images)
+        records = recs(5)
+        m.set_records(records)
+        changed = []
+        m.dataChanged.connect(lambda a, b, roles: changed.append((a.row(), b.row())))
+        m._on_thumbnail_ready(thumb_key(records[2]))
+        m.insert_record(ImageRecord(id=99, path="new.png", prompt="newest", created_ts=5000.0))
+        m._on_thumbnail_ready(thumb_key(records[2]))
+        m._on_thumbnails_ready([thumb_key(records[4]), thumb_key(records[0])])
+        assert changed == [(2, 2), (3, 3), (1, 5)]
+    finally:
+        loader.close()
