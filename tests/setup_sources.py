@@ -18,7 +18,7 @@ import sys
 import zlib
 from pathlib import Path
 
-from tests.setup_fakes import SERVER_MAIN
+from tests.setup_fakes import BROKEN_MAIN, SERVER_MAIN
 
 TOP = "ComfyUI_windows_portable"
 PORTABLE_TORCH = "2.14.1+portable"
@@ -31,13 +31,15 @@ PYTHONPATH="$here/Lib/site-packages" exec "{python}" "$@"
 '''
 
 
-def portable_tree(root: Path, version: str = "0.0.9-portable", *, filler: bytes = b"") -> Path:
+def portable_tree(root: Path, version: str = "0.0.9-portable", *, filler: bytes = b"", broken: bool = False) -> Path:
     """The portable layout under ``root/TOP`` on disk (files with their modes, for py7zr to record)."""
     top = root / TOP
     files = {
         "python_embeded/python.exe": LAUNCHER.format(python=getattr(sys, "_base_executable", None) or sys.executable),
         "python_embeded/Lib/site-packages/torch/__init__.py": f"__version__ = {PORTABLE_TORCH!r}\n",
-        "ComfyUI/main.py": SERVER_MAIN.format(version=version),
+        "ComfyUI/main.py": BROKEN_MAIN if broken else SERVER_MAIN.format(version=version),
+        "ComfyUI/models/configs/v1-inference.yaml": f"# config as of {version}\n",
+        "ComfyUI/custom_nodes/websocket_image_save.py": f"# example node {version}\n",
         "ComfyUI/nodes.py": "# nodes\n" * 50,
         "ComfyUI/comfy/__init__.py": "",
         "ComfyUI/models/checkpoints/put_checkpoints_here": "",
@@ -55,12 +57,13 @@ def portable_tree(root: Path, version: str = "0.0.9-portable", *, filler: bytes 
     return top
 
 
-def portable_7z(work: Path, *, filler: bytes = b"", extra: dict[str, bytes] | None = None) -> bytes:
+def portable_7z(work: Path, *, filler: bytes = b"", extra: dict[str, bytes] | None = None,
+                version: str = "0.0.9-portable", broken: bool = False) -> bytes:
     import py7zr
 
-    src = work / "portable-src"
-    top = portable_tree(src, filler=filler)
-    out = work / "portable.7z"
+    src = work / f"portable-src-{version}{'-broken' if broken else ''}"
+    top = portable_tree(src, version, filler=filler, broken=broken)
+    out = src.with_suffix(".7z")
     with py7zr.SevenZipFile(out, "w") as z:
         z.set_encoded_header_mode(False)  # names stay readable in the header (with_traversal edits them)
         for path in sorted(top.rglob("*")):
@@ -117,4 +120,17 @@ def move_tag(work: Path, bare: Path, tag: str) -> str:
     git("commit", "-q", "-am", "not the release", cwd=src)
     git("tag", "-f", tag, cwd=src)
     git("push", "-q", "--force", str(bare), f"refs/tags/{tag}", cwd=src)
+    return git("rev-parse", "HEAD", cwd=src)
+
+
+def git_release(work: Path, bare: Path, tag: str, version: str, *, requirements: str | None = None) -> str:
+    """The next release in the repo ``git_repo`` made: main.py answers ``version``, tagged ``tag`` and pushed."""
+    src = work / "git-src"
+    (src / "main.py").write_text(SERVER_MAIN.format(version=version))
+    (src / "nodes.py").write_text(f"# nodes of {version}\n")
+    if requirements is not None:
+        (src / "requirements.txt").write_text(requirements)
+    git("commit", "-q", "-am", f"release {version}", cwd=src)
+    git("tag", tag, cwd=src)
+    git("push", "-q", str(bare), f"refs/tags/{tag}", cwd=src)
     return git("rev-parse", "HEAD", cwd=src)

@@ -143,6 +143,25 @@ class Catalog:
         i = versions.index(version)
         return self.releases[i + 1] if i + 1 < len(self.releases) else None
 
+    def next_for(self, version: str, kind: str = "zip", build: str = "nvidia") -> ComfyRelease | None:
+        """The next pinned release an install from source ``kind`` can move to; None when there is none.
+
+        A zip install gets the very next release (update says in words when it has no archive);
+        a portable or git install skips releases pinned without its own source, since only that
+        source keeps its layout (python_embeded, or the .git folder) right.
+        """
+        versions = [r.version for r in self.releases]
+        if version not in versions:
+            return None
+        later = self.releases[versions.index(version) + 1:]
+        if kind == "zip":
+            return later[0] if later else None
+        if kind == "portable":
+            return next((r for r in later if r.portable_build(build) is not None), None)
+        if kind == "git":
+            return next((r for r in later if r.git is not None), None)
+        return None
+
     def model(self, model_id: str) -> ModelChoice | None:
         return next((m for m in self.models if m.id == model_id), None)
 

@@ -198,6 +198,27 @@ class Downloads:
                 log.exception("setup progress listener failed")
 
 
+async def unpack_7z(part: Path, dest: Path, name: str, emit: Callable[[SetupEvent], None]) -> dict[str, str]:
+    """Unpack a portable .7z in a thread with progress events; a cancel stops it before the caller cleans up."""
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+
+    def on_progress(done: int, total: int) -> None:  # a worker thread: hop onto the loop
+        loop.call_soon_threadsafe(emit, UnpackProgress(name, done, total))
+
+    job = asyncio.ensure_future(asyncio.to_thread(archive7z.unpack, part, dest, on_progress=on_progress, stop=stop))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        # The thread can't be cancelled; it stops at its next write, and only then may the
+        # staging folder it writes into be removed.
+        stop.set()
+        await asyncio.wait([job])
+        if not job.cancelled():
+            job.exception()
+        raise
+
+
 class Installer:
     """Runs one plan. Use from the asyncio loop; cancel the task to stop (nothing is left)."""
 
@@ -315,24 +336,7 @@ class Installer:
         return await asyncio.to_thread(archive.unpack, part, comfy)
 
     async def _unpack_7z(self, part: Path, dest: Path, name: str) -> dict[str, str]:
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-
-        def on_progress(done: int, total: int) -> None:  # a worker thread: hop onto the loop
-            loop.call_soon_threadsafe(self._emit, UnpackProgress(name, done, total))
-
-        job = asyncio.ensure_future(asyncio.to_thread(archive7z.unpack, part, dest, on_progress=on_progress,
-                                                      stop=stop))
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            # The thread can't be cancelled; it stops at its next write, and only then may the
-            # staging folder it writes into be removed.
-            stop.set()
-            await asyncio.wait([job])
-            if not job.cancelled():
-                job.exception()
-            raise
+        return await unpack_7z(part, dest, name, self._emit)
 
     def _move_into_place(self, comfy: Path) -> None:
         if self.folder.is_dir() and not any(self.folder.iterdir()):
@@ -429,12 +433,13 @@ async def repair(folder: str | Path, catalog: Catalog, *, env: PythonEnv | None 
 
 
 def update_offer(folder: str | Path, catalog: Catalog) -> ComfyRelease | None:
-    """The next pinned ComfyUI release for a finished install (with what changes); None if current. Blocking.
+    """The next pinned ComfyUI release this install can be updated to in place; None if current. Blocking.
 
-    Only installs from a release zip are updated in place; a portable or git install is
-    offered nothing here (update.update refuses it in words).
+    A portable install is offered only a release with its own portable build, a git install
+    only one with a pinned commit (Catalog.next_for).
     """
     manifest = read_manifest(folder)
-    if not manifest or str(manifest.get("source") or "zip") != "zip":
+    if not manifest:
         return None
-    return catalog.next_release(str(manifest.get("comfyui")))
+    return catalog.next_for(str(manifest.get("comfyui")), str(manifest.get("source") or "zip"),
+                            str(manifest.get("build") or "nvidia"))
