@@ -10,6 +10,7 @@ import logging
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QSplitter,
@@ -97,10 +98,17 @@ class MainWindow(QMainWindow):
         self.status.addWidget(self.status_label, 1)
         from studio_gui.services.spend import SpendLabel
 
-        from studio_gui.comfy_settings.health_panel import HealthStatusButton
-
-        self.comfy_health = HealthStatusButton(self.core, tasks=self.tasks)  # a click opens the health panel
-        self.status.addPermanentWidget(self.comfy_health)
+        # The ComfyUI health button (its module pulls in the hardware monitor) follows the
+        # first paint, like the tabs; this line keeps its place meanwhile. Asking for
+        # .comfy_health builds it at once.
+        self._comfy_health = None
+        self._health_slot = QWidget()
+        slot = QHBoxLayout(self._health_slot)
+        slot.setContentsMargins(0, 0, 0, 0)
+        self._health_placeholder = QLabel("ComfyUI: checking…")
+        self._health_placeholder.setEnabled(False)
+        slot.addWidget(self._health_placeholder)
+        self.status.addPermanentWidget(self._health_slot)
         self.spend = SpendLabel(self.core, tasks=self.tasks)
         self.status.addPermanentWidget(self.spend)
         self.setStatusBar(self.status)
@@ -150,6 +158,18 @@ class MainWindow(QMainWindow):
         return self._generate_tab
 
     @property
+    def comfy_health(self):
+        """The status bar's ComfyUI button (a click opens the health panel)."""
+        if self._comfy_health is None:
+            from studio_gui.comfy_settings.health_panel import HealthStatusButton
+
+            self._comfy_health = HealthStatusButton(self.core, tasks=self.tasks)
+            self._health_slot.layout().replaceWidget(self._health_placeholder, self._comfy_health)
+            self._health_placeholder.deleteLater()
+            self._health_placeholder = None
+        return self._comfy_health
+
+    @property
     def saved_tab(self):
         if self._saved_tab is None:
             from studio_gui.gallery.saved_tab import SavedTab
@@ -194,12 +214,17 @@ class MainWindow(QMainWindow):
         """Called once the window is shown: build the tabs, start background checks (never blocks)."""
         # The keys, the tabs' secondary parts and the background checks all wait for the
         # window's first paint (asyncio.sleep(0) alone resumed before it).
-        await self._first_paint_done()
+        await self.first_paint_done()
         # Read every key on a worker before any part starts: their checks and providers ask
         # for keys, and a keyring read on the GUI thread can block it for seconds. Until
         # then the service cards say "checking…".
-        await self.core.services.preload_secrets()
-        await self.core.ensure_index()
+        # The gallery index opens on its worker meanwhile: nothing before the first paint
+        # waits for it (the session grid is built after it, see GenerateTab.started).
+        index = asyncio.ensure_future(self.core.ensure_index())
+        try:
+            await self.core.services.preload_secrets()
+        finally:
+            await index
         self._started = True
         if not self.core.settings.current.first_run_done and not self.core.settings.existed:
             self._show_first_run()
@@ -224,7 +249,8 @@ class MainWindow(QMainWindow):
         # Set during the first paint pass; whoever waits resumes after it, children included.
         self._painted.set()
 
-    async def _first_paint_done(self) -> None:
+    async def first_paint_done(self) -> None:
+        """Returns once the shown window has painted (or after a bounded wait)."""
         if not self.isVisible():  # a window never shown (tests, tools) never paints
             return
         try:
@@ -256,9 +282,20 @@ class MainWindow(QMainWindow):
         done: asyncio.Future = asyncio.get_running_loop().create_future()
         job_id = ""
 
+        saved_images: list = []
+
         def on_saved(ev) -> None:
-            if ev.job_id == job_id and not done.done():
-                done.set_result(ev.saved)
+            if ev.job_id == job_id:
+                saved_images.append(ev.saved)
+
+        def on_finished(finished_id: str, _count: int) -> None:
+            # Wait for the job's end, not its first save: closing while it still runs
+            # would (rightly) ask what to do with the work in flight.
+            if finished_id == job_id and not done.done():
+                if saved_images:
+                    done.set_result(saved_images[0])
+                else:
+                    done.set_exception(RuntimeError("the job finished without a saved image"))
 
         def on_failed(failed_id: str, error: object) -> None:
             if failed_id == job_id and not done.done():
@@ -269,7 +306,8 @@ class MainWindow(QMainWindow):
                 done.set_exception(asyncio.CancelledError())
 
         bridge = bridge_for(self.core)
-        slots = ((bridge.job_saved, on_saved), (bridge.job_failed, on_failed), (bridge.job_cancelled, on_cancelled))
+        slots = ((bridge.job_saved, on_saved), (bridge.job_finished, on_finished), (bridge.job_failed, on_failed),
+                 (bridge.job_cancelled, on_cancelled))
         for signal, slot in slots:
             signal.connect(slot)
         try:
@@ -378,7 +416,7 @@ class MainWindow(QMainWindow):
                 return
             self.close_choice = KEEP
         self.ui = self.collect_ui_state()
-        for part in (self.services, self._generate_tab, self._saved_tab, self.spend, self.comfy_health):
+        for part in (self.services, self._generate_tab, self._saved_tab, self.spend, self._comfy_health):
             hook = getattr(part, "closing", None)
             if hook is not None:
                 hook()

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import html
 import logging
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -43,7 +44,6 @@ from studio_core.session import GenerationOrder
 from studio_core.settings import Settings
 from studio_gui.bridge import bridge_for
 from studio_gui.errors import present_error, user_text
-from studio_gui.gallery.session import connect_session_actions, session_grid
 from studio_gui.generate.error_area import ErrorArea
 from studio_gui.generate.progress_panel import ProgressPanel
 from studio_gui.generate.prompt_panel import PromptPanel, load_suggestions
@@ -85,6 +85,9 @@ class GenerateTab(QWidget):
         self._start_hooks: list[Callable[[], Awaitable[Any]]] = []
         self._problem_sources: list[Callable[[], str]] = []
         self._preparing: asyncio.Task | None = None  # pose images being drawn for a click
+        self._created_at = time.time()
+        self._results_model: Any = None
+        self._results_view: Any = None
         self._build()
         # Bound methods only: Qt drops each connection when this tab is deleted.
         self.bridge = bridge_for(core)
@@ -102,6 +105,8 @@ class GenerateTab(QWidget):
             from studio_gui.generate.extensions import part_builders
 
             self._pending_parts += part_builders(self)
+        if defer_sections:
+            self._pending_parts.append(("results", lambda: self._build_results()[0]))
         if defer_sections:
             self.generate_button.installEventFilter(self)
         else:
@@ -251,17 +256,14 @@ class GenerateTab(QWidget):
         now = QHBoxLayout()
         now.addWidget(self.progress.preview, 0, Qt.AlignmentFlag.AlignTop)
         now.addWidget(self.queue_view, 1)
-        # The Saved tab's model, delegate and view over this session's images: it fills
-        # itself from the gallery index (ImageIndexed on the bridge), so both grids stay alike.
-        self.results_model, self.results_view = session_grid(self.core, tasks=self.tasks, parent=self)
-        connect_session_actions(self.results_view, self.core, tasks=self.tasks, reuse=self.apply_request,
-                                report=self._show_action_error, send=self.send_image)
         results = QWidget()
         rl = QVBoxLayout(results)
         self._results_layout = rl
         rl.addLayout(now)
         rl.addWidget(QLabel("<b>THIS SESSION</b>"))
-        rl.addWidget(self.results_view, 1)
+        # Holds the session grid's place until it is built (see _build_results).
+        self._results_placeholder = QWidget()
+        rl.addWidget(self._results_placeholder, 1)
         self.results_hint = QLabel("Finished sprites appear here. Drag one into Godot, Unity, Aseprite or a folder.")
         self.results_hint.setWordWrap(True)
         rl.addWidget(self.results_hint)
@@ -281,6 +283,40 @@ class GenerateTab(QWidget):
             QShortcut(QKeySequence(keys), self, self.generate, context=ctx)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current, context=ctx)
         self.setFocusProxy(self.prompt_panel.prompt)
+        if not self._defer:
+            self._build_results()
+
+    # -- this session's grid ------------------------------------------------------------
+    # Built after the first paint when the tab defers its parts: the gallery's model, view,
+    # delegate and menus (and the index modules under them) are ~30 ms of imports and Qt
+    # types the prompt and Generate do not need. Asking for either builds it at once.
+    results_model = property(lambda self: self._build_results()[0])
+    results_view = property(lambda self: self._build_results()[1])
+
+    def _build_results(self) -> tuple[Any, Any]:
+        if self._results_model is None:
+            from studio_gui.gallery.session import connect_session_actions, session_grid
+
+            # The Saved tab's model, delegate and view over this session's images: it fills
+            # itself from the gallery index (ImageIndexed on the bridge), so both grids stay
+            # alike. From the tab's creation on, so nothing saved before the grid is missed.
+            model, view = session_grid(self.core, tasks=self.tasks, since_ts=self._created_at, parent=self)
+            self._results_model, self._results_view = model, view
+            connect_session_actions(view, self.core, tasks=self.tasks, reuse=self.apply_request,
+                                    report=self._show_action_error, send=self.send_image)
+            self._results_layout.replaceWidget(self._results_placeholder, view)
+            self._results_placeholder.deleteLater()
+            self._results_placeholder = None
+            if self._started:  # started() already ran: show what was saved meanwhile
+                self._show_session_results()
+        return self._results_model, self._results_view
+
+    def _show_session_results(self) -> None:
+        model = self._results_model
+        if model.image_index is None:  # built before the index had opened
+            model.image_index = self.core.index
+        if model.image_index is not None:
+            model.set_query(model.query)
 
     def _connect_bridge(self) -> None:
         b = self.bridge
@@ -661,16 +697,17 @@ class GenerateTab(QWidget):
         if not shiboken6.isValid(self):
             return
         self.prompt_panel.set_suggestions(suggestions)
-        if self.core.index is not None:
-            self.results_model.set_query(self.results_model.query)  # images saved before the tab showed
+        self._build_results()
+        self._show_session_results()  # images saved before the tab showed
         await self.settings_slot.start()
         for fn in list(self._start_hooks):
             self.tasks.spawn(fn(), name="generate tab start hook")
 
     def closing(self) -> None:
         # The bridge's signals need no unsubscribing: Qt drops them with this widget.
-        self.results_model.detach()
-        self.results_model.loader.close()
+        if self._results_model is not None:
+            self._results_model.detach()
+            self._results_model.loader.close()
 
     def session_results(self) -> list:
         """This session's images as gallery records (newest first; paths relative to the images folder)."""

@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # with the window build for the interpreter even from a worker thread).
 HEAVY = ("numpy", "PIL", "httpx", "httpcore", "websockets", "openai", "boto3", "google", "pynvml", "keyring")
 # The ComfyUI settings panel and the Generate tab's secondary parts, built one per
-# event-loop turn after the first paint.
+# event-loop turn after the first paint; the session grid (the gallery's model, view and
+# the index modules under them), the gallery index itself, the status bar's ComfyUI health
+# button and the second-launch listener (QtNetwork), all built after the first paint.
 LATER = ("studio_gui.batch.dialog", "studio_gui.inputs.attach", "studio_gui.sprites.style_picker",
-         "studio_gui.generate.transparency", "studio_gui.sprites.frames_panel", "studio_gui.comfy_settings.panel")
+         "studio_gui.generate.transparency", "studio_gui.sprites.frames_panel", "studio_gui.comfy_settings.panel",
+         "studio_gui.gallery.session", "studio_gui.gallery.view", "studio_core.storage.index",
+         "studio_gui.comfy_settings.health_panel", "studio_gui.single_instance", "PySide6.QtNetwork")
 
 
 def test_usable_window_is_reported_after_the_generate_tab_paints_and_without_heavy_imports(tmp_path):
