@@ -285,27 +285,23 @@ class SetupWizard(QDialog):
         if manifest is not None:
             problems.append(f"ComfyUI {manifest.get('comfyui')} is already installed in {folder}. Repair checks "
                             "every file and that PyTorch imports, and fetches what is wrong.")
-            # Only an install from a release archive is updated in place (update.update says why).
-            if str(manifest.get("source") or "zip") == "zip":
-                offer = catalog.next_release(str(manifest.get("comfyui")))
-            if offer is not None and offer.archive is None:
-                offer = None
-            if offer is not None and offer.archive is not None:
-                changes = offer.changes.strip().rstrip(".") + "." if offer.changes.strip() else ""
-                problems.append(f"ComfyUI {offer.version} is available: {changes} Update keeps your models, "
-                                "custom nodes and images, and goes back to this version if the new one does not "
-                                "start.")
-                if not offer.archive.pinned:
-                    problems.append(f"{offer.archive.name} has no pinned checksum in this version of the app.")
-                    unpinned = offer.archive
+            offer = update.offer_for(manifest, catalog)
+            if offer is None:
+                problems.append(f"No newer pinned version of ComfyUI than {manifest.get('comfyui')} is known to this "
+                                "version of the app for this install.")
+            else:
+                problems.append(f"An update is available: {offer.what_changes()}")
+                if offer.asset is not None and not offer.asset.pinned:
+                    problems.append(f"{offer.asset.name} has no pinned checksum in this version of the app.")
+                    unpinned = offer.asset
         self.problems_label.setText("\n".join(problems))
         self.problems_label.setVisible(bool(problems))
         self._ask_sum_for(unpinned)
         self.repair_button.setVisible(manifest is not None)
         self.update_button.setVisible(offer is not None)
-        if offer is not None and offer.archive is not None:
-            self.update_button.setText(f"Update to {offer.version}")
-            self.update_button.setEnabled(offer.archive.pinned)
+        if offer is not None:
+            self.update_button.setText(f"Update to {offer.release.version}")
+            self.update_button.setEnabled(offer.pinned)
         self.install_button.setEnabled(plan.can_install and manifest is None)
 
     # -- page 2: progress --------------------------------------------------------------------------
@@ -452,7 +448,7 @@ class SetupWizard(QDialog):
             return
         edited = (f" Your edited {', '.join(report.kept_edited)} were kept as they were." if report.kept_edited
                   else "")
-        kept = ", ".join(_CARRIED_WORDS.get(name, name) for name in report.carried)
+        kept = ", ".join(_CARRIED_WORDS.get(name.rsplit("/", 1)[-1], name) for name in report.carried)
         self._show_result(True, f"ComfyUI {report.to_version} is installed and running at {server.url}; "
                                 f"{report.from_version} was removed. Carried over: {kept}.{edited}", retry=False)
 
