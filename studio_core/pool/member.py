@@ -19,11 +19,11 @@ from studio_core.pool.capabilities import Capabilities
 from studio_core.pool.connection import SecretLookup, connection_for
 from studio_core.pool.errors import CertificateMismatch
 from studio_core.pool.servers import ServerKind, ServerSpec
+from studio_core.pool.speed import SpeedBook
 
 log = logging.getLogger(__name__)
 
 RUNNING, IDLE, OFFLINE, ERROR, UNKNOWN = "running", "idle", "offline", "error", "unknown"
-SPEED_MEMORY = 0.3  # weight of the newest job in the measured seconds per job
 
 
 class _Anything:
@@ -67,7 +67,8 @@ class Member:
         self.last_model = ""
         self.queue_length = 0
         self.stats: Mapping[str, Any] = {}
-        self.seconds_per_job = 0.0  # measured; 0 = not yet
+        self.speed = SpeedBook()  # measured seconds per work unit, per model family
+        self.last_end = 0.0  # monotonic time our last job here ended: the next one starts no earlier
         self.last_poll = 0.0
         try:
             if spec.kind is ServerKind.runpod:
@@ -122,10 +123,16 @@ class Member:
         self.state = IDLE if self.spec.may_be_off else OFFLINE
         self.message = "not answering (may be switched off)" if self.spec.may_be_off else error.user_message
 
-    def record_job(self, seconds: float) -> None:
-        if seconds > 0:
-            old = self.seconds_per_job
-            self.seconds_per_job = seconds if old <= 0 else old + SPEED_MEMORY * (seconds - old)
+    def run_start(self, sent_at: float) -> float:
+        """When a job sent at ``sent_at`` began to run: not before the job ahead of it ended
+        (time spent waiting in this server's queue is not this server's pace)."""
+        return max(sent_at, self.last_end)
+
+    def job_ended(self, now: float) -> None:
+        self.last_end = now
+
+    def record_job(self, family: str, units: float, sent_at: float, now: float) -> None:
+        self.speed.record(family, units, now - self.run_start(sent_at))
 
     async def poll(self) -> bool:
         """Read health (and capabilities when stale); True when the server just came back."""

@@ -8,6 +8,13 @@ server with the same seed, and a JobNotice says where it went; :class:`ResultCla
 lets only one attempt hand up each image, so nothing is saved twice. A job left on a
 server that stopped answering is cancelled there when it answers again (OrphanLedger).
 
+**Work stealing**: when a server becomes free, a job of ours still waiting (not started)
+in another server's queue moves to it if :func:`scheduler.steal` says it would finish
+sooner there: the job is deleted from the old queue, the server is asked again to confirm
+it is gone (one that started meanwhile stays), and only then is it sent to the free
+server, whose slot was held for it meanwhile. The estimates come from each server's
+measured seconds per work unit per model family (:mod:`studio_core.pool.speed`).
+
 Health is polled every ``poll_s`` seconds on the loop (never the GUI thread) and handed to
 the listeners as a tuple of :class:`~studio_core.pool.member.ServerState`; the app
 publishes it as ``PoolStateChanged``.
@@ -53,11 +60,22 @@ from studio_core.pool.errors import NoCapableServer
 from studio_core.pool.failover import OrphanLedger, ResultClaims, decide, moved_notice
 from studio_core.pool.member import ERROR, RUNNING, UNKNOWN, Member, ServerState, _Anything
 from studio_core.pool.servers import ServerKind, ServerSpec
+from studio_core.pool.speed import family_key, graph_units, seconds_per_unit, work_units
 
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0
 WAIT_RECHECK_S = 1.0  # a job waiting for a slot re-plans at least this often (states change between polls)
+OVERRUN_LEFT = 0.25  # share of its estimate still counted for a job that ran past it
+STEAL_NOTICE_AFTER_S = 30.0  # a move is worth a word only when the job had visibly waited this long
+
+
+def steal_notice(from_name: str, to_name: str, waited_s: float) -> str | None:
+    """What the user is told when a waiting job moved to a free server: nothing for a short
+    wait (in a batch that happens all the time and the image records its server anyway)."""
+    if waited_s < STEAL_NOTICE_AFTER_S:
+        return None
+    return f"This job was waiting behind others on '{from_name}'; it moved to '{to_name}', which was free."
 
 
 class PoolProvider:
@@ -86,6 +104,13 @@ class PoolProvider:
         self._last_published: tuple[ServerState, ...] | None = None
         self._seq = 0
         self._closed = False
+        self._needs_of: dict[str, scheduler.JobNeeds] = {}  # job id -> its needs (for steal())
+        self._server_job: dict[str, str] = {}  # job id -> prompt id where its current attempt is queued
+        self._sent_at: dict[str, float] = {}  # job id -> when its current attempt was sent
+        self._waiting: dict[str, scheduler.JobNeeds] = {}  # jobs in _acquire, not on any server yet
+        self._moving: dict[str, Member] = {}  # job id -> the free server whose slot is held for it
+        self._steals: set[asyncio.Task] = set()
+        self._stay: set[str] = set()  # jobs whose current attempt could not be moved (it had started)
 
     # ---- pool API ---------------------------------------------------------------------
 
@@ -308,42 +333,71 @@ class PoolProvider:
         nodes: frozenset[str] = frozenset()
         main = request.model or self.model
         text = request.workflow.graph if request.workflow else None
+        units = work_units(request.steps, request.width, request.height, request.batch)
         if text:
             try:
                 from studio_core.providers.comfy import custom_workflow
 
-                g = needs_of_graph(custom_workflow.parse(text))
+                graph = custom_workflow.parse(text)
+                g = needs_of_graph(graph)
                 models, nodes, main = g.models, g.nodes, g.main_model
+                units = graph_units(graph)
             except StudioError:
                 pass  # the server that gets it says what is wrong with the graph
         else:
             # The LoRAs and named ControlNets of the image inputs are files the server must have too.
             extra = [lo.name for lo in request.inputs.active_loras] + [c.model for c in request.inputs.controls if c.model]
             models = frozenset({main, *extra})
-        return scheduler.JobNeeds(job_id, models=models, nodes=nodes, model=main, exclude=frozenset(exclude))
+        return scheduler.JobNeeds(job_id, models=models, nodes=nodes, model=main, exclude=frozenset(exclude),
+                                  cost=units, family=family_key(main))
 
-    def _view(self, m: Member, order: int) -> scheduler.ServerView:
-        per_job = m.seconds_per_job or 1.0
+    def _view(self, m: Member, order: int, now: float | None = None) -> scheduler.ServerView:
+        now = time.monotonic() if now is None else now
+        books = [x.speed for x in self.members]
+        families = {n.family for n in self._needs_of.values()} | {n.family for n in self._waiting.values()}
+        spu = {f: seconds_per_unit(m.speed, f, books) for f in families}
         ours = len(m.jobs)
         foreign = max(0, m.queue_length - ours) if m.spec.kind is ServerKind.comfyui else 0
+        foreign = min(foreign, m.spec.slots)
+        busy = 0.0
+        for i, jid in enumerate(m.jobs):
+            needs = self._needs_of.get(jid)
+            if needs is None:
+                continue
+            est = needs.cost * spu.get(needs.family, seconds_per_unit(m.speed, needs.family, books))
+            if i < m.spec.running_slots and jid in self._sent_at:
+                # What is left of a running job; one past its estimate is not done yet, only late.
+                est = max(est - (now - m.run_start(self._sent_at[jid])), est * OVERRUN_LEFT)
+            busy += est
+        typical = sum(n.cost for n in self._needs_of.values()) / len(self._needs_of) if self._needs_of else 1.0
+        overall = seconds_per_unit(m.speed, m.last_model and family_key(m.last_model), books)
+        busy += foreign * typical * overall  # other clients' jobs: sized like ours, at this server's pace
         # A server that answers but whose models are unknown yet may still run it; its own check decides.
         caps = m.caps if m.caps is not None else _Anything()  # never read: "offline" says more than "incapable"
         return scheduler.ServerView(
             id=m.id, order=order, capabilities=caps, running_slots=m.spec.running_slots,
             queued_slots=m.spec.queued_slots, online=m.online, paid=m.spec.paid, enabled=m.usable,
             running=min(ours, m.spec.running_slots), queued=max(0, ours - m.spec.running_slots),
-            foreign=min(foreign, m.spec.slots), busy_s=(ours + min(foreign, m.spec.slots)) * per_job,
-            last_model=m.last_model, speed=1.0 / per_job)
+            foreign=foreign, busy_s=busy, last_model=m.last_model, speed=1.0 / overall,
+            speeds=tuple((f, 1.0 / x) for f, x in sorted(spu.items())))
 
     async def _acquire(self, needs: scheduler.JobNeeds, job_id: str) -> tuple[Member, bool]:
         """A member with a free slot for ``needs`` (the slot is taken); waits while all are full."""
         await self._ensure_known()
+        self._waiting[job_id] = needs
+        try:
+            return await self._acquire_slot(needs, job_id)
+        finally:
+            self._waiting.pop(job_id, None)
+
+    async def _acquire_slot(self, needs: scheduler.JobNeeds, job_id: str) -> tuple[Member, bool]:
         by_id = {m.id: m for m in self.members}
         reprobed = False
         while True:
             if job_id in self._cancelled:
                 raise asyncio.CancelledError
-            views = [self._view(m, i) for i, m in enumerate(self.members)]
+            now = time.monotonic()
+            views = [self._view(m, i, now) for i, m in enumerate(self.members)]
             choice = scheduler.choose(needs, views, allow_paid=self.allow_paid)
             if choice.server_id is not None:
                 m = by_id[choice.server_id]
@@ -390,6 +444,87 @@ class PoolProvider:
         if job_id in m.jobs:
             m.jobs.remove(job_id)
         self._wake()
+        self._offer_free_slot(m)
+
+    # ---- work stealing --------------------------------------------------------------------
+
+    def _offer_free_slot(self, idle: Member) -> None:
+        if self._closed or not _has_loop():
+            return
+        task = asyncio.get_running_loop().create_task(self._steal_for(idle), name=f"pool-steal-{idle.id}")
+        self._steals.add(task)
+        task.add_done_callback(self._steals.discard)
+
+    def _steal_candidates(self, idle: Member, now: float) -> list[tuple[scheduler.JobNeeds, scheduler.ServerView]]:
+        out = []
+        for order, m in enumerate(self.members):
+            if m is idle or not hasattr(m.provider, "withdraw"):
+                continue
+            view = None
+            for jid in m.jobs:
+                active, prompt_id = self._active.get(jid), self._server_job.get(jid)
+                if (active is None or active[0] is not m or not prompt_id or jid in self._moving
+                        or jid in self._cancelled or jid in self._stay or jid not in self._needs_of):
+                    continue
+                if not m.provider.job_waiting(active[1], prompt_id):
+                    continue  # started (or ending): it stays where it is
+                view = view or self._view(m, order, now)
+                out.append((self._needs_of[jid], view))
+        return out
+
+    async def _steal_for(self, idle: Member) -> None:
+        """Give ``idle``'s free slot to a job waiting on a slower server, if one would finish sooner."""
+        if self._closed or not idle.online or idle.spec.paid or idle.spec.kind is not ServerKind.comfyui:
+            return
+        if not any(self._server_job.get(j) for m in self.members if m is not idle for j in m.jobs):
+            return  # nothing of ours waits anywhere: spare the server a question
+        try:
+            # The last poll's queue length may still count the job that just ended, or miss
+            # another client's job that arrived since: ask, a steal needs the server truly free.
+            q = await idle.provider.queue_info()
+            idle.queue_length = q["running"] + q["pending"]
+        except StudioError:
+            return
+        if self._closed:
+            return
+        now = time.monotonic()
+        order = self.members.index(idle)
+        view = self._view(idle, order, now)
+        if not view.can_start_now:
+            return
+        # A job not yet on any server takes a free slot first: moving one would only swap them.
+        if any(scheduler.capable(n, view) and idle.id not in n.exclude for n in self._waiting.values()):
+            return
+        # A candidate that turns out to have started stays; the next best is tried.
+        for _ in range(len(self.members) * 4):
+            job = scheduler.steal(view, self._steal_candidates(idle, now))
+            if job is None or self._closed or await self._take(job, idle):
+                return
+            view = self._view(idle, order, time.monotonic())
+            if not view.can_start_now:
+                return
+
+    async def _take(self, job: scheduler.JobNeeds, idle: Member) -> bool:
+        """Withdraw ``job`` from the server it waits on, for ``idle`` (True when it moves)."""
+        holder, attempt_id = self._active[job.job_id]
+        prompt_id = self._server_job[job.job_id]
+        idle.jobs.append(job.job_id)  # held while the old server lets go, so no new job takes it
+        self._moving[job.job_id] = idle
+        try:
+            moved = await holder.provider.withdraw(attempt_id, prompt_id)
+        except StudioError as exc:
+            log.info("could not take job %s off %s: %s", job.job_id, holder.name, exc)
+            moved = False
+        if moved:
+            log.info("job %s moves from %s to the free server %s", job.job_id, holder.name, idle.name)
+            return True  # generate() sees the attempt end and runs the job on idle
+        self._stay.add(job.job_id)  # asked once for this attempt; asking again would only repeat the answer
+        if self._moving.get(job.job_id) is idle:
+            del self._moving[job.job_id]
+            if job.job_id in idle.jobs:
+                idle.jobs.remove(job.job_id)
+            self._wake()
+        return False
 
     # ---- Provider ----------------------------------------------------------------------
 
@@ -401,33 +536,43 @@ class PoolProvider:
         attempt = 0
         started = False
         moved: tuple[str, str] | None = None  # (from server, why) for the notice once the next one is known
+        stolen_by: Member | None = None  # a free server that took this job from another's queue; slot held
         last_error: StudioError | None = None
         try:
             while True:
                 attempt += 1
                 needs = self._needs(request, job_id, exclude)
-                try:
-                    member, _paid = await self._acquire(needs, job_id)
-                except ProviderUnavailable:
-                    if last_error is not None:
-                        raise last_error from None
-                    raise
-                except NoCapableServer:
-                    if last_error is not None:
-                        raise last_error from None
-                    raise
+                self._needs_of[job_id] = needs
+                if stolen_by is not None:
+                    member, stolen_by = stolen_by, None
+                    if job_id in self._cancelled:  # cancelled while it moved
+                        self._release(member, job_id)
+                        raise asyncio.CancelledError
+                else:
+                    try:
+                        member, _paid = await self._acquire(needs, job_id)
+                    except ProviderUnavailable:
+                        if last_error is not None:
+                            raise last_error from None
+                        raise
+                    except NoCapableServer:
+                        if last_error is not None:
+                            raise last_error from None
+                        raise
                 if moved is not None:
                     yield JobNotice(job_id, moved_notice(moved[0], member.name, moved[1]))
+                    moved = None
                 attempt_id = f"{job_id}~{attempt}"
                 self._active[job_id] = (member, attempt_id)
                 server_job = ""
-                t0 = time.monotonic()
+                t0 = self._sent_at[job_id] = time.monotonic()
+                ran = True  # False when the attempt was taken off the queue before it ran
                 try:
                     # Each attempt uploads the job's input images to its own server.
                     extra = {"inputs": inputs} if inputs is not None else {}
                     async for event in member.provider.generate(self._for(member, request), job_id=attempt_id, **extra):
                         if isinstance(event, JobStarted):
-                            server_job = event.server_job_id
+                            server_job = self._server_job[job_id] = event.server_job_id
                             if not started:
                                 started = True
                                 yield JobStarted(job_id, server_job_id=server_job)
@@ -438,7 +583,20 @@ class PoolProvider:
                             yield dataclasses.replace(event, job_id=job_id, info=_with_server(event.info, member))
                             continue
                         yield dataclasses.replace(event, job_id=job_id)
-                    member.record_job(time.monotonic() - t0)
+                    taker = self._moving.pop(job_id, None)
+                    if taker is not None:
+                        # Withdrawn from this server's queue before it started: it runs on the free one.
+                        ran = False
+                        if job_id in self._cancelled:
+                            self._release(taker, job_id)
+                            return
+                        note = steal_notice(member.name, taker.name, time.monotonic() - t0)
+                        if note:
+                            yield JobNotice(job_id, note)
+                        stolen_by = taker
+                        continue
+                    now = time.monotonic()
+                    member.record_job(needs.family, needs.cost, t0, now)
                     member.last_model = needs.model
                     return
                 except StudioError as exc:
@@ -458,10 +616,22 @@ class PoolProvider:
                     exclude.add(member.id)
                     last_error, moved = exc, (member.name, d.why)
                 finally:
-                    self._release(member, job_id)
+                    if ran:
+                        member.job_ended(time.monotonic())
+                    taker = self._moving.pop(job_id, None) if stolen_by is None else None
+                    if taker is not None:  # the attempt ended otherwise while a free slot was held for it
+                        if job_id in taker.jobs:
+                            taker.jobs.remove(job_id)
                     self._active.pop(job_id, None)
+                    self._server_job.pop(job_id, None)
+                    self._stay.discard(job_id)
+                    self._release(member, job_id)
         finally:
+            if stolen_by is not None and job_id in stolen_by.jobs:  # closed while a slot was held for it
+                self._release(stolen_by, job_id)
             self._cancelled.discard(job_id)
+            self._needs_of.pop(job_id, None)
+            self._sent_at.pop(job_id, None)
 
     def _for(self, member: Member, request: GenerationRequest) -> GenerationRequest:
         # The model the scheduler placed the job by, whichever server builds the graph.
@@ -477,6 +647,8 @@ class PoolProvider:
 
     async def aclose(self) -> None:
         self._closed = True
+        for task in list(self._steals):
+            task.cancel()
         if self._poller is not None:
             self._poller.cancel()
             try:

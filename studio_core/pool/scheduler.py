@@ -43,6 +43,7 @@ class JobNeeds:
     priority: int = 1  # 0 = interactive (goes first), 1 = batch
     seq: int = 0  # submission order, the final tie-break
     exclude: frozenset[str] = frozenset()  # servers that already failed this job
+    family: str = ""  # the speed bucket (see pool.speed): a server's pace differs per model family
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class ServerView:
     last_model: str = ""
     speed: float = 1.0  # work units per second, measured
     load_s: float = 0.0  # estimated seconds to switch to another model
+    speeds: tuple[tuple[str, float], ...] = ()  # (family, work units per second); ``speed`` for the rest
 
     @property
     def free_slots(self) -> int:
@@ -73,9 +75,15 @@ class ServerView:
     def can_start_now(self) -> bool:
         return self.running + self.queued + self.foreign < self.running_slots
 
+    def speed_for(self, job: JobNeeds) -> float:
+        for family, speed in self.speeds:
+            if family == job.family:
+                return speed
+        return self.speed
+
     def estimate_s(self, job: JobNeeds) -> float:
         switch = self.load_s if job.model and job.model != self.last_model else 0.0
-        return switch + job.cost / max(self.speed, 1e-9)
+        return switch + job.cost / max(self.speed_for(job), 1e-9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,7 @@ def plan(pending: Iterable[JobNeeds], servers: Sequence[ServerView], *, allow_pa
     # jobs (it runs after every event).
     blocked: dict[tuple, Choice] = {}
     for job in dispatch_order(pending, servers):
-        k = (job.models, job.nodes, job.exclude, job.model, job.cost)
+        k = (job.models, job.nodes, job.exclude, job.model, job.cost, job.family)
         c = blocked.get(k) or choose(job, list(views.values()), allow_paid=allow_paid)
         if c.server_id is None:
             blocked[k] = c

@@ -98,6 +98,7 @@ class _Job:
         self.started = False
         self.done = False
         self.cancel_requested = False
+        self.withdrawing = False  # the pool is taking it off this queue to run it elsewhere
         self.seen: set[tuple[str, str, str]] = set()
         self.held_temp: list[dict[str, Any]] = []
         self.yielded = 0
@@ -470,7 +471,7 @@ class ComfyProvider:
                 job.done = True  # deleted from the queue before it ran: nothing will ever arrive
                 yield None
                 return
-            if not final:
+            if not final and not job.withdrawing:  # gone from the queue because withdraw() took it
                 q = await self.client.get_json("/queue")
                 ids = {item[1] for key in ("queue_running", "queue_pending") for item in (q.get(key) or [])
                        if isinstance(item, list) and len(item) > 1}
@@ -577,6 +578,39 @@ class ComfyProvider:
         running = {i[1] for i in (q.get("queue_running") or []) if isinstance(i, list) and len(i) > 1}
         if job.prompt_id in running:
             await client.post("/interrupt", {"prompt_id": job.prompt_id})
+
+    def job_waiting(self, job_id: str, prompt_id: str) -> bool:
+        """True while ``job_id`` is queued on the server as ``prompt_id`` and has not started."""
+        job = self._jobs.get(job_id)
+        return job is not None and job.prompt_id == prompt_id and job.submitted and not (
+            job.started or job.done or job.cancel_requested or job.withdrawing)
+
+    async def withdraw(self, job_id: str, prompt_id: str) -> bool:
+        """Take a job that has not started off the server's queue, so the pool can run it on
+        another server; its generate() then ends without images. True only when the server
+        confirms it is gone: a job that started (or finished) in the meantime stays and runs
+        here. Unlike cancel() this never interrupts, so a job that just started is not lost."""
+        if not self.job_waiting(job_id, prompt_id):
+            return False
+        job = self._jobs[job_id]
+        job.withdrawing = True
+        try:
+            client = self.client
+            # ComfyUI deletes only from the pending list; a running or finished job ignores this.
+            await client.post("/queue", {"delete": [prompt_id]})
+            q = await client.get_json("/queue", timeout=STATUS_TIMEOUT)
+            queued = {i[1] for key in ("queue_running", "queue_pending") for i in (q.get(key) or [])
+                      if isinstance(i, list) and len(i) > 1}
+            if prompt_id in queued or job.started or job.done:
+                return False
+            ran = await client.get_json(f"/history/{prompt_id}", timeout=STATUS_TIMEOUT)
+            if isinstance(ran, Mapping) and prompt_id in ran:
+                return False
+        finally:
+            job.withdrawing = False
+        job.cancel_requested = job.done = True
+        job.queue.put_nowait(_CANCELLED)
+        return True
 
     async def cancel(self, job_id: str) -> None:
         job = self._jobs.get(job_id)
