@@ -317,6 +317,14 @@ async def scenario_scroll(app: App) -> None:
             model.index(r, 0).data(ThumbStateRole) == "ready" for r in range(last - 5, last + 1))
 
     await until(at_end, 60, step=0.016)
+    # The background rescan gives way while the grid is scrolled (ImageIndex.hold_background):
+    # say how long it waited, so a quiet figure is not mistaken for a rescan that never ran.
+    index = app.core.index
+    pacer = getattr(index, "pacer", None)
+    if pacer is not None:
+        NOTES.append(f"scroll: the background rescan waited {pacer.waited_s:.1f} s for the scrolling"
+                     f" ({'still under way' if index.reconciling else 'done'}"
+                     " when the last screen showed)")
 
 
 async def scenario_settings(app: App) -> None:

@@ -380,6 +380,7 @@ class ImageIndex:
         """Wait while the user is scrolling the gallery (see :meth:`hold_background`)."""
         while (left := self.pacer.busy_for()) > 0:
             await asyncio.sleep(min(left, 0.05))  # a release ends the wait early
+            self.pacer.waited_s += min(left, 0.05)
 
     def hold_background(self, seconds: float = 0.5) -> None:
         """The user is looking through the gallery: background work (the reconcile) waits
@@ -459,6 +460,11 @@ class ImageIndex:
         if report.changed:
             self._notify(self.reloaded)
         return report
+
+    @property
+    def reconciling(self) -> bool:
+        """Whether the reconcile that :meth:`open` started is still under way."""
+        return self._startup_scan is not None and not self._startup_scan.done()
 
     async def wait_reconciled(self) -> None:
         """Wait for the reconcile that :meth:`open` started in the background."""
