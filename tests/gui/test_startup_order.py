@@ -128,3 +128,61 @@ def test_comfy_panel_is_the_first_slice_and_a_request_never_sees_the_loading_lin
     finally:
         tab.closing()
         loop.run_until_complete(tasks.cancel_all())
+
+
+def test_session_grid_follows_the_first_paint_and_shows_what_was_saved_before_it(deferred, loop, core):
+    from studio_core.models import GenerationRequest
+    from studio_gui.gallery.view import GalleryView
+
+    tab = deferred
+    # Not built with the tab: the gallery's model, view and index modules wait for the paint.
+    assert tab._results_model is None and not tab.findChildren(GalleryView)
+    core.jobs.submit(GenerationRequest(prompt="a blue slime", service="openai", width=64, height=64))
+    loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
+    assert tab._results_model is None
+    loop.run_until_complete(tab.started())
+    assert tab.findChildren(GalleryView) == [tab.results_view]
+    loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 1))
+    assert tab.session_results()[0].prompt.startswith("a blue slime")
+
+
+def test_a_grid_asked_for_before_the_index_opened_uses_the_index_once_open(qtbot, loop, paths):
+    from studio_core.app_core import StudioCore
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.tasks import TaskOwner
+
+    core = loop.run_until_complete(StudioCore.open(paths, open_index=False))
+    tasks = TaskOwner()
+    try:
+        tab = GenerateTab(core, tasks=tasks, defer_sections=True)
+        qtbot.addWidget(tab)
+        assert tab.results_model.image_index is None  # asked for early: built at once, no index yet
+        loop.run_until_complete(core.ensure_index())
+        loop.run_until_complete(tab.started())
+        assert tab.results_model.image_index is core.index
+        loop.run_until_complete(wait_until(lambda: tab.results_model.rowCount() == 0))
+        tab.closing()
+    finally:
+        loop.run_until_complete(tasks.cancel_all())
+        loop.run_until_complete(core.aclose())
+
+
+def test_window_builds_the_comfy_health_button_after_its_first_paint(qtbot, loop, core):
+    from PySide6.QtWidgets import QLabel
+
+    from studio_gui.comfy_settings.health_panel import HealthStatusButton
+    from studio_gui.main_window import MainWindow
+
+    w = MainWindow(core)
+    qtbot.addWidget(w)
+    # Its place in the status bar is kept by a plain line until then.
+    assert w._comfy_health is None and not w.status.findChildren(HealthStatusButton)
+    assert "ComfyUI" in w._health_slot.findChild(QLabel).text()
+    w.show()
+    loop.run_until_complete(w.started())
+    assert w._painted.is_set()
+    buttons = w.status.findChildren(HealthStatusButton)
+    assert buttons == [w.comfy_health] and w.comfy_health.parent() is w._health_slot
+    assert w._health_placeholder is None
+    w.close()
+    loop.run_until_complete(w.tasks.cancel_all())
