@@ -18,7 +18,10 @@ scaled by ``--scale`` real seconds each.
 The dispatcher is the pool's loop in miniature: on every event it asks
 :func:`studio_core.pool.scheduler.plan` where pending jobs go (1 running + 1 queued per
 server) and lets an idle server :func:`~studio_core.pool.scheduler.steal` a job still
-waiting in another server's queue.
+waiting in another server's queue. Server speeds are not given to it: like the pool, it
+learns them per server and model family from measured job times
+(:mod:`studio_core.pool.speed`), starting from the same guess for every server;
+``--oracle`` hands it the true speeds instead, for comparison.
 
 **Ideal** is a lower bound no schedule can beat: the jobs as divisible work on servers of
 known speed, with no model loads. With eligibility, that bound is the largest, over every
@@ -46,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio_core.pool import capabilities as caps  # noqa: E402
 from studio_core.pool.scheduler import JobNeeds, ServerView, plan, steal  # noqa: E402
+from studio_core.pool.speed import SpeedBook, family_key, seconds_per_unit  # noqa: E402
 
 SD15, XL, FLUX = "v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors", "flux1-schnell-fp8.safetensors"
 SPEEDS = (1.0, 0.6, 1.5, 0.8)
@@ -175,14 +179,27 @@ class ServerState:
     running: set[str] = field(default_factory=set)
     queued: list[str] = field(default_factory=list)
     last_model: str = ""
+    book: SpeedBook = field(default_factory=SpeedBook)
 
-    def view(self, jobs: dict[str, Job], now: float, scale: float) -> ServerView:
-        # A running job counts with what is left of it: its estimate minus the time it has run.
-        left = sum(max(0.0, jobs[j].needs.cost / self.sim.speed - (now - jobs[j].started_at) / scale) for j in self.running)
-        ahead = sum(jobs[j].needs.cost for j in self.queued) / self.sim.speed
+    def view(self, jobs: dict[str, Job], now: float, scale: float, books: list[SpeedBook] | None,
+             families: tuple[str, ...]) -> ServerView:
+        if books is None:  # --oracle: the true speed
+            spu = {f: 1.0 / self.sim.speed for f in families}
+        else:
+            spu = {f: seconds_per_unit(self.book, f, books) for f in families}
+
+        def est(j: str) -> float:
+            return jobs[j].needs.cost * spu[jobs[j].needs.family]
+
+        # A running job counts with what is left of it (as the pool does): its estimate minus
+        # the time it has run, and a quarter of it once it is late.
+        left = sum(max(est(j) - (now - jobs[j].started_at) / scale, 0.25 * est(j)) for j in self.running)
+        ahead = sum(est(j) for j in self.queued)
+        mine = self.book.families() if books is not None else {}
+        pace = sum(mine.values()) / len(mine) if mine else spu[families[0]]  # for families not listed
         return ServerView(id=self.sim.name, order=self.order, capabilities=self.caps, running=len(self.running),
                           queued=len(self.queued), busy_s=left + ahead, last_model=self.last_model,
-                          speed=self.sim.speed, load_s=LOAD_S)
+                          speed=1.0 / pace, load_s=LOAD_S, speeds=tuple((f, 1.0 / x) for f, x in spu.items()))
 
 
 def make_jobs(n: int, seed: int = 13) -> list[tuple[str, float]]:
@@ -216,7 +233,7 @@ def ideal_makespan(specs: list[tuple[str, float]], servers: int) -> float:
     return max(best, longest) + LOAD_S
 
 
-async def run(servers: int, n_jobs: int, scale: float) -> dict[str, Any]:
+async def run(servers: int, n_jobs: int, scale: float, oracle: bool = False) -> dict[str, Any]:
     states = {}
     for i in range(servers):
         sim = SimComfy(f"s{i}", server_models(i), SPEEDS[i % 4], scale)
@@ -227,7 +244,10 @@ async def run(servers: int, n_jobs: int, scale: float) -> dict[str, Any]:
         graph = graph_for(model, i)
         graph["3"]["inputs"]["_bench_cost"] = cost  # read by the fake only: the "work" of this graph
         need = caps.needs_of_graph(graph)
-        jobs[f"j{i}"] = Job(JobNeeds(f"j{i}", need.models, need.nodes, need.main_model, cost=cost, seq=i), graph)
+        jobs[f"j{i}"] = Job(JobNeeds(f"j{i}", need.models, need.nodes, need.main_model, cost=cost, seq=i,
+                                     family=family_key(need.main_model)), graph)
+    families = tuple(sorted({j.needs.family for j in jobs.values()}))
+    books = None if oracle else [st.book for st in states.values()]
     pending = dict(jobs)
     by_prompt: dict[str, Job] = {}
     changed = asyncio.Event()
@@ -250,6 +270,8 @@ async def run(servers: int, n_jobs: int, scale: float) -> dict[str, Any]:
             elif msg["type"] == "executing" and msg["data"]["node"] is None:
                 st.running.discard(job.needs.job_id)
                 job.done_at = loop.time()
+                # From its execution_start: queue time is not this server's pace (a load is).
+                st.book.record(job.needs.family, job.needs.cost, (job.done_at - job.started_at) / scale)
                 changed.set()
 
     def submit(job: Job, st: ServerState) -> None:
@@ -274,7 +296,7 @@ async def run(servers: int, n_jobs: int, scale: float) -> dict[str, Any]:
             changed.clear()
             a = time.perf_counter()
             now = loop.time()
-            views = [st.view(jobs, now, scale) for st in states.values()]
+            views = [st.view(jobs, now, scale, books, families) for st in states.values()]
             p = plan([j.needs for j in pending.values()], views)
             moves = []
             if not pending:
@@ -320,12 +342,14 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=0.02, help="real seconds per simulated second")
     ap.add_argument("--sizes", default="1,2,4,8,16")
     ap.add_argument("--jobs", type=int, default=200)
+    ap.add_argument("--oracle", action="store_true", help="give the scheduler the true speeds instead of measuring them")
     args = ap.parse_args()
-    print(f"{args.jobs} jobs; 1 running + 1 queued slot per server; model load {LOAD_S} s; time scale {args.scale}")
+    speeds = "true speeds given" if args.oracle else "speeds measured per server and family"
+    print(f"{args.jobs} jobs; 1 running + 1 queued slot per server; model load {LOAD_S} s; {speeds}; time scale {args.scale}")
     print(f"{'servers':>7} {'ideal s':>8} {'makespan s':>10} {'vs ideal':>8} {'loads':>6} {'steals':>6} {'sched ms/job':>12}")
     ok = True
     for n in (int(x) for x in args.sizes.split(",")):
-        r = asyncio.run(run(n, args.jobs, args.scale))
+        r = asyncio.run(run(n, args.jobs, args.scale, args.oracle))
         good = r["ratio"] <= 1.10 and r["sched_ms_per_job"] <= 2.0 and r["rejected"] == 0
         ok &= good
         print(f"{r['servers']:>7} {r['ideal_s']:>8.1f} {r['makespan_s']:>10.1f} {100 * (r['ratio'] - 1):>+7.1f}% "
