@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -233,6 +234,10 @@ class DetailPane(QWidget):
 
     async def _load(self, rec: ImageRecord) -> None:
         img = await to_thread(load_image, self.images_root / rec.path)
+        # The decode ran on a worker: the Saved tab may have closed (and deleted this pane)
+        # before it ended, and a task cancelled after its thread finished still resumes here.
+        if not shiboken6.isValid(self.image):
+            return
         if self.record is None or self.record.id != rec.id:
             return
         if img.isNull():
