@@ -127,6 +127,10 @@ async def shoot(out: Path) -> list[Path]:
     async with shot_core() as core:
         provider = ScriptedProvider()
         core.jobs.provider_for = lambda service: provider
+        # The window checks the selected service before it lets Generate run: the scripted
+        # stand-in answers those checks too, as a running ComfyUI would.
+        real_provider = core.services.provider
+        core.services.provider = lambda service: provider if service == "comfyui" else real_provider(service)
         async with shot_window(core, 1360, 860) as window:
             return await _shoot(core, window, provider, out)
 
