@@ -13,9 +13,12 @@ the child in ``BENCH_T0``, so interpreter start and every import count):
           is set; it also reports the window's first paint ("shown") for comparison.
 
 Runs alternate bare/app so machine noise hits both alike; medians are reported. Goal:
-app usable ≤ 1.6× bare first paint.
+app usable ≤ 1.6× bare first paint. ``--baseline DIR`` adds a third program, ``main.py``
+of another checkout (e.g. ``git archive HEAD~1 | tar -x -C DIR``), in the same rotation:
+a before/after in one run, since on a shared machine two separate runs differ by more
+than most changes.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_startup.py [--runs 11]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_startup.py [--runs 11] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -72,7 +75,11 @@ def run_once(cmd: list[str], env: dict) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout whose main.py runs in the same rotation (before/after)")
     a = ap.parse_args()
+    if a.baseline is not None and not (a.baseline / "main.py").is_file():
+        raise SystemExit(f"--baseline {a.baseline}: no main.py there")
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
            "STUDIO_BENCH_STARTUP": "1"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,15 +90,21 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         data = os.path.join(tmp, "data")
-        app_cmd = [sys.executable, str(ROOT / "main.py"), "--data-dir", data]
-        bare_cmd = [sys.executable, "-c", BARE]
-        run_once(app_cmd, env)  # the first run creates the data folder and index; not counted
-        run_once(bare_cmd, env)
-        res: dict[str, list[dict[str, float]]] = {"bare": [], "app": []}
+        cmds = {"bare": [sys.executable, "-c", BARE],
+                "app": [sys.executable, str(ROOT / "main.py"), "--data-dir", data]}
+        if a.baseline is not None:
+            # Its own data folder: an older checkout may not read what a newer one wrote.
+            cmds["baseline"] = [sys.executable, str(a.baseline.resolve() / "main.py"),
+                                "--data-dir", os.path.join(tmp, "baseline-data")]
+        for cmd in cmds.values():  # the first run creates the data folder and index; not counted
+            run_once(cmd, env)
+        res: dict[str, list[dict[str, float]]] = {who: [] for who in cmds}
+        names = list(cmds)
         for i in range(a.runs):
-            order = ("bare", "app") if i % 2 == 0 else ("app", "bare")
+            # Each program goes first, second, … in turn, so drifting load hits all alike.
+            order = names[i % len(names):] + names[:i % len(names)]
             for who in order:
-                res[who].append(run_once(app_cmd if who == "app" else bare_cmd, env))
+                res[who].append(run_once(cmds[who], env))
 
     def med(who: str, key: str) -> float:
         vals = [r[key] for r in res[who] if key in r]
@@ -103,14 +116,19 @@ def main() -> int:
 
     print(f"start-up, {a.runs} alternating runs each, Qt platform {env['QT_QPA_PLATFORM']}, bytecode cached")
     print(f"{'program':8} {'first paint':>12} {'usable (median)':>16} {'usable min–max':>15} {'whole process':>14}")
-    for who in ("bare", "app"):
-        shown = med(who, "shown") if who == "app" else med(who, "usable")
+    for who in res:
+        shown = med(who, "usable") if who == "bare" else med(who, "shown")
         print(f"{who:8} {shown:10.0f}ms {med(who, 'usable'):14.0f}ms {spread(who, 'usable'):>15} "
               f"{med(who, 'process'):12.0f}ms")
     ratio = med("app", "usable") / med("bare", "usable")
     ratios = sorted(app["usable"] / bare["usable"] for app, bare in zip(res["app"], res["bare"]))
     print(f"app usable / bare first paint: {ratio:.2f}× of medians (pairwise {ratios[0]:.2f}–{ratios[-1]:.2f}×);"
           f" goal ≤ 1.60× — {'met' if ratio <= 1.6 else 'MISSED'}")
+    if "baseline" in res:
+        before = med("baseline", "usable")
+        print(f"baseline ({a.baseline}) usable / bare: {before / med('bare', 'usable'):.2f}×; "
+              f"this tree is usable {before - med('app', 'usable'):.0f} ms earlier "
+              f"({med('app', 'usable') / before:.2f}× the baseline's time)")
     return 0
 
 
