@@ -49,7 +49,10 @@ async def shoot(out: Path) -> list[Path]:
     shots: list[Path] = []
     six_gb = GpuFacts("NVIDIA GeForce RTX 3050", 6144, "552.22", (12, 4))
     try:
-        dlg = SetupWizard(core, tasks=tasks, gpu_reader=lambda: six_gb, folder=home / "ComfyUI")
+        # A Linux machine without git: the shipped catalog's verifiable sources (the Windows
+        # portable build, the pinned git commit) don't apply, so the plain source zip needs a pasted sum.
+        dlg = SetupWizard(core, tasks=tasks, gpu_reader=lambda: six_gb, folder=home / "ComfyUI",
+                          platform="linux", git_finder=lambda: None)
         dlg.show()
         await _until(dlg.sum_box.isVisible)
         shots.append(_save(dlg, out / "setup-care-1-paste-checksum.png"))
