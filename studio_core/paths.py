@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "CloudAIArtStudio"
 APP_AUTHOR = "CloudAIArtStudio"
 HOME_ENV = "STUDIO_HOME"
@@ -29,6 +27,10 @@ class AppPaths:
         home = os.environ.get(HOME_ENV)
         if home:
             return cls.portable(Path(home))
+        # Imported here: a portable start (--data-dir, STUDIO_HOME) never needs it, and its
+        # import (~4–7 ms) would sit before the window's first paint.
+        import platformdirs
+
         dirs = platformdirs.PlatformDirs(APP_NAME, APP_AUTHOR)
         return cls(
             data=dirs.user_data_path,

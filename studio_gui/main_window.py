@@ -6,6 +6,7 @@ import asyncio
 import base64
 import importlib
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -24,9 +25,11 @@ from PySide6.QtWidgets import (
 from studio_core.app_core import StudioCore
 from studio_gui import ui_state
 from studio_gui.bridge import bridge_for
-from studio_gui.close_dialog import KEEP, WAIT, CloseDialog, WorkInFlight, work_in_flight
 from studio_gui.errors import MAKE_IT_FIT, RETRY, present_error
 from studio_gui.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from studio_gui.close_dialog import CloseDialog, WorkInFlight
 
 log = logging.getLogger(__name__)
 
@@ -341,18 +344,24 @@ class MainWindow(QMainWindow):
         }
 
     # -- closing ----------------------------------------------------------------------
-    def close_without_asking(self, choice: str = KEEP) -> None:
+    # The close dialog's module is imported on the first close, not before the first paint
+    # (its QMessageBox types cost ~6 ms there); "keep" is its KEEP.
+    def close_without_asking(self, choice: str = "keep") -> None:
         """Later closes go ahead with ``choice`` for any work in flight (a termination
         signal, --quit-after): nobody is there to answer a dialog."""
         self.close_choice = choice
 
     def work_in_flight(self) -> WorkInFlight:
+        from studio_gui.close_dialog import WorkInFlight, work_in_flight
+
         return work_in_flight(self.core) if getattr(self.core, "jobs", None) is not None else WorkInFlight()
 
     def _ask_before_closing(self, work: WorkInFlight) -> None:
         if self.close_dialog is not None:
             self.close_dialog.raise_()
             return
+        from studio_gui.close_dialog import CloseDialog
+
         self.close_dialog = CloseDialog(work, self)
         self.close_dialog.chosen.connect(self._on_close_chosen)
         self.close_dialog.open()
@@ -363,6 +372,8 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         if not choice:
             return
+        from studio_gui.close_dialog import WAIT
+
         if choice == WAIT:
             # The window stays usable while the work finishes; closing again asks again.
             self.status.showMessage("The studio closes when the running and waiting jobs have finished…")
@@ -374,6 +385,8 @@ class MainWindow(QMainWindow):
     async def _close_when_idle(self) -> None:
         await self.core.jobs.drain()
         if self.close_choice is None:
+            from studio_gui.close_dialog import WAIT
+
             self.close_choice = WAIT
         self.close()
 
@@ -408,6 +421,8 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"{message} They stay in force until the studio closes.")
 
     def closeEvent(self, event) -> None:
+        from studio_gui.close_dialog import KEEP
+
         if self.close_choice is None:
             work = self.work_in_flight()
             if work.any:

@@ -26,7 +26,10 @@ HEAVY = ("numpy", "PIL", "httpx", "httpcore", "websockets", "openai", "boto3", "
 LATER = ("studio_gui.batch.dialog", "studio_gui.inputs.attach", "studio_gui.sprites.style_picker",
          "studio_gui.generate.transparency", "studio_gui.sprites.frames_panel", "studio_gui.comfy_settings.panel",
          "studio_gui.gallery.session", "studio_gui.gallery.view", "studio_core.storage.index",
-         "studio_gui.comfy_settings.health_panel", "studio_gui.single_instance", "PySide6.QtNetwork")
+         "studio_gui.comfy_settings.health_panel", "studio_gui.single_instance", "PySide6.QtNetwork",
+         # The close dialog (QMessageBox types) is imported on the first close; platformdirs
+         # only without --data-dir/STUDIO_HOME (the test passes --data-dir).
+         "studio_gui.close_dialog", "platformdirs")
 
 
 def test_usable_window_is_reported_after_the_generate_tab_paints_and_without_heavy_imports(tmp_path):
