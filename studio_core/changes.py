@@ -93,16 +93,22 @@ class ImageProcessed:
 
 @dataclass(frozen=True, slots=True)
 class ImageIndexed:
+    """One image was added to the gallery index."""
+
     record: Any  # studio_core.storage.records.ImageRecord
 
 
 @dataclass(frozen=True, slots=True)
 class ImagesChanged:
+    """Images already in the index changed (favourite, tags): their new records."""
+
     records: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class ImagesRemoved:
+    """Images left the index (deleted or gone from the folder), by id."""
+
     ids: tuple[int, ...]
 
 
@@ -113,6 +119,8 @@ class IndexReloaded:
 
 @dataclass(frozen=True, slots=True)
 class SettingsChanged:
+    """The settings now in force, and the names of the fields that changed."""
+
     settings: Any  # studio_core.settings.Settings
     changed: frozenset[str] = frozenset()
 
@@ -126,6 +134,8 @@ class SettingsWriteFailed:
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatusChanged:
+    """A service check finished with ``status``."""
+
     service: str
     status: Any  # studio_core.models.ProviderStatus
 
@@ -155,6 +165,8 @@ class PoolStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class ServerOutput:
+    """A line the managed ComfyUI server printed."""
+
     line: str
 
 
@@ -187,6 +199,8 @@ class QueueRestored:
 
 @dataclass(frozen=True, slots=True)
 class FrameSetProgress:
+    """A frame set has ``saved`` of its ``total`` frames; ``lost`` failed or were cancelled."""
+
     set_id: str
     saved: int
     total: int
@@ -195,6 +209,8 @@ class FrameSetProgress:
 
 @dataclass(frozen=True, slots=True)
 class FrameSetFinished:
+    """A frame set ended; ``result`` lists its frames in order and what failed."""
+
     result: Any  # studio_core.session.FrameSetResult
 
 

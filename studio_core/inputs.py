@@ -62,6 +62,8 @@ class Mask:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceImage:
+    """An image the result should look like (a character or a style), by input-store digest."""
+
     image: str  # digest
     weight: float = 1.0
     kind: str = "character"
@@ -76,6 +78,8 @@ class ReferenceImage:
 
 @dataclass(frozen=True, slots=True)
 class ControlImage:
+    """A ControlNet guide (pose, depth, line art, edges), by input-store digest."""
+
     image: str  # digest
     type: str = "pose"
     strength: float = 1.0
@@ -100,6 +104,8 @@ class ControlImage:
 
 @dataclass(frozen=True, slots=True)
 class LoraSpec:
+    """A LoRA file on the ComfyUI server and how strongly it applies."""
+
     name: str
     strength_model: float = 1.0
     strength_clip: float = 1.0

@@ -89,6 +89,8 @@ class JobEntry:
 
 @dataclass(frozen=True, slots=True)
 class UnsavedImage:
+    """A finished image that could not be saved, kept for "Retry saving"."""
+
     unsaved_id: str
     job_id: str
     image: JobImage
@@ -111,6 +113,8 @@ class CloseMode(enum.StrEnum):
 
 @dataclass(slots=True)
 class _Job:
+    """The queue's record of one job, updated as its events pass."""
+
     job_id: str
     request: GenerationRequest
     lane: str
@@ -129,6 +133,8 @@ class _Job:
 
 @dataclass(slots=True)
 class _Lane:
+    """One lane's line of jobs and the worker running its current one."""
+
     pending: collections.deque[_Job] = field(default_factory=collections.deque)
     current: _Job | None = None
     worker: asyncio.Task | None = None

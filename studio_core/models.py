@@ -68,6 +68,8 @@ class BackgroundMode(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Background:
+    """How the job makes a transparent background, and with which ComfyUI node if one."""
+
     mode: BackgroundMode = BackgroundMode.none
     node: str = ""  # the ComfyUI removal node class for comfy_node
 
@@ -343,18 +345,24 @@ class GenerationRequest:
 
 @dataclass(frozen=True, slots=True)
 class JobQueued:
+    """The job is in line; ``position`` 1 means it runs next."""
+
     job_id: str
     position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class JobStarted:
+    """The service took the job (``server_job_id`` is its own id for it, if any)."""
+
     job_id: str
     server_job_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class JobProgress:
+    """A step of the job, with the service's preview image when it sends one."""
+
     job_id: str
     step: int
     total: int
@@ -391,18 +399,24 @@ class JobNotice:
 
 @dataclass(frozen=True, slots=True)
 class JobFinished:
+    """The job ended well after ``images`` images."""
+
     job_id: str
     images: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class JobFailed:
+    """The job ended with ``error`` (a StudioError carries the words for the user)."""
+
     job_id: str
     error: Exception
 
 
 @dataclass(frozen=True, slots=True)
 class JobCancelled:
+    """The job was cancelled before it finished."""
+
     job_id: str
 
 
@@ -442,6 +456,8 @@ class ServiceState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProviderStatus:
+    """What a service check found; ``details`` are facts the cards show."""
+
     state: ServiceState
     message: str = ""
     details: tuple[tuple[str, Any], ...] = ()
@@ -452,6 +468,8 @@ class ProviderStatus:
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
+    """A model a service lists (``present`` False: listed but retired or not there to use)."""
+
     id: str
     label: str = ""
     family: str = ""
