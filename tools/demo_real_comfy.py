@@ -14,11 +14,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Like the screenshot scripts: offscreen unless a display (or Xvfb) is there.
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
