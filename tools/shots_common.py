@@ -60,10 +60,13 @@ def closed_url(scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{s.getsockname()[1]}"
 
 
-async def wait_until(cond: Callable[[], Any], timeout: float = 20.0) -> None:
+async def wait_until(cond: Callable[[], Any], timeout: float = 20.0, settle: float = 0.0) -> None:
+    """Until ``cond()`` holds, then ``settle`` seconds more for the screen to repaint."""
     async with asyncio.timeout(timeout):
         while not cond():
             await asyncio.sleep(0.02)
+    if settle:
+        await asyncio.sleep(settle)
 
 
 @contextlib.asynccontextmanager

@@ -12,25 +12,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from shots_common import save as _save, wait_until  # noqa: E402  (after the path set-up above)
+
 
 async def _until(cond, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the wizard did not get there")
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.15)
-
-
-def _save(widget, path: Path) -> Path:
-    widget.grab().save(str(path))
-    return path
+    await wait_until(cond, timeout=timeout, settle=0.15)
 
 
 async def shoot(out: Path) -> list[Path]:
