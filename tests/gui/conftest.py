@@ -115,3 +115,25 @@ def window(qtbot, core, qapp):
         w.close()
     qapp.processEvents()
     qapp.setQuitOnLastWindowClosed(was)
+
+
+@contextlib.contextmanager
+def shown_generate_tab(qtbot, core, loop, *, service: str, size: tuple[int, int] = (1100, 760)):
+    """A Generate tab on ``core`` for ``service``, shown and started; closed and its tasks
+    cancelled after. The tab fixtures of the GUI test modules are built on this."""
+    from studio_gui.generate.tab import GenerateTab
+    from studio_gui.tasks import TaskOwner
+
+    core.settings.update(selected_service=service)
+    tasks = TaskOwner()
+    w = GenerateTab(core, tasks=tasks)
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    loop.run_until_complete(w.started())
+    try:
+        yield w
+    finally:
+        w.closing()
+        loop.run_until_complete(tasks.cancel_all())

@@ -14,7 +14,7 @@ from studio_core.errors import DiskFull, ProviderUnavailable
 from studio_core.models import GenerationRequest, JobImage, JobNotice, JobProgress, JobStarted
 from studio_core.storage.images import read_metadata
 from tests.fakes import FakeProvider, png_bytes
-from tests.gui.conftest import wait_until
+from tests.gui.conftest import shown_generate_tab, wait_until
 
 
 def jpeg_bytes(color=(30, 120, 200)) -> bytes:
@@ -34,22 +34,10 @@ def fake(core):
 
 @pytest.fixture
 def tab(qtbot, core, loop, fake):
-    from studio_gui.generate.tab import GenerateTab
-    from studio_gui.tasks import TaskOwner
-
     # A cloud service shows the basic settings; the ComfyUI panel (another part, with its
     # own background monitor) is covered by its own test below.
-    core.settings.update(selected_service="openai")
-    tasks = TaskOwner()
-    w = GenerateTab(core, tasks=tasks)
-    qtbot.addWidget(w)
-    w.resize(1100, 760)
-    w.show()
-    qtbot.waitExposed(w)
-    loop.run_until_complete(w.started())
-    yield w
-    w.closing()
-    loop.run_until_complete(tasks.cancel_all())
+    with shown_generate_tab(qtbot, core, loop, service="openai") as w:
+        yield w
 
 
 def type_prompt(qtbot, tab, text: str) -> None:

@@ -21,7 +21,7 @@ from studio_core.inputs import LoraSpec
 from studio_core.sprites import poses
 from studio_gui.inputs.section import INIT, REFERENCE, ROLE_TEXT
 from tests.fakes import FakeProvider
-from tests.gui.conftest import wait_until
+from tests.gui.conftest import shown_generate_tab, wait_until
 
 
 def write_png(path: Path, size=(96, 64), color=(200, 40, 40)) -> Path:
@@ -40,22 +40,11 @@ def fake(core):
 
 @pytest.fixture
 def tab(qtbot, core, loop, fake):
-    from studio_gui.generate.tab import GenerateTab
-    from studio_gui.tasks import TaskOwner
-
-    core.settings.update(selected_service="openai")  # a cloud service that takes an init image and a mask
-    tasks = TaskOwner()
-    w = GenerateTab(core, tasks=tasks)
-    qtbot.addWidget(w)
-    w.resize(1100, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    loop.run_until_complete(w.started())
-    loop.run_until_complete(wait_until(lambda: w.image_inputs.catalog is not None))
-    yield w
-    loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
-    w.closing()
-    loop.run_until_complete(tasks.cancel_all())
+    # openai: a cloud service that takes an init image and a mask
+    with shown_generate_tab(qtbot, core, loop, service="openai", size=(1100, 800)) as w:
+        loop.run_until_complete(wait_until(lambda: w.image_inputs.catalog is not None))
+        yield w
+        loop.run_until_complete(wait_until(lambda: not core.jobs.busy))
 
 
 def drop(widget, paths: list[Path]) -> None:

@@ -11,7 +11,7 @@ from studio_core.models import GenerationRequest
 from studio_core.session import GenerationOrder
 from studio_core.sprites import frames
 from tests.core.test_same_as_gui import KeyColourProvider, script_run
-from tests.gui.conftest import wait_until
+from tests.gui.conftest import shown_generate_tab, wait_until
 from tests.pipeline_outcome import outcome
 
 WALK_4 = FrameSetSpec(mode="animation", animation="walk", directions=4)
@@ -22,20 +22,8 @@ ASKED = GenerationRequest(prompt="a green slime knight", service="huggingface", 
 
 @pytest.fixture
 def tab(qtbot, core, loop):
-    from studio_gui.generate.tab import GenerateTab
-    from studio_gui.tasks import TaskOwner
-
-    core.settings.update(selected_service="huggingface")
-    tasks = TaskOwner()
-    w = GenerateTab(core, tasks=tasks)
-    qtbot.addWidget(w)
-    w.resize(1100, 760)
-    w.show()
-    qtbot.waitExposed(w)
-    loop.run_until_complete(w.started())
-    yield w
-    w.closing()
-    loop.run_until_complete(tasks.cancel_all())
+    with shown_generate_tab(qtbot, core, loop, service="huggingface") as w:
+        yield w
 
 
 def test_generate_tab_and_script_leave_the_same_files_and_rows(tab, core, loop, tmp_path):

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from studio_core.errors import ProviderUnavailable
 from studio_core.models import GenerationRequest, JobImage, JobStarted
 from tests.fakes import FakeProvider
-from tests.gui.conftest import wait_until
+from tests.gui.conftest import shown_generate_tab, wait_until
 
 BRIA = {
     "BRIA_RMBG_ModelLoader_Zho": {"input": {"required": {}}, "output": ["RMBGMODEL"], "output_node": False},
@@ -54,20 +54,8 @@ class ComfyStub:
 
 @pytest.fixture
 def tab(qtbot, core, loop):
-    from studio_gui.generate.tab import GenerateTab
-    from studio_gui.tasks import TaskOwner
-
-    core.settings.update(selected_service="openai")
-    tasks = TaskOwner()
-    w = GenerateTab(core, tasks=tasks)
-    qtbot.addWidget(w)
-    w.resize(1100, 760)
-    w.show()
-    qtbot.waitExposed(w)
-    loop.run_until_complete(w.started())
-    yield w
-    w.closing()
-    loop.run_until_complete(tasks.cancel_all())
+    with shown_generate_tab(qtbot, core, loop, service="openai") as w:
+        yield w
 
 
 def planned(tab) -> GenerationRequest:
