@@ -17,7 +17,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -38,19 +37,7 @@ def _tool():
     return mod
 
 
-def graph(size: int, blur: int) -> dict:
-    g = {"1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
-                                                       "color": random.randrange(1 << 24)}}}
-    last = "1"
-    for i in range(blur):
-        b, v = str(10 + 2 * i), str(11 + 2 * i)
-        g[b] = {"class_type": "ImageBlur", "inputs": {"image": [last, 0], "blur_radius": 31, "sigma": 10.0}}
-        g[v] = {"class_type": "ImageInvert", "inputs": {"image": [b, 0]}}
-        last = v
-    g["2"] = {"class_type": "ImageScale", "inputs": {"image": [last, 0], "upscale_method": "bilinear",
-                                                     "width": 96, "height": 80, "crop": "disabled"}}
-    g["3"] = {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "bench_pool"}}
-    return g
+TOOL = _tool()
 
 
 async def batch(urls: list[str], jobs: int, size: int, blur: int) -> tuple[float, dict[str, int]]:
@@ -60,7 +47,7 @@ async def batch(urls: list[str], jobs: int, size: int, blur: int) -> tuple[float
     per_server: dict[str, int] = {}
 
     async def one(i: int) -> None:
-        g = graph(size, blur)
+        g = TOOL.model_free_graph(size=size, blur_stages=blur, prefix="bench_pool")
         req = GenerationRequest(prompt="bench", width=size, height=size, seed=i, options={"workflow": json.dumps(g)})
         async for e in pool.generate(req, job_id=f"b{i}"):
             if isinstance(e, JobImage):
@@ -82,7 +69,7 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--blur", type=int, default=4)
     args = ap.parse_args()
-    tool = _tool()
+    tool = TOOL
     logs = Path(tempfile.mkdtemp(prefix="bench-pool-"))
     procs = [tool.start(log_path=logs / f"server{i}.log") for i in range(2)]
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -99,6 +100,25 @@ def install(*, quiet: bool = True) -> Path:
     subprocess.run([str(venv_python()), "-m", "pip", "install", *q, *TORCH, *EXTRA], check=True)
     (root / "installed.json").write_text(json.dumps({"version": STAMP_VERSION, "seconds": round(time.monotonic() - t0, 1)}))
     return server_dir()
+
+
+def model_free_graph(*, size: int = 64, blur_stages: int = 0, prefix: str = "studio_test") -> dict:
+    """An API-format graph the test server runs without model files: EmptyImage →
+    [ImageBlur → ImageInvert]×n → ImageScale → SaveImage. The blur stages make it slow on
+    purpose (cancel and failover need a job that is still running); a random colour defeats
+    ComfyUI's cache, so each run really executes."""
+    g = {"1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
+                                                       "color": random.randrange(1 << 24)}}}
+    last = "1"
+    for i in range(blur_stages):
+        b, v = str(10 + 2 * i), str(11 + 2 * i)
+        g[b] = {"class_type": "ImageBlur", "inputs": {"image": [last, 0], "blur_radius": 31, "sigma": 10.0}}
+        g[v] = {"class_type": "ImageInvert", "inputs": {"image": [b, 0]}}
+        last = v
+    g["2"] = {"class_type": "ImageScale", "inputs": {"image": [last, 0], "upscale_method": "bilinear",
+                                                     "width": 96, "height": 80, "crop": "disabled"}}
+    g["3"] = {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}}
+    return g
 
 
 def free_port() -> int:

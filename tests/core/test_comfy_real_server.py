@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -54,19 +53,7 @@ def comfy_url(tmp_path_factory: pytest.TempPathFactory):
 
 
 def model_free(*, size: int = 64, blur_stages: int = 0) -> dict:
-    """EmptyImage → [ImageBlur → ImageInvert]×n → ImageScale → SaveImage; a random colour defeats the cache."""
-    g = {"1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
-                                                       "color": random.randrange(1 << 24)}}}
-    last = "1"
-    for i in range(blur_stages):
-        b, v = str(10 + 2 * i), str(11 + 2 * i)
-        g[b] = {"class_type": "ImageBlur", "inputs": {"image": [last, 0], "blur_radius": 31, "sigma": 10.0}}
-        g[v] = {"class_type": "ImageInvert", "inputs": {"image": [b, 0]}}
-        last = v
-    g["2"] = {"class_type": "ImageScale", "inputs": {"image": [last, 0], "upscale_method": "bilinear",
-                                                     "width": 96, "height": 80, "crop": "disabled"}}
-    g["3"] = {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "studio_test"}}
-    return g
+    return _TOOL.model_free_graph(size=size, blur_stages=blur_stages)
 
 
 def req(graph: dict, **kw) -> GenerationRequest:
